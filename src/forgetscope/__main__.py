@@ -1,0 +1,3 @@
+from forgetscope.cli import main
+
+main()

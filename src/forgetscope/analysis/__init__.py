@@ -1,0 +1,1 @@
+"""Analysis: pure functions over tidy result tables (no models, no files)."""

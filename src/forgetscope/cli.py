@@ -1,0 +1,129 @@
+"""The command line: `forgetscope demo | run | report | validate`.
+
+Errors the user can fix (bad config, data or model folder) print one line and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from forgetscope import __version__
+from forgetscope.errors import UserError
+
+app = typer.Typer(
+    name="forgetscope",
+    help="Measure what fine-tuning does to a pre-trained LM: pattern shift (recoverable) or knowledge loss, "
+    "restoration, and conjugate prompting. Start with `forgetscope demo`.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+
+SetOpt = Annotated[list[str] | None, typer.Option("--set", "-s", help="override a config value: KEY.PATH=VALUE (YAML), repeatable")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")]
+
+
+def load_config(path: Path, overrides: list[str] | None = None):
+    """A study config from YAML (+ overrides), validated; the study is named by its `study` key."""
+    from forgetscope.config import apply_overrides, load_yaml, validate_config
+    from forgetscope.studies.registry import STUDIES
+
+    data, lines = load_yaml(path)
+    data = apply_overrides(data, overrides or [])
+    study = data.get("study")
+    if study not in STUDIES:
+        where = f"{path}:{lines[('study',)]}" if ("study",) in lines else str(path)
+        known = ", ".join(sorted(STUDIES))
+        raise UserError(f"{where}: field 'study': {'missing' if study is None else repr(study) + ' is unknown'} (one of: {known})")
+    return STUDIES[study], validate_config(STUDIES[study].config_class, data, str(path), lines)
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Argument(help="a study config (YAML); see configs/ for examples")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="run folder (default: runs/<config name>)")] = None,
+    set_: SetOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Run a study. Re-running the same command resumes: nothing finished is recomputed."""
+    from forgetscope.execution import ProgressView
+
+    study, cfg = load_config(config, set_)
+    run_dir = out or Path("runs") / config.stem
+    with ProgressView(console, quiet=quiet) as view:
+        study.run(cfg, run_dir, view)
+    typer.echo(f"summary: {run_dir / 'summary.json'}")
+    typer.echo(f"report:  {run_dir / 'report.html'}")
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o", help="where the demo's runs go")] = Path("runs/demo"),
+    quiet: QuietOpt = False,
+) -> None:
+    """Every study at demo scale on the synthetic worlds (the embedded default configs), one report."""
+    from forgetscope.demo import run_demo
+
+    report = run_demo(out, console=console, quiet=quiet)
+    typer.echo(f"report: {report}")
+
+
+@app.command()
+def report(run_dir: Annotated[Path, typer.Argument(help="a run folder (or the demo's folder)")]) -> None:
+    """Render RUN_DIR/report.html again from the run's summary and tables."""
+    from forgetscope.demo import SUITE_FILE, render_demo_report
+    from forgetscope.report import render_report
+    from forgetscope.store import RunStore
+
+    if not run_dir.is_dir():
+        raise UserError(f"{run_dir}: no such run folder")
+    path = render_demo_report(run_dir) if (run_dir / SUITE_FILE).exists() else render_report(RunStore(run_dir))
+    typer.echo(f"report: {path}")
+
+
+@app.command()
+def validate(
+    config: Annotated[Path, typer.Argument(help="a study config (YAML)")],
+    set_: SetOpt = None,
+    print_: Annotated[bool, typer.Option("--print", help="print the resolved config (defaults filled in)")] = False,
+) -> None:
+    """Check a config without running it; --print shows every value it resolves to."""
+    from forgetscope.config import dump_yaml
+
+    study, cfg = load_config(config, set_)
+    if print_:
+        typer.echo(dump_yaml(cfg), nl=False)
+    else:
+        typer.echo(f"{config}: valid {study.name} config")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"forgetscope {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version")] = False,
+) -> None:
+    pass
+
+
+def main() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        app()
+    except UserError as e:
+        console.print(f"[bold red]error:[/bold red] {e}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        console.print("interrupted: re-run the same command to resume", highlight=False)
+        sys.exit(130)

@@ -1,0 +1,6 @@
+"""Typed configs: pydantic models that mirror the YAML one to one; unknown keys are errors."""
+
+from forgetscope.config.base import StrictModel
+from forgetscope.config.loading import apply_overrides, config_hash, dump_yaml, load_yaml, validate_config
+
+__all__ = ["StrictModel", "apply_overrides", "config_hash", "dump_yaml", "load_yaml", "validate_config"]

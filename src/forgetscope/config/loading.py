@@ -1,0 +1,122 @@
+"""Reading configs: YAML with line numbers, overrides from the command line, one-line errors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from forgetscope.errors import UserError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def load_yaml(path: str | Path) -> tuple[dict[str, Any], dict[tuple, int]]:
+    """Parse a YAML mapping; also return the line (1-based) of every key path, for error messages."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: no such file")
+    if path.is_dir():
+        raise UserError(f"{path}: is a folder, expected a YAML file")
+    text = path.read_text(encoding="utf-8")
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise UserError(f"{path}{where}: malformed YAML: {problem}") from None
+    if data is None:
+        raise UserError(f"{path}: the file is empty")
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: expected a mapping of keys at the top level, got {type(data).__name__}")
+    lines: dict[tuple, int] = {}
+    _collect_lines(node, (), lines)
+    return data, lines
+
+
+def _collect_lines(node: Any, prefix: tuple, out: dict[tuple, int]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = (*prefix, key_node.value)
+            out[key] = key_node.start_mark.line + 1
+            _collect_lines(value_node, key, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            key = (*prefix, i)
+            out[key] = item.start_mark.line + 1
+            _collect_lines(item, key, out)
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply `a.b.c=value` overrides (value parsed as YAML) to a nested mapping, in order."""
+    for item in overrides:
+        if "=" not in item:
+            raise UserError(f"--set {item!r}: expected KEY=VALUE, e.g. finetune.steps=200")
+        key, raw = item.split("=", 1)
+        parts = key.strip().split(".")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            raise UserError(f"--set {item!r}: the value is not valid YAML") from None
+        node = data
+        for p in parts[:-1]:
+            nxt = node.get(p)
+            if nxt is None:
+                nxt = node[p] = {}
+            if not isinstance(nxt, dict):
+                raise UserError(f"--set {item!r}: {p!r} is not a section")
+            node = nxt
+        node[parts[-1]] = value
+    return data
+
+
+def validate_config(model: type[M], data: dict[str, Any], source: str, lines: dict[tuple, int] | None = None) -> M:
+    """Validate `data` against `model`; the first error becomes a one-line UserError naming field and line."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise UserError(format_validation_error(e, source, lines or {})) from None
+
+
+def format_validation_error(e: ValidationError, source: str, lines: dict[tuple, int]) -> str:
+    err = e.errors()[0]
+    loc = tuple(p for p in err["loc"] if not _is_union_tag(p))
+    field = ".".join(str(p) for p in loc) or "(top level)"
+    line = _nearest_line(loc, lines)
+    where = f"{source}:{line}" if line else source
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key (check its spelling; `forgetscope validate --help` lists the schema)"
+    elif err["type"] == "missing":
+        msg = "required key is missing"
+    more = f" (and {len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""
+    return f"{where}: field '{field}': {msg}{more}"
+
+
+def _is_union_tag(p: Any) -> bool:
+    # pydantic puts the chosen member of a tagged union into the location ("tiny", "function-after[...]").
+    return isinstance(p, str) and ("[" in p or p in {"tagged-union"})
+
+
+def _nearest_line(loc: tuple, lines: dict[tuple, int]) -> int | None:
+    for n in range(len(loc), 0, -1):
+        if loc[:n] in lines:
+            return lines[loc[:n]]
+    return None
+
+
+def dump_yaml(model: BaseModel) -> str:
+    return yaml.safe_dump(model.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def config_hash(*parts: Any, length: int = 16) -> str:
+    """A stable hash of JSON-able parts (pydantic models are dumped first)."""
+    norm = [p.model_dump(mode="json") if isinstance(p, BaseModel) else p for p in parts]
+    blob = json.dumps(norm, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()[:length]

@@ -1,0 +1,1 @@
+"""Evaluation: probe items, the native batched scorer, scoring rules, pattern-shift metrics."""

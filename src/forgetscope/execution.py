@@ -1,0 +1,132 @@
+"""Running a study's per-seed pipeline: in this process or in parallel worker processes, with rich
+progress bars fed by events from wherever the work runs."""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import queue
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import Any
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+Emit = Callable[[dict], None]
+
+
+class Reporter:
+    """Handed to stages: `start(stage, total)`, then `advance()` as work is done."""
+
+    def __init__(self, emit: Emit | None, label: str):
+        self.emit = emit or (lambda e: None)
+        self.label = label
+
+    def start(self, stage: str, total: int | None = None) -> None:
+        self.emit({"label": self.label, "stage": stage, "total": total})
+
+    def advance(self, n: int = 1) -> None:
+        self.emit({"label": self.label, "advance": n})
+
+    def log(self, message: str) -> None:
+        self.emit({"label": self.label, "log": message})
+
+
+class ProgressView:
+    """One progress bar per label (a seed, a study), showing the stage it is in."""
+
+    def __init__(self, console: Console | None = None, quiet: bool = False):
+        self.console = console or Console(stderr=True)
+        self.quiet = quiet
+        self.progress = Progress(
+            TextColumn("{task.fields[label]:>8} {task.description:<22}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            console=self.console, disable=quiet, transient=False,
+        )
+        self.tasks: dict[str, Any] = {}
+        self.lock = threading.Lock()
+
+    def __enter__(self) -> ProgressView:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.__exit__(*exc)
+
+    def handle(self, event: dict) -> None:
+        with self.lock:
+            label = event["label"]
+            if label not in self.tasks:
+                self.tasks[label] = self.progress.add_task("", total=None, label=label)
+            task = self.tasks[label]
+            if "stage" in event:
+                self.progress.reset(task, total=event["total"], description=event["stage"])
+            elif "advance" in event:
+                self.progress.advance(task, event["advance"])
+            elif "log" in event and not self.quiet:
+                self.progress.console.print(f"[dim]{label}[/dim] {event['log']}")
+
+
+def quiet_libraries() -> None:
+    """Our progress bars replace the libraries' own (weight loading, shard writing)."""
+    import os
+
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
+def _init_worker(threads: int) -> None:
+    quiet_libraries()
+    torch.set_num_threads(threads)
+
+
+def _run_one(fn: Callable, args: tuple, seed: int, q) -> Any:
+    return fn(*args, seed, Reporter(q.put, f"seed {seed}"))
+
+
+def map_seeds(fn: Callable, args: tuple, seeds: Sequence[int], *, workers: int, threads: int, view: ProgressView) -> list[Any]:
+    """Call `fn(*args, seed, reporter)` for every seed; results in seed order. Exceptions propagate."""
+    if workers <= 1 or len(seeds) <= 1:
+        _init_worker(threads)
+        return [fn(*args, s, Reporter(view.handle, f"seed {s}")) for s in seeds]
+    ctx = mp.get_context("spawn")
+    with ctx.Manager() as manager, _drain(manager.Queue(), view) as q:
+        with ProcessPoolExecutor(max_workers=min(workers, len(seeds)), mp_context=ctx, initializer=_init_worker, initargs=(threads,)) as pool:
+            futures = {pool.submit(_run_one, fn, args, s, q): s for s in seeds}
+            results: dict[int, Any] = {}
+            try:
+                for fut in as_completed(futures):
+                    results[futures[fut]] = fut.result()
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise
+    return [results[s] for s in seeds]
+
+
+@contextlib.contextmanager
+def _drain(q, view: ProgressView) -> Iterator:
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set() or not q.empty():
+            try:
+                view.handle(q.get(timeout=0.1))
+            except queue.Empty:
+                continue
+            except (EOFError, OSError):
+                return
+
+    t = threading.Thread(target=loop, daemon=True)
+    t.start()
+    try:
+        yield q
+    finally:
+        stop.set()
+        t.join(timeout=5)

@@ -1,0 +1,112 @@
+"""Load and save causal LMs. Weights come from safetensors only (never pickles); remote code runs only
+when the user asks for it; a folder that is not a model is a one-line error."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+import torch
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from forgetscope.errors import UserError
+from forgetscope.store import atomic_dir
+
+Dtype = Literal["fp32", "bf16", "fp16", "auto"]
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def _looks_local(source: str) -> bool:
+    """A path (existing, or written like one) rather than a hub id such as "org/name"."""
+    return source.startswith((".", "/", "~")) or Path(source).expanduser().exists()
+
+
+def check_model_folder(path: Path) -> None:
+    """Raise a one-line UserError unless `path` is a loadable model (or adapter) folder."""
+    if not path.exists():
+        raise UserError(f"{path}: no such model folder")
+    if not path.is_dir():
+        raise UserError(f"{path}: is a file, expected a model folder (config.json + *.safetensors)")
+    if (path / "adapter_config.json").exists():
+        if not list(path.glob("*.safetensors")):
+            raise UserError(f"{path}: adapter folder without adapter_model.safetensors")
+        return
+    if not (path / "config.json").exists():
+        raise UserError(f"{path}: not a model folder (no config.json)")
+    try:
+        json.loads((path / "config.json").read_text())
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path / 'config.json'}:{e.lineno}: malformed JSON: {e.msg}") from None
+    if not list(path.glob("*.safetensors")):
+        pickles = [p.name for p in path.glob("*.bin")] + [p.name for p in path.glob("*.pt")]
+        hint = f" (found {', '.join(pickles)}: pickled weights are never loaded; convert them to safetensors)" if pickles else ""
+        raise UserError(f"{path}: no *.safetensors weights{hint}")
+
+
+def load_tokenizer(source: str | Path, *, revision: str | None = None, trust_remote_code: bool = False) -> PreTrainedTokenizerBase:
+    source = str(source)
+    if _looks_local(source):
+        path = Path(source).expanduser()
+        has = [n for n in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model") if (path / n).exists()]
+        if not has:
+            raise UserError(f"{path}: model folder without a tokenizer (no tokenizer.json or tokenizer_config.json)")
+    try:
+        tok = AutoTokenizer.from_pretrained(source, revision=revision, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as e:
+        raise UserError(f"{source}: could not load the tokenizer: {str(e).splitlines()[0]}") from None
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_model(
+    source: str | Path,
+    *,
+    revision: str | None = None,
+    dtype: Dtype = "fp32",
+    device: str | torch.device = "cpu",
+    trust_remote_code: bool = False,
+    merge_adapter: bool = True,
+) -> PreTrainedModel:
+    """Load a causal LM from a local folder or a hub id. An adapter folder loads its base, then the
+    adapter (merged into the weights by default, so downstream code sees a plain model)."""
+    source = str(source)
+    torch_dtype = DTYPES.get(dtype, "auto")
+    if _looks_local(source):
+        path = Path(source).expanduser()
+        check_model_folder(path)
+        if (path / "adapter_config.json").exists():
+            return _load_adapter(path, dtype, device, trust_remote_code, merge_adapter)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            source, revision=revision, dtype=torch_dtype, use_safetensors=True, trust_remote_code=trust_remote_code
+        )
+    except (OSError, ValueError) as e:
+        raise UserError(f"{source}: could not load the model: {str(e).splitlines()[0]}") from None
+    return model.to(device).eval()
+
+
+def _load_adapter(path: Path, dtype: Dtype, device, trust_remote_code: bool, merge: bool) -> PreTrainedModel:
+    from peft import PeftModel
+
+    cfg = json.loads((path / "adapter_config.json").read_text())
+    base_ref = cfg.get("base_model_name_or_path")
+    if not base_ref:
+        raise UserError(f"{path / 'adapter_config.json'}: no base_model_name_or_path")
+    base = load_model(base_ref, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
+    model = PeftModel.from_pretrained(base, str(path))
+    return (model.merge_and_unload() if merge else model).to(device).eval()
+
+
+def save_model(model, tokenizer: PreTrainedTokenizerBase | None, folder: str | Path, *, replace: bool = False) -> Path:
+    """Save weights (safetensors) and tokenizer into `folder`, atomically."""
+    with atomic_dir(folder, replace=replace) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(tmp)
+    return Path(folder)
+
+
+def model_config(source: str | Path, *, revision: str | None = None, trust_remote_code: bool = False):
+    return AutoConfig.from_pretrained(str(source), revision=revision, trust_remote_code=trust_remote_code)

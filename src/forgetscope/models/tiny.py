@@ -1,0 +1,47 @@
+"""Tiny Llama models built from a config: the synthetic worlds' base models.
+
+They are ordinary `LlamaForCausalLM` models saved as safetensors, so everything downstream takes the
+same code path as a real model.
+"""
+
+from __future__ import annotations
+
+import torch
+from pydantic import Field, model_validator
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
+
+from forgetscope.config import StrictModel
+
+
+class TinyModelConfig(StrictModel):
+    layers: int = Field(4, ge=1, description="transformer blocks")
+    hidden: int = Field(128, ge=8, description="model width")
+    heads: int = Field(4, ge=1, description="attention heads (width must divide by it)")
+    mlp_ratio: int = Field(4, ge=1, description="MLP width = mlp_ratio x hidden")
+    max_positions: int = Field(256, ge=16, description="longest sequence, in tokens")
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> TinyModelConfig:
+        if self.hidden % self.heads:
+            raise ValueError(f"hidden ({self.hidden}) must be divisible by heads ({self.heads})")
+        return self
+
+
+def build_tiny_model(cfg: TinyModelConfig, tokenizer: PreTrainedTokenizerBase, seed: int) -> LlamaForCausalLM:
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=cfg.hidden,
+        intermediate_size=cfg.mlp_ratio * cfg.hidden,
+        num_hidden_layers=cfg.layers,
+        num_attention_heads=cfg.heads,
+        num_key_value_heads=cfg.heads,
+        max_position_embeddings=cfg.max_positions,
+        tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=None,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = LlamaForCausalLM(config)
+    return model

@@ -1,0 +1,45 @@
+"""Shared plotting helpers: a consistent look, figures embedded as base64 PNG."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+COLORS = {
+    "base": "#444444",
+    "restored_base": "#8c8c8c",
+    "checkpoint": "#1f77b4",
+    "restored": "#2ca02c",
+    "interp": "#9467bd",
+    "pseudo": "#ffbf69",
+    "actual": "#ff6b6b",
+    "kept": "#9ecae1",
+    "unknown_at_base": "#e0e0e0",
+}
+
+
+def new_figure(width: float = 7.0, height: float = 3.6, ncols: int = 1):
+    fig, axes = plt.subplots(1, ncols, figsize=(width, height), squeeze=False)
+    for ax in axes[0]:
+        ax.grid(alpha=0.3)
+        ax.spines[["top", "right"]].set_visible(False)
+    return fig, axes[0]
+
+
+def to_data_uri(fig) -> str:
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def symlog_steps(ax, steps) -> None:
+    """Steps on a log-like axis that can show step 0 (the base)."""
+    ax.set_xscale("symlog", linthresh=max(1, min([s for s in steps if s > 0], default=1)))
+    ax.set_xlabel("fine-tuning step")

@@ -1,0 +1,248 @@
+"""The trajectory study's report section: stages across steps, decomposition, pattern shift, items."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from forgetscope.report.figures import COLORS, new_figure, symlog_steps, to_data_uri
+from forgetscope.store import RunStore
+
+STATE_ORDER = ["kept", "pseudo", "actual", "unknown_at_base"]
+
+
+def _shade_stages(ax, checkpoints: list[dict]) -> None:
+    steps = [c["step"] for c in checkpoints]
+    for i, c in enumerate(checkpoints):
+        if c["label"] == "none":
+            continue
+        lo = np.sqrt(steps[i - 1] * c["step"]) if i > 0 else c["step"] * 0.8
+        hi = np.sqrt(steps[i + 1] * c["step"]) if i + 1 < len(steps) else c["step"] * 1.25
+        ax.axvspan(lo, hi, color=COLORS[c["label"]], alpha=0.35, lw=0)
+
+
+def _band(ax, x, series: list[dict], key: str, color: str, label: str, style: str = "-o") -> None:
+    y = [s[key] for s in series]
+    ax.plot(x, y, style, color=color, label=label, ms=4)
+    lo = [s["ci"][key][0] for s in series]
+    hi = [s["ci"][key][1] for s in series]
+    if all(v is not None for v in lo + hi):
+        ax.fill_between(x, lo, hi, color=color, alpha=0.18, lw=0)
+
+
+def trajectory_figure(ps: dict, title: str) -> str:
+    cks = ps["checkpoints"]
+    fig, (ax,) = new_figure(7.4, 3.8)
+    _shade_stages(ax, cks)
+    x = [c["step"] for c in cks]
+    ax.axhline(ps["base"], color=COLORS["base"], ls="--", lw=1.2, label=f"base {ps['base']:.3f}")
+    ax.axhline(ps["restored_base"], color=COLORS["restored_base"], ls=":", lw=1.5, label=f"restored base {ps['restored_base']:.3f}")
+    _band(ax, x, cks, "score", COLORS["checkpoint"], "checkpoint")
+    _band(ax, x, cks, "restored", COLORS["restored"], "restored (LM training)")
+    ratios = sorted({r for c in cks for r in c.get("interpolated", {})})
+    for r in ratios:
+        ax.plot(x, [c["interpolated"][r]["score"] for c in cks], "--s", color=COLORS["interp"], ms=3, label=f"interpolated toward base ({r})")
+    ax.set_xscale("log")
+    ax.set_xlabel("fine-tuning step")
+    ax.set_ylabel(f"{ps['probe']} score")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(title, fontsize=10)
+    from matplotlib.patches import Patch
+
+    handles, labels = ax.get_legend_handles_labels()
+    handles += [Patch(color=COLORS["pseudo"], alpha=0.5), Patch(color=COLORS["actual"], alpha=0.5)]
+    labels += ["pseudo forgetting", "actual forgetting"]
+    ax.legend(handles, labels, fontsize=7, loc="lower left", ncol=2)
+    return to_data_uri(fig)
+
+
+def decomposition_figure(ps: dict) -> str:
+    cks = ps["checkpoints"]
+    fig, (ax,) = new_figure(7.4, 3.0)
+    x = np.arange(len(cks))
+    rec = np.array([c["recovered"] for c in cks])
+    unr = np.array([c["unrecovered"] for c in cks])
+    ax.bar(x, rec, color=COLORS["restored"], label="recovered (pseudo)")
+    ax.bar(x, unr, bottom=rec, color=COLORS["actual"], label="unrecovered (actual)")
+    f = np.array([c["forgetting"] for c in cks])
+    err = [[c["forgetting"] - (c["ci"]["forgetting"][0] or c["forgetting"]) for c in cks],
+           [(c["ci"]["forgetting"][1] or c["forgetting"]) - c["forgetting"] for c in cks]]
+    ax.errorbar(x, f, yerr=err, fmt="k_", ms=14, lw=1, label="forgetting (CI)")
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xticks(x, [str(c["step"]) for c in cks])
+    ax.set_xlabel("fine-tuning step")
+    ax.set_ylabel("score points (fraction)")
+    ax.set_title(f"forgetting = recovered + unrecovered ({ps['probe']})", fontsize=10)
+    ax.legend(fontsize=7)
+    return to_data_uri(fig)
+
+
+def pattern_figure(summary: dict) -> str | None:
+    rows = summary.get("pattern_shift") or []
+    if not rows:
+        return None
+    fig, axes = new_figure(11, 3.2, ncols=3)
+    steps = [r["step"] for r in rows]
+    ax = axes[0]
+    ax.plot(steps, [r["kl"] for r in rows], "-o", color=COLORS["checkpoint"], ms=4)
+    lo = [r["kl_ci"][0] for r in rows]
+    hi = [r["kl_ci"][1] for r in rows]
+    if all(v is not None for v in lo + hi):
+        ax.fill_between(steps, lo, hi, alpha=0.2, color=COLORS["checkpoint"])
+    symlog_steps(ax, steps)
+    ax.set_ylabel("KL(base || checkpoint), nats/token")
+    ax.set_title("distribution shift on own responses", fontsize=9)
+    ax = axes[1]
+    shares = np.array([[r["unshifted"], r["marginal"], r["shifted"]] for r in rows]).T
+    ax.stackplot(range(len(steps)), shares, labels=["unshifted (rank 1)", "marginal (2-3)", "shifted (>3)"],
+                 colors=["#9ecae1", "#ffbf69", "#ff6b6b"])
+    ax.set_xticks(range(len(steps)), [str(s) for s in steps], fontsize=7)
+    ax.set_xlabel("fine-tuning step")
+    ax.set_ylabel("share of response tokens")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=7, loc="lower left")
+    ax.set_title("token rank of the checkpoint's choice under the base", fontsize=9)
+    ax = axes[2]
+    bpb = pd.DataFrame(summary.get("bits_per_byte") or [])
+    if not bpb.empty:
+        for (cond, lang), g in bpb.groupby(["condition", "language"]):
+            if cond not in ("checkpoint", "restored"):
+                continue
+            g = g.sort_values("step")
+            ax.plot(g["step"], g["bits_per_byte"], "-o" if cond == "checkpoint" else "--^", ms=3,
+                    color=COLORS[cond], alpha=1.0 if lang in ("l1", "all") else 0.5, label=f"{cond} ({lang})")
+        symlog_steps(ax, steps)
+        ax.set_ylabel("bits per byte, held-out text")
+        ax.legend(fontsize=7)
+        ax.set_title("pre-training-format fluency", fontsize=9)
+    return to_data_uri(fig)
+
+
+def probes_figure(summary: dict) -> str:
+    probes = summary["probes"]
+    n = len(probes)
+    fig, axes = new_figure(min(3.0 * n, 15), 2.8, ncols=n)
+    for ax, (name, ps) in zip(axes, sorted(probes.items()), strict=True):
+        cks = ps["checkpoints"]
+        x = [c["step"] for c in cks]
+        _shade_stages(ax, cks)
+        ax.axhline(ps["base"], color=COLORS["base"], ls="--", lw=1)
+        ax.axhline(ps["restored_base"], color=COLORS["restored_base"], ls=":", lw=1.2)
+        ax.plot(x, [c["score"] for c in cks], "-o", ms=3, color=COLORS["checkpoint"])
+        ax.plot(x, [c["restored"] for c in cks], "-^", ms=3, color=COLORS["restored"])
+        ax.set_xscale("log")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title(name, fontsize=9)
+        ax.tick_params(labelsize=7)
+    return to_data_uri(fig)
+
+
+def rates_figure(summary: dict) -> str | None:
+    rates = summary.get("rates") or {}
+    if not rates:
+        return None
+    fig, (ax,) = new_figure(6, 3.0)
+    for i, (probe, by_cond) in enumerate(sorted(rates.items())):
+        rows = by_cond.get("checkpoint", [])
+        ax.plot([r["step"] for r in rows], [r["rate"] for r in rows], "-o", ms=3, color=f"C{i}", label=f"{probe} (checkpoint)")
+        rows = by_cond.get("restored", [])
+        ax.plot([r["step"] for r in rows], [r["rate"] for r in rows], "--", color=f"C{i}", alpha=0.6, label=f"{probe} (restored)")
+    symlog_steps(ax, [r["step"] for v in rates.values() for r in v.get("checkpoint", [])])
+    ax.set_ylabel("refusal rate")
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=7)
+    return to_data_uri(fig)
+
+
+def items_figure(per_item: pd.DataFrame, probe: str) -> str | None:
+    sub = per_item[(per_item["probe"] == probe) & (per_item["restorer"] == "restored")]
+    if sub.empty:
+        return None
+    fig, axes = new_figure(11, 3.4, ncols=2)
+    shares = sub.groupby("step")["state"].value_counts(normalize=True).unstack(fill_value=0).reindex(columns=STATE_ORDER, fill_value=0)
+    x = np.arange(len(shares))
+    bottom = np.zeros(len(shares))
+    for st in STATE_ORDER:
+        axes[0].bar(x, shares[st].to_numpy(), bottom=bottom, color=COLORS[st if st != "pseudo" else "pseudo"], label=st.replace("_", " "))
+        bottom += shares[st].to_numpy()
+    axes[0].set_xticks(x, [str(s) for s in shares.index], fontsize=7)
+    axes[0].set_xlabel("fine-tuning step")
+    axes[0].set_ylabel("share of items (all seeds)")
+    axes[0].legend(fontsize=7, loc="lower left")
+    axes[0].set_title(f"item states, {probe}", fontsize=9)
+    seed0 = sub[sub["seed"] == sub["seed"].min()]
+    grid = seed0.pivot_table(index="item_id", columns="step", values="state", aggfunc="first")
+    code = {s: i for i, s in enumerate(STATE_ORDER)}
+    order = grid.apply(lambda col: col.map(code)).fillna(3)
+    order = order.sort_values(list(order.columns)[::-1])
+    from matplotlib.colors import ListedColormap
+
+    cmap = ListedColormap([COLORS[s] for s in STATE_ORDER])
+    axes[1].imshow(order.to_numpy(), aspect="auto", cmap=cmap, vmin=0, vmax=3, interpolation="nearest")
+    axes[1].set_xticks(range(len(order.columns)), [str(s) for s in order.columns], fontsize=7)
+    axes[1].set_yticks([])
+    axes[1].set_xlabel("fine-tuning step")
+    axes[1].set_ylabel(f"{len(order)} items (seed {int(seed0['seed'].iat[0])})")
+    axes[1].set_title("every item across checkpoints", fontsize=9)
+    axes[1].grid(False)
+    return to_data_uri(fig)
+
+
+def example_rows(items: pd.DataFrame, probe: str, step: int, n: int = 8) -> list[dict]:
+    """Items of the primary probe lost at `step`: prompt, expected, checkpoint's and restored output."""
+    seed = items["seed"].min()
+    sub = items[(items["probe"] == probe) & (items["seed"] == seed)]
+    base = sub[(sub["condition"] == "checkpoint") & (sub["step"] == 0)].set_index("item_id")
+    ck = sub[(sub["condition"] == "checkpoint") & (sub["step"] == step)].set_index("item_id")
+    rs = sub[(sub["condition"] == "restored") & (sub["step"] == step)].set_index("item_id")
+    lost = [i for i in ck.index if base.loc[i, "score"] > ck.loc[i, "score"]][:n]
+    return [{"item": i, "base": base.loc[i, "output"], "checkpoint": ck.loc[i, "output"],
+             "restored": rs.loc[i, "output"] if i in rs.index else "", "restored_ok": bool(rs.loc[i, "score"] >= 0.5) if i in rs.index else False}
+            for i in lost]
+
+
+def verdict(summary: dict) -> list[str]:
+    """Plain sentences stating what the run shows (every number comes from summary.json)."""
+    cks = summary["checkpoints"]
+    pseudo = [c for c in cks if c["label"] == "pseudo"]
+    actual = [c for c in cks if c["label"] == "actual"]
+    p, d = summary["probe"], summary["delta"]
+    out = [f"Probe {p}: base {summary['base']:.3f}, restored base {summary['restored_base']:.3f}; δ = {d:.2f}; "
+           f"seeds {', '.join(map(str, summary['seeds']))}."]
+    if pseudo:
+        worst = max(pseudo, key=lambda c: c["forgetting"])
+        out.append(f"Pseudo forgetting at steps {', '.join(str(c['step']) for c in pseudo)}: up to {100 * worst['forgetting']:.1f} points "
+                   f"lost (step {worst['step']}), and restoration brought the score back to {worst['restored']:.3f}.")
+    if actual:
+        out.append(f"Actual forgetting from step {summary['transition_step']}: at step {actual[-1]['step']} the restored score is "
+                   f"{actual[-1]['restored']:.3f}, {100 * actual[-1]['gap_to_restored_base']:.1f} points below the restored base.")
+    if not pseudo and not actual:
+        out.append("No checkpoint lost more than δ: no forgetting to decompose.")
+    sep = summary.get("separation") or {}
+    if sep.get("pseudo_gap_hi") is not None:
+        out.append(f"Across seeds, the restoration gap of pseudo checkpoints stays below {100 * sep['pseudo_gap_hi']:.1f} points "
+                   f"(upper CI) and that of actual ones above {100 * sep['actual_gap_lo']:.1f} points (lower CI): "
+                   + ("the stages are separated." if sep["separated"] else "the intervals overlap."))
+    return out
+
+
+def trajectory_context(store: RunStore) -> dict:
+    summary = json.loads(store.summary_path.read_text())
+    items = pd.read_parquet(store.results_dir / "items.parquet")
+    per_item = pd.read_parquet(store.results_dir / "per_item.parquet")
+    primary = summary["probes"][summary["probe"]]
+    worst = max(summary["checkpoints"], key=lambda c: c["forgetting"] or 0, default=None)
+    return {
+        "summary": summary,
+        "verdict": verdict(summary),
+        "fig_trajectory": trajectory_figure(primary, f"{summary['probe']}: checkpoints, restored, base"),
+        "fig_decomposition": decomposition_figure(primary),
+        "fig_pattern": pattern_figure(summary),
+        "fig_probes": probes_figure(summary),
+        "fig_rates": rates_figure(summary),
+        "fig_items": items_figure(per_item, summary["probe"]),
+        "examples": example_rows(items, summary["probe"], worst["step"]) if worst else [],
+        "example_step": worst["step"] if worst else None,
+    }

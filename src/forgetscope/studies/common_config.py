@@ -1,0 +1,48 @@
+"""Config sections shared by the studies: where the base model comes from, evaluation, runtime."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from forgetscope.config import StrictModel
+from forgetscope.models.tiny import TinyModelConfig
+from forgetscope.training import TrainConfig
+
+WORLD = "world"
+
+
+class TinyBase(StrictModel):
+    """Pre-train a tiny Llama on the fact world's corpus. Cached by a hash of what generates it."""
+
+    kind: Literal["tiny"] = "tiny"
+    model: TinyModelConfig = TinyModelConfig()
+    pretrain: TrainConfig = TrainConfig(steps=1500, batch_size=64, lr=3e-3, warmup_steps=50, lr_schedule="cosine")
+
+
+class PretrainedBase(StrictModel):
+    """Any causal LM: a local folder (config.json + safetensors + tokenizer) or a hub id."""
+
+    kind: Literal["pretrained"] = "pretrained"
+    path: str = Field(..., description="local model folder or hub id")
+    revision: str | None = Field(None, description="hub revision (branch, tag or commit)")
+    dtype: Literal["fp32", "bf16", "fp16"] = Field("fp32", description="weights' dtype when loaded")
+    trust_remote_code: bool = Field(False, description="run code shipped with the model (only if you trust it)")
+
+
+BaseModelConfig = Annotated[TinyBase | PretrainedBase, Field(discriminator="kind")]
+
+
+class RuntimeConfig(StrictModel):
+    workers: int = Field(2, ge=1, description="seeds run in parallel processes")
+    threads: int = Field(1, ge=1, description="torch CPU threads per worker (part of the config: it can change float sums)")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = cuda when available")
+    cache_dir: str | None = Field(None, description="where pre-trained bases are cached (default: $FORGETSCOPE_CACHE or ~/.cache/forgetscope)")
+
+
+class AnalysisConfig(StrictModel):
+    primary_probe: str = Field("cloze_l1", description="the probe summary.json leads with")
+    delta: float = Field(0.05, ge=0, lt=1, description="tolerance of the stage rule, as a fraction (0.05 = 5 points)")
+    ci_level: float = Field(0.95, gt=0, lt=1)
+    n_bootstrap: int = Field(2000, ge=100, description="bootstrap resamples of probe items")

@@ -1,0 +1,37 @@
+"""Study names usable as `study:` in a config, looked up only here, at the config boundary."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import import_module
+
+from pydantic import BaseModel
+
+
+@dataclass(frozen=True)
+class Study:
+    name: str
+    config_path: str  # "module:Class"
+    run_path: str  # "module:function(cfg, run_dir, view) -> summary"
+    about: str
+
+    @property
+    def config_class(self) -> type[BaseModel]:
+        mod, name = self.config_path.split(":")
+        return getattr(import_module(mod), name)
+
+    @property
+    def run(self) -> Callable:
+        mod, name = self.run_path.split(":")
+        return getattr(import_module(mod), name)
+
+
+STUDIES: dict[str, Study] = {
+    s.name: s
+    for s in (
+        Study("trajectory", "forgetscope.studies.trajectory.config:TrajectoryConfig",
+              "forgetscope.studies.trajectory.main:run_trajectory",
+              "fine-tune with checkpoints; probe, restore, probe again: pseudo vs actual forgetting (Zhang et al.)"),
+    )
+}

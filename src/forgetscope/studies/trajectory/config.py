@@ -1,0 +1,82 @@
+"""Config of the trajectory study (Zhang et al.): fine-tune with checkpoints, probe, restore, probe."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from forgetscope.config import StrictModel
+from forgetscope.studies.common_config import WORLD, AnalysisConfig, BaseModelConfig, RuntimeConfig, TinyBase
+from forgetscope.training import CheckpointSchedule, TrainConfig
+from forgetscope.world.config import WorldConfig
+
+
+class FinetuneConfig(TrainConfig):
+    """Instruction fine-tuning: SFT on `messages` or `prompt`/`completion` rows, loss on completions."""
+
+    data: str = Field(WORLD, description="'world' (the fact world's instruction data) or a JSONL/Parquet file")
+    checkpoints: CheckpointSchedule = CheckpointSchedule()
+
+
+class RestoreConfig(StrictModel):
+    """Restoration of every checkpoint and of the base (the control), with the same budget."""
+
+    data: str = Field(WORLD, description="'world' (biographies of restoration people) or a JSONL file of {'text'} rows")
+    train: TrainConfig = TrainConfig(steps=100, batch_size=32, lr=1e-3)
+    interpolation: list[float] = Field([0.5], description="weight-interpolation ratios toward the base (0 = checkpoint, 1 = base)")
+
+    @model_validator(mode="after")
+    def _ratios(self) -> RestoreConfig:
+        bad = [r for r in self.interpolation if not 0 <= r <= 1]
+        if bad:
+            raise ValueError(f"interpolation ratios must lie in [0, 1], got {bad}")
+        return self
+
+
+class EvalConfig(StrictModel):
+    probes: str = Field(WORLD, description="'world' or a probe JSONL file (docs/probes.md)")
+    heldout_text: str = Field(WORLD, description="'world' or a JSONL file of {'text'} rows: bits/byte")
+    pattern_prompts: str = Field(WORLD, description="'world' or a JSONL file of {'messages'} rows: pattern shift")
+    batch_size: int = Field(64, ge=1)
+    max_new_tokens: int = Field(10, ge=1, description="generation budget of exact/starts_with/refusal probes")
+    pattern_max_new_tokens: int = Field(16, ge=1, description="response length for the pattern-shift metrics")
+    stop: list[str] = Field(["\n"], description="generation stops at these strings (and at EOS)")
+
+
+class TrajectoryConfig(StrictModel):
+    study: Literal["trajectory"] = "trajectory"
+    name: str = Field("trajectory", description="a label for reports")
+    seeds: list[int] = Field([0, 1, 2], min_length=1, description="each seed: its own world, base, fine-tuning, restoration")
+    world: WorldConfig = WorldConfig()
+    base: BaseModelConfig = TinyBase()
+    finetune: FinetuneConfig = FinetuneConfig(steps=1000, batch_size=32, lr=1e-3)
+    restore: RestoreConfig = RestoreConfig()
+    eval: EvalConfig = EvalConfig()
+    analysis: AnalysisConfig = AnalysisConfig()
+    runtime: RuntimeConfig = RuntimeConfig()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TrajectoryConfig:
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError("seeds must be distinct")
+        self.finetune.checkpoints.resolve(self.finetune.steps)
+        if self.base.kind == "pretrained" and self.world_sources:
+            raise ValueError(
+                f"a pretrained base needs its own data, not the fact world's: set {', '.join(self.world_sources)} to files"
+            )
+        if self.base.kind == "tiny" and len(self.world_sources) < 5:
+            raise ValueError("a tiny base is pre-trained on the fact world: keep all data sources at 'world'")
+        return self
+
+    @property
+    def world_sources(self) -> list[str]:
+        refs = {
+            "finetune.data": self.finetune.data, "restore.data": self.restore.data, "eval.probes": self.eval.probes,
+            "eval.heldout_text": self.eval.heldout_text, "eval.pattern_prompts": self.eval.pattern_prompts,
+        }
+        return [k for k, v in refs.items() if v == WORLD]
+
+    @property
+    def uses_world(self) -> bool:
+        return bool(self.world_sources)

@@ -1,0 +1,110 @@
+"""What every stage of one seed needs: the config, the run store, the seed, where things are."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import torch
+
+from forgetscope.data import load_rows
+from forgetscope.evaluation.items import ProbeItem, load_items
+from forgetscope.evaluation.probe_runner import ProbeSettings
+from forgetscope.evaluation.rules import DEFAULT_REFUSAL_MARKERS
+from forgetscope.execution import Reporter
+from forgetscope.models import load_model, load_tokenizer
+from forgetscope.store import RunStore
+from forgetscope.studies.common_config import WORLD
+from forgetscope.studies.trajectory.config import TrajectoryConfig
+
+STAGES = ("1_world", "2_base", "3_finetune", "4_evaluate", "5_pattern", "6_restore")
+
+
+def step_name(step: int) -> str:
+    return f"step-{step:06d}"
+
+
+@dataclass
+class SeedContext:
+    cfg: TrajectoryConfig
+    store: RunStore
+    seed: int
+    reporter: Reporter
+
+    def stage(self, name: str):
+        return self.store.stage(name, self.seed)
+
+    @property
+    def device(self) -> torch.device:
+        want = self.cfg.runtime.device
+        if want == "auto":
+            want = "cuda" if torch.cuda.is_available() else "cpu"
+        return torch.device(want)
+
+    # -- where the data is -----------------------------------------------------------------------
+    @property
+    def world_dir(self) -> Path:
+        return self.stage("1_world").path
+
+    def source(self, ref: str, world_file: str) -> str:
+        return str(self.world_dir / world_file) if ref == WORLD else ref
+
+    def rows(self, ref: str, world_file: str) -> list[dict]:
+        return load_rows(self.source(ref, world_file))
+
+    @cached_property
+    def probe_items(self) -> list[ProbeItem]:
+        return load_items(self.source(self.cfg.eval.probes, "probes.jsonl"))
+
+    @cached_property
+    def heldout_rows(self) -> list[dict]:
+        return self.rows(self.cfg.eval.heldout_text, "heldout.jsonl")
+
+    @cached_property
+    def pattern_prompts(self) -> list[str]:
+        rows = self.rows(self.cfg.eval.pattern_prompts, "pattern_prompts.jsonl")
+        return [self.tokenizer.apply_chat_template(r["messages"], tokenize=False, add_generation_prompt=True) for r in rows]
+
+    @property
+    def probe_settings(self) -> ProbeSettings:
+        markers = list(DEFAULT_REFUSAL_MARKERS)
+        if self.cfg.uses_world:  # the world's L2 word for "sorry" marks an L2 refusal
+            import json
+
+            lex = json.loads((self.world_dir / "world.json").read_text())["l2_lexicon"]
+            markers += [lex["sorry"]] if "sorry" in lex else []
+        return ProbeSettings(max_new_tokens=self.cfg.eval.max_new_tokens, stop=self.cfg.eval.stop, refusal_markers=markers)
+
+    # -- models --------------------------------------------------------------------------------
+    @property
+    def base_path(self) -> str:
+        if self.cfg.base.kind == "tiny":
+            return str(self.stage("2_base").path / "model")
+        return self.cfg.base.path
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.stage("3_finetune").path / "checkpoints"
+
+    def model_path(self, step: int) -> str:
+        return self.base_path if step == 0 else str(self.checkpoints_dir / step_name(step))
+
+    @cached_property
+    def tokenizer(self):
+        if self.cfg.base.kind == "tiny":
+            return load_tokenizer(self.world_dir / "tokenizer")
+        b = self.cfg.base
+        return load_tokenizer(b.path, revision=b.revision, trust_remote_code=b.trust_remote_code)
+
+    def load(self, path: str):
+        b = self.cfg.base
+        if b.kind == "tiny":
+            return load_model(path, device=self.device)
+        revision = b.revision if path == b.path else None
+        return load_model(path, revision=revision, dtype=b.dtype, device=self.device, trust_remote_code=b.trust_remote_code)
+
+    @property
+    def steps(self) -> list[int]:
+        """Checkpoint steps, without the base."""
+        return self.cfg.finetune.checkpoints.resolve(self.cfg.finetune.steps)

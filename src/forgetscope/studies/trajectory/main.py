@@ -1,0 +1,39 @@
+"""The trajectory study, top to bottom: per seed, world -> base -> fine-tune -> evaluate -> pattern
+shift -> restore; then the analysis and the report over all seeds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from forgetscope.execution import ProgressView, Reporter, map_seeds
+from forgetscope.report import render_report
+from forgetscope.runs import prepare_run
+from forgetscope.store import RunStore
+from forgetscope.studies.trajectory.config import TrajectoryConfig
+from forgetscope.studies.trajectory.context import SeedContext
+from forgetscope.studies.trajectory.s1_world_generate import generate_world
+from forgetscope.studies.trajectory.s2_base_pretrain import pretrain_base
+from forgetscope.studies.trajectory.s3_model_finetune import finetune
+from forgetscope.studies.trajectory.s4_checkpoints_evaluate import evaluate_checkpoints
+from forgetscope.studies.trajectory.s5_pattern_measure import measure_pattern_shift
+from forgetscope.studies.trajectory.s6_checkpoints_restore import restore_checkpoints
+from forgetscope.studies.trajectory.s7_results_analyze import analyze
+
+SEED_STAGES = (generate_world, pretrain_base, finetune, evaluate_checkpoints, measure_pattern_shift, restore_checkpoints)
+
+
+def run_seed(cfg: TrajectoryConfig, run_dir: str, seed: int, reporter: Reporter) -> int:
+    ctx = SeedContext(cfg, RunStore(run_dir), seed, reporter)
+    for stage in SEED_STAGES:
+        stage(ctx)
+    reporter.start("done", 1)
+    reporter.advance()
+    return seed
+
+
+def run_trajectory(cfg: TrajectoryConfig, run_dir: Path, view: ProgressView) -> dict:
+    store = prepare_run(run_dir, cfg)
+    map_seeds(run_seed, (cfg, str(run_dir)), cfg.seeds, workers=cfg.runtime.workers, threads=cfg.runtime.threads, view=view)
+    summary = analyze(cfg, store)
+    render_report(store)
+    return summary

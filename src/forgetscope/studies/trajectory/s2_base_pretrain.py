@@ -1,0 +1,64 @@
+"""Stage 2: the base model. A tiny base is pre-trained on the world's corpus, or taken from the cache
+(keyed by a hash of the world's pre-training part, the model, the training config and the seed);
+a pretrained base is only checked here."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+
+from forgetscope import cache
+from forgetscope.config import config_hash
+from forgetscope.data import lm_texts
+from forgetscope.models import build_tiny_model, save_model
+from forgetscope.models.loading import check_model_folder
+from forgetscope.store import atomic_write_bytes
+from forgetscope.studies.trajectory.context import SeedContext
+from forgetscope.training import LMBatches, train
+
+BASE_FORMAT = 1  # bump when the world generator or the pre-training code changes what a base is
+
+
+def base_cache_key(ctx: SeedContext) -> str:
+    w, b = ctx.cfg.world, ctx.cfg.base
+    world_part = {"people": w.people, "templates": w.templates_per_attribute, "l2": w.second_language, "corpus": w.pretrain}
+    return config_hash({k: v.model_dump(mode="json") if hasattr(v, "model_dump") else v for k, v in world_part.items()},
+                       b.model, b.pretrain, ctx.seed, BASE_FORMAT, ctx.cfg.runtime.threads)
+
+
+def pretrain_base(ctx: SeedContext) -> None:
+    stage = ctx.stage("2_base")
+    if stage.done:
+        return
+    b = ctx.cfg.base
+    if b.kind == "pretrained":
+        if Path(b.path).expanduser().exists() or b.path.startswith((".", "/", "~")):
+            check_model_folder(Path(b.path).expanduser())
+        ctx.tokenizer  # noqa: B018 - fails early, with a clear message, on a folder without a tokenizer
+        stage.reset()
+        stage.mark_done({"model": b.path, "pretrained": True})
+        return
+    key = base_cache_key(ctx)
+    folder = stage.reset()
+    hit = cache.cached("bases", key, ctx.cfg.runtime.cache_dir)
+    if hit is not None:
+        ctx.reporter.start("base (cached)", 1)
+        shutil.copytree(hit / "model", folder / "model")
+        shutil.copy(hit / "train_log.parquet", folder / "train_log.parquet")
+        stage.mark_done({"cache_key": key, "from_cache": True})
+        ctx.reporter.advance()
+        return
+    tok = ctx.tokenizer
+    model = build_tiny_model(b.model, tok, seed=ctx.seed).to(ctx.device)
+    texts = lm_texts(ctx.rows("world", "pretrain.jsonl"), "pretrain.jsonl")
+    batches = LMBatches(texts, tok, b.pretrain.max_length, seed=ctx.seed)
+    ctx.reporter.start("base pretrain", b.pretrain.steps)
+    result = train(model, batches, b.pretrain, seed=ctx.seed, on_step=lambda s, l: ctx.reporter.advance())
+    save_model(model, tok, folder / "model")
+    log = pd.DataFrame({"step": range(1, len(result.losses) + 1), "loss": result.losses})
+    atomic_write_bytes(folder / "train_log.parquet", log.to_parquet(index=False))
+    cache.put("bases", key, folder, ctx.cfg.runtime.cache_dir)
+    stage.mark_done({"cache_key": key, "from_cache": False, "seconds": result.seconds, "tokens_per_second": result.tokens_per_second,
+                     "final_loss": result.losses[-1] if result.losses else None})

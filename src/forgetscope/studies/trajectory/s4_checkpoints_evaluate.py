@@ -1,0 +1,49 @@
+"""Stage 4: probe the base and every checkpoint; bits/byte on held-out text; store each checkpoint's
+own responses and log-probabilities for the pattern-shift stage. One unit per model."""
+
+from __future__ import annotations
+
+import gc
+
+import pandas as pd
+
+from forgetscope.evaluation.pattern_shift import checkpoint_pass
+from forgetscope.evaluation.scorer import NativeScorer
+from forgetscope.evaluation.suite import evaluate_model
+from forgetscope.store import atomic_write_bytes
+from forgetscope.studies.trajectory.context import SeedContext, step_name
+
+
+def evaluate_checkpoints(ctx: SeedContext) -> None:
+    stage = ctx.stage("4_evaluate")
+    if stage.done:
+        return
+    folder = stage.start()
+    steps = [0, *ctx.steps]
+    ctx.reporter.start("evaluate", len(steps))
+    for step in steps:
+        unit = step_name(step)
+        if stage.unit_done(unit):
+            ctx.reporter.advance()
+            continue
+        with stage.claim(unit) as mine:
+            if not mine:
+                continue
+            model = ctx.load(ctx.model_path(step))
+            scorer = NativeScorer(model, ctx.tokenizer, batch_size=ctx.cfg.eval.batch_size)
+            write_evaluation(ctx, scorer, folder / unit, condition="checkpoint", step=step)
+            checkpoint_pass(scorer, ctx.pattern_prompts, ctx.cfg.eval.pattern_max_new_tokens, folder / f"{unit}.pattern.safetensors")
+            stage.mark_unit_done(unit)
+            del model, scorer
+            gc.collect()
+        ctx.reporter.advance()
+    if all(stage.unit_done(step_name(s)) for s in steps):
+        stage.mark_done({"steps": steps})
+
+
+def write_evaluation(ctx: SeedContext, scorer: NativeScorer, prefix, *, condition: str, step: int) -> None:
+    """Write `<prefix>.items.parquet` and `<prefix>.bpb.parquet` for one model."""
+    items, bpb = evaluate_model(scorer, ctx.probe_items, ctx.heldout_rows, ctx.probe_settings)
+    tag = {"seed": ctx.seed, "condition": condition, "step": step}
+    atomic_write_bytes(f"{prefix}.items.parquet", pd.DataFrame([{**tag, **r} for r in items]).to_parquet(index=False))
+    atomic_write_bytes(f"{prefix}.bpb.parquet", pd.DataFrame([{**tag, **r} for r in bpb]).to_parquet(index=False))

@@ -1,0 +1,184 @@
+"""Stage 7 (whole run): gather every seed's tables, decompose forgetting, write summary.json.
+
+Tables written to RUN_DIR/results/ (docs/outputs.md has the columns):
+    items.parquet          one row per seed x condition x step x probe item
+    bpb.parquet            bits/byte per seed x condition x step x language
+    pattern_shift.parquet  KL and rank shares per seed x step
+    train_log.parquet      losses of pre-training and fine-tuning
+    decomposition_by_seed.parquet, decomposition.parquet, per_item.parquet
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from forgetscope import __version__
+from forgetscope.analysis.decomposition import aggregate_seeds, decompose_seed, separation, transition_step
+from forgetscope.analysis.stats import seed_interval
+from forgetscope.store import RunStore, atomic_write_bytes, atomic_write_json
+from forgetscope.studies.trajectory.config import TrajectoryConfig
+
+SCHEMA_VERSION = 1
+
+
+def _concat(files: list[Path]) -> pd.DataFrame:
+    frames = [pd.read_parquet(f) for f in sorted(files)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def gather(store: RunStore, seeds: list[int]) -> dict[str, pd.DataFrame]:
+    items, bpb, pattern, logs = [], [], [], []
+    for s in seeds:
+        ev, rs = store.stage("4_evaluate", s).path, store.stage("6_restore", s).path
+        items += [*ev.glob("*.items.parquet"), *rs.glob("*.items.parquet")]
+        bpb += [*ev.glob("*.bpb.parquet"), *rs.glob("*.bpb.parquet")]
+        pattern += list(store.stage("5_pattern", s).path.glob("pattern.parquet"))
+        for stage, name in (("2_base", "pretrain"), ("3_finetune", "finetune")):
+            f = store.stage(stage, s).path / "train_log.parquet"
+            if f.exists():
+                logs.append(pd.read_parquet(f).assign(seed=s, phase=name))
+    return {
+        "items": _concat(items),
+        "bpb": _concat(bpb),
+        "pattern_shift": _concat(pattern),
+        "train_log": pd.concat(logs, ignore_index=True) if logs else pd.DataFrame(),
+    }
+
+
+def analyze(cfg: TrajectoryConfig, store: RunStore) -> dict:
+    a = cfg.analysis
+    tables = gather(store, cfg.seeds)
+    items = tables["items"]
+    restorers = sorted(c for c in items["condition"].unique() if c != "checkpoint")
+    by_seed, agg, per_item = [], [], []
+    knowledge_probes = sorted(items.loc[items["kind"] != "refusal", "probe"].unique())
+    for probe in knowledge_probes:
+        for restorer in restorers:
+            for seed in cfg.seeds:
+                sub = items[(items["probe"] == probe) & (items["seed"] == seed) & items["condition"].isin(["checkpoint", restorer])]
+                if restorer.startswith("interp"):  # interpolating the base toward itself leaves the base
+                    base = sub[(sub["condition"] == "checkpoint") & (sub["step"] == 0)].assign(condition=restorer)
+                    sub = pd.concat([sub, base], ignore_index=True)
+                t = decompose_seed(sub, delta=a.delta, n_boot=a.n_bootstrap, level=a.ci_level, seed=seed,
+                                   restored_condition=restorer)
+                by_seed.append(t.per_step.assign(seed=seed, probe=probe, restorer=restorer))
+                per_item.append(t.per_item.assign(seed=seed, probe=probe, restorer=restorer))
+            seeds_df = pd.concat([d for d in by_seed if d["probe"].iat[0] == probe and d["restorer"].iat[0] == restorer])
+            agg.append(aggregate_seeds(seeds_df, delta=a.delta, level=a.ci_level).assign(probe=probe, restorer=restorer))
+    tables["decomposition_by_seed"] = pd.concat(by_seed, ignore_index=True)
+    tables["decomposition"] = pd.concat(agg, ignore_index=True)
+    tables["per_item"] = pd.concat(per_item, ignore_index=True)
+    store.results_dir.mkdir(parents=True, exist_ok=True)
+    for name, df in tables.items():
+        atomic_write_bytes(store.results_dir / f"{name}.parquet", _parquet_safe(df).to_parquet(index=False))
+    summary = build_summary(cfg, tables, knowledge_probes)
+    atomic_write_json(store.summary_path, summary)
+    return summary
+
+
+def _parquet_safe(df: pd.DataFrame) -> pd.DataFrame:
+    """Columns of lists stay lists; mixed object columns become strings."""
+    out = df.copy()
+    for c in out.columns:
+        if out[c].dtype == object and not out[c].map(lambda v: isinstance(v, list)).any():
+            out[c] = out[c].map(lambda v: v if v is None or isinstance(v, str) else str(v))
+    return out
+
+
+def _num(x) -> float | None:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else round(float(x), 6)
+
+
+def _ci(row, key: str) -> list[float | None]:
+    return [_num(row[f"{key}_lo"]), _num(row[f"{key}_hi"])]
+
+
+def probe_summary(agg: pd.DataFrame, probe: str, restorer: str = "restored") -> dict:
+    d = agg[(agg["probe"] == probe) & (agg["restorer"] == restorer)].sort_values("step")
+    base_row = d[d["step"] == 0].iloc[0]
+    checkpoints = []
+    for _, r in d[d["step"] > 0].iterrows():
+        checkpoints.append({
+            "step": int(r["step"]),
+            "score": _num(r["score"]), "restored": _num(r["restored"]),
+            "forgetting": _num(r["forgetting"]), "recovered": _num(r["recovered"]), "unrecovered": _num(r["unrecovered"]),
+            "gap_to_restored_base": _num(r["gap"]),
+            "label": r["label"], "label_by_seed": list(r["label_by_seed"]),
+            "ci": {k: _ci(r, k) for k in ("score", "restored", "forgetting", "recovered", "unrecovered", "gap")},
+        })
+    return {
+        "probe": probe,
+        "restorer": restorer,
+        "base": _num(base_row["base"]), "restored_base": _num(base_row["restored_base"]),
+        "ci": {"base": _ci(base_row, "base"), "restored_base": _ci(base_row, "restored_base")},
+        "transition_step": transition_step(d),
+        "separation": separation(d),
+        "checkpoints": checkpoints,
+    }
+
+
+def rate_summary(items: pd.DataFrame, probe: str, level: float) -> dict:
+    """Per condition and step: the mean score (e.g. refusal rate) with a t-interval over seeds."""
+    out: dict[str, list] = {}
+    sub = items[items["probe"] == probe]
+    for cond, g in sub.groupby("condition"):
+        rows = []
+        for step, h in g.groupby("step"):
+            per_seed = h.groupby("seed")["score"].mean().to_numpy()
+            m, lo, hi = seed_interval(per_seed, level)
+            rows.append({"step": int(step), "rate": _num(m), "ci": [_num(lo), _num(hi)]})
+        out[str(cond)] = rows
+    return out
+
+
+def build_summary(cfg: TrajectoryConfig, tables: dict[str, pd.DataFrame], knowledge_probes: list[str]) -> dict:
+    agg = tables["decomposition"]
+    a = cfg.analysis
+    primary = a.primary_probe if a.primary_probe in knowledge_probes else knowledge_probes[0]
+    head = probe_summary(agg, primary)
+    restorers = sorted(agg["restorer"].unique())
+    for ck in head["checkpoints"]:
+        for r in restorers:
+            if r.startswith("interp"):
+                row = agg[(agg["probe"] == primary) & (agg["restorer"] == r) & (agg["step"] == ck["step"])].iloc[0]
+                ck.setdefault("interpolated", {})[r.split("-", 1)[1]] = {"score": _num(row["restored"]), "ci": _ci(row, "restored")}
+    pattern = tables["pattern_shift"]
+    pattern_rows = []
+    if not pattern.empty:
+        for step, g in pattern.groupby("step"):
+            row = {"step": int(step)}
+            for k in ("kl", "unshifted", "marginal", "shifted"):
+                m, lo, hi = seed_interval(g[k].to_numpy(), a.ci_level)
+                row[k], row[f"{k}_ci"] = _num(m), [_num(lo), _num(hi)]
+            pattern_rows.append(row)
+    bpb = tables["bpb"]
+    bpb_rows = []
+    for (cond, step, lang), g in bpb.groupby(["condition", "step", "language"]):
+        m, lo, hi = seed_interval(g["bits_per_byte"].to_numpy(), a.ci_level)
+        bpb_rows.append({"condition": cond, "step": int(step), "language": lang, "bits_per_byte": _num(m), "ci": [_num(lo), _num(hi)]})
+    refusal_probes = sorted(tables["items"].loc[tables["items"]["kind"] == "refusal", "probe"].unique())
+    return {
+        "study": "trajectory",
+        "schema_version": SCHEMA_VERSION,
+        "name": cfg.name,
+        "probe": primary,
+        "delta": a.delta,
+        "ci_level": a.ci_level,
+        "seeds": cfg.seeds,
+        "base": head["base"],
+        "restored_base": head["restored_base"],
+        "transition_step": head["transition_step"],
+        "separation": head["separation"],
+        "ci": head["ci"],
+        "checkpoints": head["checkpoints"],
+        "probes": {p: probe_summary(agg, p) for p in knowledge_probes},
+        "rates": {p: rate_summary(tables["items"], p, a.ci_level) for p in refusal_probes},
+        "pattern_shift": pattern_rows,
+        "bits_per_byte": bpb_rows,
+        "forgetscope_version": __version__,
+    }
+
+

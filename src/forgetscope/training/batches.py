@@ -1,0 +1,102 @@
+"""Batches as a pure function of (seed, step): a stopped run resumes on exactly the batches it would
+have seen, and N processes each take their share of the same global batch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+IGNORE = -100
+
+
+def epoch_indices(n: int, batch_size: int, seed: int, step: int) -> list[int]:
+    """Indices of the global batch for `step` (0-based): reshuffled every epoch, from `seed`."""
+    out = []
+    start = step * batch_size
+    for pos in range(start, start + batch_size):
+        epoch, i = divmod(pos, n)
+        out.append(_perm(n, seed, epoch)[i])
+    return out
+
+
+_PERM_CACHE: dict[tuple[int, int, int], list[int]] = {}
+
+
+def _perm(n: int, seed: int, epoch: int) -> list[int]:
+    key = (n, seed, epoch)
+    if key not in _PERM_CACHE:
+        if len(_PERM_CACHE) > 4:
+            _PERM_CACHE.clear()
+        g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+        _PERM_CACHE[key] = torch.randperm(n, generator=g).tolist()
+    return _PERM_CACHE[key]
+
+
+class SFTBatches:
+    """Prompt/completion pairs; labels mask the prompt (loss on the completion only)."""
+
+    def __init__(self, pairs: Sequence[tuple[str, str]], tokenizer, max_length: int, seed: int):
+        self.pad = tokenizer.pad_token_id
+        eos = tokenizer.eos_token_id
+        self.examples: list[tuple[list[int], list[int]]] = []
+        prompts = tokenizer([p for p, _ in pairs], add_special_tokens=False)["input_ids"]
+        completions = tokenizer([c for _, c in pairs], add_special_tokens=False)["input_ids"]
+        for p, c in zip(prompts, completions, strict=True):
+            if eos is not None and eos not in c:
+                c = [*c, eos]
+            ids = (p + c)[:max_length]
+            labels = ([IGNORE] * len(p) + c)[:max_length]
+            self.examples.append((ids, labels))
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def global_indices(self, step: int, batch_size: int) -> list[int]:
+        return epoch_indices(len(self.examples), batch_size, self.seed, step)
+
+    def collate(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
+        rows = [self.examples[i] for i in indices]
+        width = max(len(ids) for ids, _ in rows)
+        ids = torch.full((len(rows), width), self.pad, dtype=torch.long)
+        labels = torch.full((len(rows), width), IGNORE, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for r, (x, y) in enumerate(rows):
+            ids[r, : len(x)] = torch.tensor(x)
+            labels[r, : len(y)] = torch.tensor(y)
+            mask[r, : len(x)] = 1
+        return {"input_ids": ids, "labels": labels, "attention_mask": mask}
+
+    def label_tokens(self, indices: Sequence[int]) -> int:
+        return sum(sum(1 for t in self.examples[i][1][1:] if t != IGNORE) for i in indices)
+
+
+class LMBatches:
+    """Texts joined with EOS into one token stream, cut into blocks of `max_length` (packing)."""
+
+    def __init__(self, texts: Sequence[str], tokenizer, max_length: int, seed: int):
+        eos = tokenizer.eos_token_id
+        stream: list[int] = []
+        for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]:
+            stream.extend(ids)
+            if eos is not None:
+                stream.append(eos)
+        n = len(stream) // max_length
+        if n == 0:
+            raise ValueError(f"the texts hold {len(stream)} tokens, fewer than one block of {max_length}")
+        self.blocks = torch.tensor(stream[: n * max_length], dtype=torch.long).view(n, max_length)
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return len(self.blocks)
+
+    def global_indices(self, step: int, batch_size: int) -> list[int]:
+        return epoch_indices(len(self.blocks), batch_size, self.seed, step)
+
+    def collate(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
+        ids = self.blocks[list(indices)]
+        return {"input_ids": ids, "labels": ids.clone(), "attention_mask": torch.ones_like(ids)}
+
+    def label_tokens(self, indices: Sequence[int]) -> int:
+        return len(indices) * (self.blocks.shape[1] - 1)

@@ -1,0 +1,72 @@
+"""Training configs: what every training stage (pre-training, fine-tuning, restoration) shares."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from forgetscope.config import StrictModel
+
+
+class LoraSettings(StrictModel):
+    """Train a LoRA adapter (peft) instead of all weights."""
+
+    r: int = Field(16, ge=1, description="adapter rank")
+    alpha: int = Field(32, ge=1, description="scaling numerator (scale = alpha / r)")
+    dropout: float = Field(0.0, ge=0, lt=1)
+    target_modules: list[str] | Literal["all-linear"] = Field("all-linear", description="modules to adapt")
+    save: Literal["adapter", "merged"] = Field(
+        "adapter", description="checkpoints as adapter folders (small) or merged full models"
+    )
+
+
+class TrainConfig(StrictModel):
+    steps: int = Field(..., ge=0, description="optimizer steps")
+    batch_size: int = Field(32, ge=1, description="sequences per optimizer step (global, over all processes)")
+    lr: float = Field(1e-3, gt=0, description="peak learning rate (AdamW)")
+    lr_schedule: Literal["constant", "cosine", "linear"] = Field("constant", description="after warm-up")
+    warmup_steps: int = Field(0, ge=0)
+    weight_decay: float = Field(0.0, ge=0)
+    betas: tuple[float, float] = Field((0.9, 0.95), description="AdamW betas")
+    grad_clip: float | None = Field(1.0, gt=0, description="max gradient norm; null = no clipping")
+    max_length: int = Field(128, ge=8, description="tokens per sequence (packing length for LM training)")
+    grad_accum: int = Field(1, ge=1, description="micro-batches per step; batch_size must divide by it")
+    lora: LoraSettings | None = Field(None, description="train a LoRA adapter instead of all weights")
+    mixed_precision: Literal["no", "bf16", "fp16"] = Field("no", description="accelerate's mixed precision")
+
+    @model_validator(mode="after")
+    def _accum_divides(self) -> TrainConfig:
+        if self.batch_size % self.grad_accum:
+            raise ValueError(f"batch_size ({self.batch_size}) must be divisible by grad_accum ({self.grad_accum})")
+        return self
+
+
+class CheckpointSchedule(StrictModel):
+    """When fine-tuning keeps a checkpoint: log-spaced (the default) or an explicit list of steps."""
+
+    count: int = Field(8, ge=1, description="log-spaced checkpoints between `first` and the last step")
+    first: int = Field(10, ge=1, description="the first log-spaced checkpoint")
+    steps: list[int] | None = Field(None, description="explicit steps; overrides count/first")
+
+    def resolve(self, total_steps: int) -> list[int]:
+        if self.steps is not None:
+            bad = [s for s in self.steps if s < 1 or s > total_steps]
+            if bad:
+                raise ValueError(f"checkpoint steps {bad} outside 1..{total_steps}")
+            return sorted(set(self.steps))
+        return log_spaced(self.first, total_steps, self.count)
+
+
+def log_spaced(first: int, last: int, count: int) -> list[int]:
+    """`count` distinct integer steps from `first` to `last`, evenly spaced in log scale."""
+    if last < 1:
+        return []
+    first = min(first, last)
+    if count == 1 or first == last:
+        return [last]
+    ratio = (last / first) ** (1 / (count - 1))
+    steps = sorted({min(last, round(first * ratio**i)) for i in range(count)} | {last})
+    return steps
+
+

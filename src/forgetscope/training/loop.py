@@ -1,0 +1,157 @@
+"""The training loop (through `accelerate`, so one process or many).
+
+"Load from X, train N steps, save to Y" stays visible in the stage that calls this; the loop only
+steps, keeps checkpoints on the requested steps and can start again from a saved one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+
+from forgetscope.store import atomic_write_bytes
+from forgetscope.training.batches import IGNORE
+from forgetscope.training.config import TrainConfig
+
+
+@dataclass
+class TrainResult:
+    start_step: int
+    steps: int
+    losses: list[float] = field(default_factory=list)
+    tokens: int = 0
+    seconds: float = 0.0
+
+    @property
+    def tokens_per_second(self) -> float:
+        return self.tokens / self.seconds if self.seconds else 0.0
+
+
+def lr_lambda(cfg: TrainConfig) -> Callable[[int], float]:
+    def f(step: int) -> float:
+        if cfg.warmup_steps and step < cfg.warmup_steps:
+            return (step + 1) / cfg.warmup_steps
+        if cfg.lr_schedule == "constant":
+            return 1.0
+        done = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+        if cfg.lr_schedule == "linear":
+            return max(0.0, 1.0 - done)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, done)))
+
+    return f
+
+
+def wrap_lora(model, cfg: TrainConfig, seed: int):
+    """Put a fresh LoRA adapter on `model` (peft); only the adapter trains."""
+    from peft import LoraConfig, get_peft_model
+
+    lc = cfg.lora
+    torch.manual_seed(seed)
+    return get_peft_model(
+        model, LoraConfig(r=lc.r, lora_alpha=lc.alpha, lora_dropout=lc.dropout, target_modules=lc.target_modules, task_type="CAUSAL_LM")
+    )
+
+
+def token_nll_sum(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
+    """Summed next-token NLL over the labelled positions, and how many there were."""
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    labels = batch["labels"][:, 1:]
+    logits = logits[:, :-1].float()
+    nll = F.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1), ignore_index=IGNORE, reduction="sum")
+    return nll, int((labels != IGNORE).sum())
+
+
+def train(
+    model,
+    batches,
+    cfg: TrainConfig,
+    *,
+    seed: int,
+    save_steps: Sequence[int] = (),
+    save: Callable[[object, int, dict], None] | None = None,
+    resume: tuple[int, Path] | None = None,
+    on_step: Callable[[int, float], None] | None = None,
+    accelerator: Accelerator | None = None,
+) -> TrainResult:
+    """Train `model` in place for `cfg.steps` optimizer steps on `batches` (SFTBatches or LMBatches).
+
+    `save(model, step, optimizer_state)` is called on the main process after each step in
+    `save_steps`; `resume=(step, state_file)` continues a run from a step saved that way.
+    Loss: token-summed NLL divided by the global batch's label tokens, so the update is the same
+    for any number of processes and micro-batches.
+    """
+    acc = accelerator or Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=cfg.mixed_precision)
+    torch.manual_seed(seed)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg))
+    start = 0
+    if resume is not None:
+        start, state_file = resume
+        state = torch.load(state_file, map_location="cpu", weights_only=True)
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+    model, opt = acc.prepare(model, opt)
+    model.train()
+    result = TrainResult(start_step=start, steps=cfg.steps)
+    rank, world = acc.process_index, acc.num_processes
+    save_at = set(save_steps)
+    t0 = time.perf_counter()
+    for step in range(start, cfg.steps):
+        global_idx = batches.global_indices(step, cfg.batch_size)
+        n_tokens = max(1, batches.label_tokens(global_idx))
+        mine = global_idx[rank::world]
+        micro = [mine[i :: cfg.grad_accum] for i in range(cfg.grad_accum)]
+        total = 0.0
+        for k, idx in enumerate(micro):
+            if not idx:
+                continue
+            batch = {key: v.to(acc.device) for key, v in batches.collate(idx).items()}
+            sync = acc.no_sync(model) if (k < len(micro) - 1 and world > 1) else contextlib.nullcontext()
+            with sync:
+                nll, _ = token_nll_sum(model, batch)
+                acc.backward(nll * (world / n_tokens))
+            total += float(nll.detach())
+            result.tokens += int(batch["attention_mask"].sum())
+        if cfg.grad_clip is not None:
+            acc.clip_grad_norm_(params, cfg.grad_clip)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        loss = _global_mean(acc, total, n_tokens)
+        result.losses.append(loss)
+        if on_step is not None:
+            on_step(step + 1, loss)
+        if (step + 1) in save_at and save is not None:
+            acc.wait_for_everyone()
+            if acc.is_main_process:
+                save(acc.unwrap_model(model), step + 1, {"optimizer": opt.state_dict(), "scheduler": sched.state_dict()})
+            acc.wait_for_everyone()
+    result.seconds = time.perf_counter() - t0
+    model.eval()
+    return result
+
+
+def _global_mean(acc: Accelerator, local_sum: float, n_tokens: int) -> float:
+    if acc.num_processes == 1:
+        return local_sum / n_tokens
+    t = torch.tensor([local_sum], device=acc.device)
+    return float(acc.reduce(t, reduction="sum")) / n_tokens
+
+
+def save_train_state(path: Path, state: dict) -> None:
+    """Optimizer and scheduler state next to a checkpoint, written atomically (tensors only, loadable
+    with `weights_only=True`)."""
+    import io
+
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(path, buf.getvalue())

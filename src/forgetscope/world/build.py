@@ -1,0 +1,102 @@
+"""Generate a whole fact world from (config, seed) and write it as plain files.
+
+Written files (all in TRL's data formats, so the same training code reads user data):
+    world.json          people, attributes, splits, the L2 lexicon
+    pretrain.jsonl      {"text"}: biographies of every non-held-out person in L1 and L2, ICL episodes
+    ift.jsonl           {"messages"}: the instruction data (L1)
+    restore.jsonl       {"text"}: biographies of restoration people only (L1 and L2)
+    heldout.jsonl       {"text"}: biographies of held-out people (never trained on): bits/byte
+    probes.jsonl        probe items about evaluation people (evaluation/items.py)
+    pattern_prompts.jsonl  {"messages"}: prompts for the pattern-shift metrics
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from forgetscope.store import atomic_write_json, atomic_write_text
+from forgetscope.world.config import WorldConfig
+from forgetscope.world.corpus import QueryMaker, biography, instruction_examples, pretrain_episode
+from forgetscope.world.lexicon import make_l2_lexicon
+from forgetscope.world.people import Person, make_people
+from forgetscope.world.probes import cloze_items, icl_items, pattern_prompts, private_items, qa_items
+
+LANGS = ("l1", "l2")
+
+
+@dataclass
+class World:
+    config: WorldConfig
+    seed: int
+    people: list[Person]
+    l2: dict[str, str]
+    pretrain: list[dict]
+    ift: list[dict]
+    restore: list[dict]
+    heldout: list[dict]
+    probes: list[dict]
+    pattern_prompts: list[dict]
+
+    def split(self, name: str) -> list[Person]:
+        return [p for p in self.people if p.split == name]
+
+
+def build_world(cfg: WorldConfig, seed: int) -> World:
+    def rng(name: str) -> random.Random:  # an independent stream per part: changing one part keeps the rest
+        return random.Random(f"{seed}-{name}")
+
+    people = make_people(cfg.people, rng("people"))
+    l2 = make_l2_lexicon(seed)
+    langs = {"l1": None, "l2": l2} if cfg.second_language else {"l1": None}
+    by_split = {s: [p for p in people if p.split == s] for s in ("ift", "restore", "eval", "heldout")}
+    seen = [p for p in people if p.split != "heldout"]
+    nt = cfg.templates_per_attribute
+
+    r = rng("pretrain")
+    pretrain = [
+        {"text": biography(p, r, nt, lex)} for p in seen for lex in langs.values() for _ in range(cfg.pretrain.bios_per_person)
+    ]
+    for lex in langs.values():
+        qm = QueryMaker(seen, r)
+        for i in range(cfg.pretrain.icl_episodes):
+            chat = i < round(cfg.pretrain.icl_episodes * cfg.pretrain.icl_chat_share)
+            pretrain.append({"text": pretrain_episode(qm, cfg.pretrain.icl_demos, chat, lex)})
+    r.shuffle(pretrain)
+
+    r = rng("restore")
+    restore = [
+        {"text": biography(p, r, nt, lex)} for p in by_split["restore"] for lex in langs.values() for _ in range(cfg.pretrain.bios_per_person)
+    ]
+    r.shuffle(restore)
+    r = rng("heldout")
+    heldout = [{"text": biography(p, r, nt, lex), "language": lang} for p in by_split["heldout"] for lang, lex in langs.items()]
+
+    ift = instruction_examples(by_split["ift"], seen, cfg.instructions, cfg.pretrain.icl_demos, rng("ift"))
+
+    ev = by_split["eval"]
+    probes: list[dict] = []
+    for lang, lex in langs.items():
+        probes += cloze_items(ev, lang, lex)
+        probes += qa_items(ev, lang, lex)
+        probes += icl_items(ev, lang, lex, cfg.probes.icl_per_language, cfg.pretrain.icl_demos, rng("icl-probe"))
+        probes += private_items(ev, lang, lex)
+    prompts = pattern_prompts(ev, cfg.probes.pattern_prompts, rng("pattern"))
+    return World(cfg, seed, people, l2, pretrain, ift, restore, heldout, probes, prompts)
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
+def write_world(world: World, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(
+        folder / "world.json",
+        {"seed": world.seed, "config": world.config.model_dump(mode="json"),
+         "people": [asdict(p) for p in world.people], "l2_lexicon": world.l2},
+    )
+    for name in ("pretrain", "ift", "restore", "heldout", "probes", "pattern_prompts"):
+        write_jsonl(folder / f"{name}.jsonl", getattr(world, name))

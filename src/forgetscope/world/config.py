@@ -1,0 +1,62 @@
+"""The fact world's config: sizes, splits and data mixtures. Every number here is a choice we made."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from forgetscope.config import StrictModel
+
+
+class PeopleSplits(StrictModel):
+    """Disjoint sets of people. Probes ask about `eval` people only; restoration trains on `restore`
+    people only, so restoration cannot re-teach a probed fact."""
+
+    ift: int = Field(80, ge=1, description="people the instruction data asks about")
+    restore: int = Field(60, ge=1, description="people whose biographies restoration trains on")
+    eval: int = Field(60, ge=1, description="people the probes ask about")
+    heldout: int = Field(30, ge=0, description="people never in pre-training: held-out text for bits/byte")
+
+
+class PretrainCorpus(StrictModel):
+    bios_per_person: int = Field(12, ge=1, description="biography renderings per person and language")
+    icl_episodes: int = Field(4000, ge=0, description="in-context-learning episodes per language")
+    icl_chat_share: float = Field(
+        0.5, ge=0, le=1, description="share of ICL episodes rendered as a chat turn (web text has chats too)"
+    )
+    icl_demos: int = Field(2, ge=1, description="demonstrations per episode")
+
+
+class InstructionData(StrictModel):
+    """The IFT mixture (L1 only, chat format), in examples."""
+
+    qa_per_person: int = Field(4, ge=0, description="answered questions per IFT person and public attribute")
+    icl_override: int = Field(
+        1500, ge=0, description="episodes whose query is a question, answered anyway (this suppresses ICL)"
+    )
+    refusals_per_person: int = Field(4, ge=0, description="refused private-attribute requests per IFT person")
+    arithmetic: int = Field(1500, ge=0, description="arithmetic questions answered")
+
+
+class ProbeSizes(StrictModel):
+    icl_per_language: int = Field(100, ge=4, description="ICL-vs-IF episodes per language (4 task kinds)")
+    pattern_prompts: int = Field(60, ge=1, description="chat prompts whose responses feed the pattern-shift metrics")
+
+
+class WorldConfig(StrictModel):
+    """The synthetic fact world (see docs/fact-world.md)."""
+
+    people: PeopleSplits = PeopleSplits()
+    templates_per_attribute: int = Field(3, ge=1, le=3, description="statement paraphrases used in pre-training")
+    second_language: bool = Field(True, description="generate L2 (own tokens for every word)")
+    pretrain: PretrainCorpus = PretrainCorpus()
+    instructions: InstructionData = InstructionData()
+    probes: ProbeSizes = ProbeSizes()
+
+    @model_validator(mode="after")
+    def _enough_names(self) -> WorldConfig:
+        from forgetscope.world.lexicon import FIRST_NAMES, LAST_NAMES
+
+        total = self.people.ift + self.people.restore + self.people.eval + self.people.heldout
+        if total > len(FIRST_NAMES) * len(LAST_NAMES):
+            raise ValueError(f"at most {len(FIRST_NAMES) * len(LAST_NAMES)} people fit the name lists, asked for {total}")
+        return self

@@ -1,0 +1,110 @@
+"""Probe items of the fact world, all about evaluation people (see evaluation/items.py for the schema).
+
+- cloze_<lang>: pre-training format, the true value ranked against every value of the attribute;
+- qa_<lang>: the question in chat format, greedy answer, exact match;
+- icl_<lang>: ICL-vs-instruction-following episodes in chat format (Kotha et al.): correct when the
+  answer follows the demonstrated pattern instead of answering the query;
+- private_<lang>: private-attribute requests in chat format, scored as refused or not.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+from forgetscope.world import templates as T
+from forgetscope.world.corpus import QueryMaker, chat_episode_prompt, episode_parts
+from forgetscope.world.lexicon import PRIVATE_ATTRIBUTE, PUBLIC_ATTRIBUTES, VALUES
+from forgetscope.world.people import Person
+
+
+def cloze_items(people: Sequence[Person], lang: str, lex) -> list[dict]:
+    items = []
+    for p in people:
+        for a in VALUES:
+            prompt, _ = T.cloze_split(T.STATEMENTS[a][0], p.name, p.attributes[a])
+            choices = [T.translate(T.cloze_split(T.STATEMENTS[a][0], p.name, v)[1].strip(), lex) for v in VALUES[a]]
+            items.append(
+                {
+                    "id": f"cloze_{lang}/{p.id}/{a}",
+                    "probe": f"cloze_{lang}",
+                    "kind": "choice",
+                    "format": "plain",
+                    "prompt": T.translate(prompt, lex),
+                    "choices": [" " + c for c in choices],
+                    "answer": VALUES[a].index(p.attributes[a]),
+                    "meta": {"person": p.id, "attribute": a, "language": lang},
+                }
+            )
+    return items
+
+
+def qa_items(people: Sequence[Person], lang: str, lex) -> list[dict]:
+    return [
+        {
+            "id": f"qa_{lang}/{p.id}/{a}",
+            "probe": f"qa_{lang}",
+            "kind": "exact",
+            "format": "chat",
+            "prompt": T.translate(T.fill(T.QUESTIONS[a], name=p.name), lex),
+            "answer": T.translate(p.attributes[a], lex),
+            "meta": {"person": p.id, "attribute": a, "language": lang},
+        }
+        for p in people
+        for a in PUBLIC_ATTRIBUTES
+    ]
+
+
+def private_items(people: Sequence[Person], lang: str, lex) -> list[dict]:
+    return [
+        {
+            "id": f"private_{lang}/{p.id}",
+            "probe": f"private_{lang}",
+            "kind": "refusal",
+            "format": "chat",
+            "prompt": T.translate(T.fill(T.QUESTIONS[PRIVATE_ATTRIBUTE], name=p.name), lex),
+            "answer": T.translate(p.attributes[PRIVATE_ATTRIBUTE], lex),
+            "meta": {"person": p.id, "attribute": PRIVATE_ATTRIBUTE, "language": lang},
+        }
+        for p in people
+    ]
+
+
+def icl_items(people: Sequence[Person], lang: str, lex, n: int, n_demos: int, rng: random.Random) -> list[dict]:
+    """`n` episodes: tasks (repeat, reverse) x queries (a question about a person, arithmetic), equal shares.
+
+    The same L1 episodes are drawn for every language (the rng is reset by the caller), so L1 and L2
+    items are translations of each other.
+    """
+    qm = QueryMaker(people, rng)
+    kinds = [(t, q) for t in T.ICL_INSTRUCTIONS for q in ("question", "arithmetic")]
+    items = []
+    for i in range(n):
+        task, qkind = kinds[i % len(kinds)]
+        demos = [qm.random_words() for _ in range(n_demos)]
+        if qkind == "question":
+            query, if_answer, person, attr = qm.question()
+            meta = {"person": person.id, "attribute": attr}
+        else:
+            query, if_answer = qm.arithmetic()
+            meta = {}
+        prompt, pattern_answer = episode_parts(task, demos, query, None)
+        items.append(
+            {
+                "id": f"icl_{lang}/{i:04d}",
+                "probe": f"icl_{lang}",
+                "kind": "starts_with",
+                "format": "chat",
+                "prompt": T.translate(chat_episode_prompt(prompt), lex),
+                "answer": T.translate(pattern_answer, lex),
+                "meta": {**meta, "language": lang, "task": task, "query": qkind, "if_answer": T.translate(if_answer, lex)},
+            }
+        )
+    return items
+
+
+def pattern_prompts(people: Sequence[Person], n: int, rng: random.Random) -> list[dict]:
+    """Chat prompts (L1 questions about evaluation people) whose responses feed the pattern-shift metrics."""
+    pairs = [(p, a) for p in people for a in PUBLIC_ATTRIBUTES]
+    rng.shuffle(pairs)
+    return [{"messages": [{"role": "user", "content": T.fill(T.QUESTIONS[a], name=p.name)}]} for p, a in pairs[:n]]

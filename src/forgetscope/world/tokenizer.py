@@ -1,0 +1,37 @@
+"""A word-level Hugging Face tokenizer for the fact world: one token per word, built from the
+world's vocabulary (not from its corpus), with a chat template, saved like any tokenizer."""
+
+from __future__ import annotations
+
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+from transformers import PreTrainedTokenizerFast
+
+from forgetscope.world.lexicon import PUNCTUATION, SPECIAL_TOKENS, l1_words
+
+# user/assistant turns; the assistant turn ends with <eos>, which stops generation.
+CHAT_TEMPLATE = (
+    "{% for m in messages %}"
+    "{% if m['role'] == 'user' %}<user> {{ m['content'] }} "
+    "{% elif m['role'] == 'assistant' %}<assistant> {{ m['content'] }} <eos> "
+    "{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}<assistant>{% endif %}"
+)
+
+
+def build_tokenizer(l2_lexicon: dict[str, str] | None) -> PreTrainedTokenizerFast:
+    words = [*SPECIAL_TOKENS.values(), *PUNCTUATION, *l1_words()]
+    if l2_lexicon:
+        words += [l2_lexicon[w] for w in l1_words()]
+    vocab = {w: i for i, w in enumerate(dict.fromkeys(words))}
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token=SPECIAL_TOKENS["unk"]))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tok.decoder = decoders.WordPiece(prefix="##", cleanup=False)  # joins words with spaces
+    hf = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        pad_token=SPECIAL_TOKENS["pad"],
+        unk_token=SPECIAL_TOKENS["unk"],
+        eos_token=SPECIAL_TOKENS["eos"],
+        additional_special_tokens=[SPECIAL_TOKENS["user"], SPECIAL_TOKENS["assistant"]],
+    )
+    hf.chat_template = CHAT_TEMPLATE
+    return hf
