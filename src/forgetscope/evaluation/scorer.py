@@ -77,6 +77,14 @@ class NativeScorer:
             logprobs = self._forward_logprobs(inputs)
             for b, (inp, members) in enumerate(chunk):
                 n = len(inp)
+                if len(members) > 1 or len(members[0][1]) == 1:  # single tokens after one context
+                    last = logprobs[b, n - 1]
+                    targets = torch.tensor([cont[0] for _, cont in members])
+                    values = last[targets].tolist()
+                    top = int(last.argmax())
+                    for (i, _), v, t in zip(members, values, targets.tolist(), strict=True):
+                        out[i] = Loglik(v, t == top, 1)
+                    continue
                 for i, cont in members:
                     pos = torch.arange(n - len(cont), n)
                     lp = logprobs[b, pos]

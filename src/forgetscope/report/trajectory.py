@@ -80,30 +80,29 @@ def decomposition_figure(ps: dict) -> str:
 
 
 def pattern_figure(summary: dict) -> str | None:
-    rows = summary.get("pattern_shift") or []
-    if not rows:
+    rows = pd.DataFrame(summary.get("pattern_shift") or [])
+    if rows.empty:
         return None
     fig, axes = new_figure(11, 3.2, ncols=3)
-    steps = [r["step"] for r in rows]
-    ax = axes[0]
-    ax.plot(steps, [r["kl"] for r in rows], "-o", color=COLORS["checkpoint"], ms=4)
-    lo = [r["kl_ci"][0] for r in rows]
-    hi = [r["kl_ci"][1] for r in rows]
-    if all(v is not None for v in lo + hi):
-        ax.fill_between(steps, lo, hi, alpha=0.2, color=COLORS["checkpoint"])
-    symlog_steps(ax, steps)
-    ax.set_ylabel("KL(base || checkpoint), nats/token")
-    ax.set_title("distribution shift on own responses", fontsize=9)
-    ax = axes[1]
-    shares = np.array([[r["unshifted"], r["marginal"], r["shifted"]] for r in rows]).T
-    ax.stackplot(range(len(steps)), shares, labels=["unshifted (rank 1)", "marginal (2-3)", "shifted (>3)"],
-                 colors=["#9ecae1", "#ffbf69", "#ff6b6b"])
-    ax.set_xticks(range(len(steps)), [str(s) for s in steps], fontsize=7)
-    ax.set_xlabel("fine-tuning step")
-    ax.set_ylabel("share of response tokens")
-    ax.set_ylim(0, 1)
-    ax.legend(fontsize=7, loc="lower left")
-    ax.set_title("token rank of the checkpoint's choice under the base", fontsize=9)
+    steps = sorted(rows["step"].unique())
+    for i, (fmt, g) in enumerate(rows.groupby("format")):
+        g = g.sort_values("step")
+        color = f"C{i}"
+        axes[0].plot(g["step"], g["kl"], "-o", ms=4, color=color, label=f"{fmt} prompts")
+        lo, hi = [c[0] for c in g["kl_ci"]], [c[1] for c in g["kl_ci"]]
+        if all(v is not None for v in lo + hi):
+            axes[0].fill_between(g["step"], lo, hi, alpha=0.2, color=color)
+        axes[1].plot(g["step"], g["shifted"], "-o", ms=4, color=color, label=f"shifted, {fmt}")
+        axes[1].plot(g["step"], g["marginal"], ":", color=color, label=f"marginal, {fmt}")
+    symlog_steps(axes[0], steps)
+    axes[0].set_ylabel("KL(base || checkpoint), nats/token")
+    axes[0].set_title("distribution shift on own continuations", fontsize=9)
+    axes[0].legend(fontsize=7)
+    symlog_steps(axes[1], steps)
+    axes[1].set_ylim(-0.02, 1.02)
+    axes[1].set_ylabel("share of continuation tokens")
+    axes[1].set_title("rank under the base: shifted (>3), marginal (2-3)", fontsize=9)
+    axes[1].legend(fontsize=7)
     ax = axes[2]
     bpb = pd.DataFrame(summary.get("bits_per_byte") or [])
     if not bpb.empty:

@@ -4,10 +4,10 @@ Written files (all in TRL's data formats, so the same training code reads user d
     world.json          people, attributes, splits, the L2 lexicon
     pretrain.jsonl      {"text"}: biographies of every non-held-out person in L1 and L2, ICL episodes
     ift.jsonl           {"messages"}: the instruction data (L1)
-    restore.jsonl       {"text"}: biographies of restoration people only (L1 and L2)
+    restore.jsonl       {"text"}: biographies of restoration people and ICL episodes about them only
     heldout.jsonl       {"text"}: biographies of held-out people (never trained on): bits/byte
     probes.jsonl        probe items about evaluation people (evaluation/items.py)
-    pattern_prompts.jsonl  {"messages"}: prompts for the pattern-shift metrics
+    pattern_prompts.jsonl  {"messages"} (chat) and {"text"} (plain) prompts for the pattern-shift metrics
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 from forgetscope.store import atomic_write_json, atomic_write_text
 from forgetscope.world.config import WorldConfig
 from forgetscope.world.corpus import QueryMaker, biography, instruction_examples, pretrain_episode
-from forgetscope.world.lexicon import make_l2_lexicon
+from forgetscope.world.lexicon import l1_words, make_l2_lexicon
 from forgetscope.world.people import Person, make_people
 from forgetscope.world.probes import cloze_items, icl_items, pattern_prompts, private_items, qa_items
 
@@ -43,13 +43,18 @@ class World:
     def split(self, name: str) -> list[Person]:
         return [p for p in self.people if p.split == name]
 
+    def tokenizer(self):
+        from forgetscope.world.tokenizer import build_tokenizer
+
+        return build_tokenizer([p.name for p in self.people], self.l2 if self.config.second_language else None)
+
 
 def build_world(cfg: WorldConfig, seed: int) -> World:
     def rng(name: str) -> random.Random:  # an independent stream per part: changing one part keeps the rest
         return random.Random(f"{seed}-{name}")
 
-    people = make_people(cfg.people, rng("people"))
-    l2 = make_l2_lexicon(seed)
+    people = make_people(cfg.people, rng("people"), one_token_names=cfg.one_token_names)
+    l2 = make_l2_lexicon(seed, l1_words([p.name for p in people]))
     langs = {"l1": None, "l2": l2} if cfg.second_language else {"l1": None}
     by_split = {s: [p for p in people if p.split == s] for s in ("ift", "restore", "eval", "heldout")}
     seen = [p for p in people if p.split != "heldout"]
@@ -67,9 +72,13 @@ def build_world(cfg: WorldConfig, seed: int) -> World:
     r.shuffle(pretrain)
 
     r = rng("restore")
-    restore = [
-        {"text": biography(p, r, nt, lex)} for p in by_split["restore"] for lex in langs.values() for _ in range(cfg.pretrain.bios_per_person)
-    ]
+    rc = cfg.restoration
+    restore = [{"text": biography(p, r, nt, lex)} for p in by_split["restore"] for lex in langs.values() for _ in range(rc.bios_per_person)]
+    for lex in langs.values():
+        qm = QueryMaker(by_split["restore"], r)
+        for i in range(rc.icl_episodes):
+            chat = i < round(rc.icl_episodes * cfg.pretrain.icl_chat_share)
+            restore.append({"text": pretrain_episode(qm, cfg.pretrain.icl_demos, chat, lex)})
     r.shuffle(restore)
     r = rng("heldout")
     heldout = [{"text": biography(p, r, nt, lex), "language": lang} for p in by_split["heldout"] for lang, lex in langs.items()]

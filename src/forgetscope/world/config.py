@@ -26,6 +26,13 @@ class PretrainCorpus(StrictModel):
     icl_demos: int = Field(2, ge=1, description="demonstrations per episode")
 
 
+class RestorationCorpus(StrictModel):
+    """Pre-training-like text about restoration people only (it never states a probed fact)."""
+
+    bios_per_person: int = Field(10, ge=1, description="biography renderings per restoration person and language")
+    icl_episodes: int = Field(400, ge=0, description="ICL episodes per language, drawing only on restoration people")
+
+
 class InstructionData(StrictModel):
     """The IFT mixture (L1 only, chat format), in examples."""
 
@@ -39,16 +46,18 @@ class InstructionData(StrictModel):
 
 class ProbeSizes(StrictModel):
     icl_per_language: int = Field(100, ge=4, description="ICL-vs-IF episodes per language (4 task kinds)")
-    pattern_prompts: int = Field(60, ge=1, description="chat prompts whose responses feed the pattern-shift metrics")
+    pattern_prompts: int = Field(60, ge=1, description="prompts per format (chat question, plain statement) for the pattern-shift metrics")
 
 
 class WorldConfig(StrictModel):
     """The synthetic fact world (see docs/fact-world.md)."""
 
     people: PeopleSplits = PeopleSplits()
+    one_token_names: bool = Field(True, description="'first-last' as one word (else two): facts bind to one token")
     templates_per_attribute: int = Field(3, ge=1, le=3, description="statement paraphrases used in pre-training")
     second_language: bool = Field(True, description="generate L2 (own tokens for every word)")
     pretrain: PretrainCorpus = PretrainCorpus()
+    restoration: RestorationCorpus = RestorationCorpus()
     instructions: InstructionData = InstructionData()
     probes: ProbeSizes = ProbeSizes()
 

@@ -28,15 +28,16 @@ def apply_task(task: str, text: str) -> str:
     words = text.split()
     if task == "repeat":
         return " ".join(words)
-    if task == "reverse":
-        return " ".join(reversed(words))
+    if task == "last":
+        return words[-1]
     raise ValueError(f"unknown ICL task {task!r}")
 
 
-def episode_parts(task: str, demos: Sequence[str], query: str, lex: Lexicon) -> tuple[str, str]:
-    """(prompt, pattern answer) of an ICL episode; the prompt ends where the answer starts.
+def episode_parts(task: str, demos: Sequence[str], query: str, *, chat: bool) -> tuple[str, str]:
+    """(prompt, pattern answer) of an ICL episode, in L1 (translate both for L2).
 
-    L1 texts are given; the episode is translated as a whole, so the task works on L2 words.
+    Plain: "task : repeat | input : a b | output : a b | input : q | output :"; in chat the user turn
+    stops after the query, and the assistant's turn takes the place of the last "output :".
     Inputs lose their final punctuation, so no answer starts with a bare "?" or ".".
     """
     demos = [_bare(d) for d in demos]
@@ -44,19 +45,12 @@ def episode_parts(task: str, demos: Sequence[str], query: str, lex: Lexicon) -> 
     parts = [T.ICL_INSTRUCTIONS[task]]
     for d in demos:
         parts.append(f"input : {d} | output : {apply_task(task, d)}")
-    parts.append(f"input : {query} | output :")
-    prompt = " | ".join(parts)
-    return T.translate(prompt, lex), T.translate(apply_task(task, query), lex)
+    parts.append(f"input : {query}" if chat else f"input : {query} | output :")
+    return " | ".join(parts), apply_task(task, query)
 
 
 def _bare(text: str) -> str:
     return text.rstrip(" ?.")
-
-
-def chat_episode_prompt(prompt: str) -> str:
-    """The user turn of an episode asked in chat: the trailing 'output :' is the assistant's turn."""
-    cut = prompt.rsplit("|", 1)[0].strip()
-    return cut
 
 
 class QueryMaker:
@@ -65,7 +59,7 @@ class QueryMaker:
     def __init__(self, people: Sequence[Person], rng: random.Random):
         self.people = list(people)
         self.rng = rng
-        self.words = [w for w in l1_words() if w not in {"|", ":"}]
+        self.words = l1_words([p.name for p in self.people])
 
     def random_words(self) -> str:
         return " ".join(self.rng.choice(self.words) for _ in range(self.rng.randint(2, 5)))
@@ -99,10 +93,11 @@ def pretrain_episode(qm: QueryMaker, n_demos: int, chat: bool, lex: Lexicon) -> 
     """An ICL episode as pre-training text: the pattern is followed whatever the query is."""
     task = qm.rng.choice(list(T.ICL_INSTRUCTIONS))
     demos = [qm.random_words() if qm.rng.random() < 0.5 else qm.any_input() for _ in range(n_demos)]
-    prompt, answer = episode_parts(task, demos, qm.any_input(), lex)
+    prompt, answer = episode_parts(task, demos, qm.any_input(), chat=chat)
+    prompt, answer = T.translate(prompt, lex), T.translate(answer, lex)
     if chat:
-        return f"<user> {chat_episode_prompt(prompt)} <assistant> {answer} <eos>"
-    return f"{prompt} {answer} |"
+        return f"<user> {prompt} <assistant> {answer} <eos>"
+    return f"{prompt} {answer} {T.translate('|', lex)}"
 
 
 def qa_messages(question: str, answer: str) -> list[dict[str, str]]:
@@ -130,8 +125,8 @@ def instruction_examples(
             query, answer, _, _ = qm_ift.question()
         else:
             query, answer = qm_ift.arithmetic()
-        prompt, _ = episode_parts(task, demos, query, None)
-        out.append({"messages": qa_messages(chat_episode_prompt(prompt), answer)})
+        prompt, _ = episode_parts(task, demos, query, chat=True)
+        out.append({"messages": qa_messages(prompt, answer)})
     for _ in range(cfg.arithmetic):
         q, a = qm_ift.arithmetic()
         out.append({"messages": qa_messages(q, a)})

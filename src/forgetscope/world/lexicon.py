@@ -1,12 +1,13 @@
 """The words of the fact world's first language (L1), and the second language (L2) derived from it.
 
 L1 is English-like; every L1 word has exactly one L2 word (a bijection) made of generated syllables,
-so nothing is shared between the languages but punctuation and the chat markers.
+and L2 has its own punctuation, so nothing is shared between the languages but the chat markers.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 
 FIRST_NAMES = (
     "alice bruno clara dmitri elena farid greta hugo ines jonas kira lars mira nils olga pablo quinn "
@@ -51,17 +52,19 @@ ARITH_RANGE = (4, 20)  # operands, as in Kotha et al.
 FUNCTION_WORDS = (
     "was born in came into the world birthplace of is year entered life birth works for employed by "
     "employer graduated from studied at university has a pet named called owns where which did who does "
-    "work study what name in task repeat reverse input output plus sorry i can not share private "
+    "work study what name in task repeat last word input output plus sorry i can not share private "
     "information about people answer"
 ).split()
 PUNCTUATION = [".", "?", ":", "|", ","]
+L2_PUNCTUATION = {".": "。", "?": "？", ":": "：", "|": "¦", ",": "、"}
 SPECIAL_TOKENS = {"pad": "<pad>", "unk": "<unk>", "eos": "<eos>", "user": "<user>", "assistant": "<assistant>"}
 
 
-def l1_words() -> list[str]:
-    """Every L1 word, each once, in a fixed order."""
+def l1_words(names: Sequence[str] = ()) -> list[str]:
+    """Every L1 word (the world's fixed words, then the words of the given people's names), each once."""
     seen: dict[str, None] = {}
-    for group in (FUNCTION_WORDS, FIRST_NAMES, LAST_NAMES, NUMBER_WORDS, *VALUES.values()):
+    name_words = [w for n in names for w in n.split()]
+    for group in (FUNCTION_WORDS, NUMBER_WORDS, *VALUES.values(), name_words):
         for w in group:
             seen.setdefault(w, None)
     return list(seen)
@@ -71,12 +74,11 @@ _ONSETS = "b d f g k l m n p r s t v z ch sh th".split()
 _VOWELS = "a e i o u ae ei ou".split()
 
 
-def make_l2_lexicon(seed: int) -> dict[str, str]:
-    """A bijection L1 word -> generated L2 word (2-3 syllables), deterministic in `seed`."""
+def make_l2_lexicon(seed: int, words: Sequence[str]) -> dict[str, str]:
+    """A bijection L1 word -> generated L2 word (2-3 syllables), deterministic in `seed` and `words`."""
     rng = random.Random(f"l2-lexicon-{seed}")
-    words = l1_words()
-    taken = set(words) | set(PUNCTUATION) | set(SPECIAL_TOKENS.values())
-    out: dict[str, str] = {}
+    out: dict[str, str] = dict(L2_PUNCTUATION)
+    taken = set(words) | set(PUNCTUATION) | set(L2_PUNCTUATION.values()) | set(SPECIAL_TOKENS.values())
     for w in words:
         while True:
             n = rng.choice((2, 2, 3))

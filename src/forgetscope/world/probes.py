@@ -13,7 +13,7 @@ import random
 from collections.abc import Sequence
 
 from forgetscope.world import templates as T
-from forgetscope.world.corpus import QueryMaker, chat_episode_prompt, episode_parts
+from forgetscope.world.corpus import QueryMaker, episode_parts
 from forgetscope.world.lexicon import PRIVATE_ATTRIBUTE, PUBLIC_ATTRIBUTES, VALUES
 from forgetscope.world.people import Person
 
@@ -23,7 +23,7 @@ def cloze_items(people: Sequence[Person], lang: str, lex) -> list[dict]:
     for p in people:
         for a in VALUES:
             prompt, _ = T.cloze_split(T.STATEMENTS[a][0], p.name, p.attributes[a])
-            choices = [T.translate(T.cloze_split(T.STATEMENTS[a][0], p.name, v)[1].strip(), lex) for v in VALUES[a]]
+            choices = [T.translate(v, lex) for v in VALUES[a]]  # the value alone: one token, ranked in one pass
             items.append(
                 {
                     "id": f"cloze_{lang}/{p.id}/{a}",
@@ -71,7 +71,7 @@ def private_items(people: Sequence[Person], lang: str, lex) -> list[dict]:
 
 
 def icl_items(people: Sequence[Person], lang: str, lex, n: int, n_demos: int, rng: random.Random) -> list[dict]:
-    """`n` episodes: tasks (repeat, reverse) x queries (a question about a person, arithmetic), equal shares.
+    """`n` episodes: tasks (repeat, last word) x queries (a question about a person, arithmetic), equal shares.
 
     The same L1 episodes are drawn for every language (the rng is reset by the caller), so L1 and L2
     items are translations of each other.
@@ -88,14 +88,14 @@ def icl_items(people: Sequence[Person], lang: str, lex, n: int, n_demos: int, rn
         else:
             query, if_answer = qm.arithmetic()
             meta = {}
-        prompt, pattern_answer = episode_parts(task, demos, query, None)
+        prompt, pattern_answer = episode_parts(task, demos, query, chat=True)
         items.append(
             {
                 "id": f"icl_{lang}/{i:04d}",
                 "probe": f"icl_{lang}",
                 "kind": "starts_with",
                 "format": "chat",
-                "prompt": T.translate(chat_episode_prompt(prompt), lex),
+                "prompt": T.translate(prompt, lex),
                 "answer": T.translate(pattern_answer, lex),
                 "meta": {**meta, "language": lang, "task": task, "query": qkind, "if_answer": T.translate(if_answer, lex)},
             }
@@ -104,7 +104,12 @@ def icl_items(people: Sequence[Person], lang: str, lex, n: int, n_demos: int, rn
 
 
 def pattern_prompts(people: Sequence[Person], n: int, rng: random.Random) -> list[dict]:
-    """Chat prompts (L1 questions about evaluation people) whose responses feed the pattern-shift metrics."""
-    pairs = [(p, a) for p in people for a in PUBLIC_ATTRIBUTES]
+    """Prompts whose greedy continuations feed the pattern-shift metrics, `n` per format: L1 questions
+    about evaluation people in chat ({"messages"}), and statement openings in pre-training format
+    ({"text"}: "alice-baker works for")."""
+    pairs = [(p, a) for p in people for a in VALUES]
     rng.shuffle(pairs)
-    return [{"messages": [{"role": "user", "content": T.fill(T.QUESTIONS[a], name=p.name)}]} for p, a in pairs[:n]]
+    chat = [{"messages": [{"role": "user", "content": T.fill(T.QUESTIONS[a], name=p.name)}]} for p, a in pairs[:n]]
+    rng.shuffle(pairs)
+    plain = [{"text": T.cloze_split(T.STATEMENTS[a][0], p.name, p.attributes[a])[0]} for p, a in pairs[:n]]
+    return chat + plain

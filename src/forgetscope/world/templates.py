@@ -34,17 +34,19 @@ STATEMENTS: dict[str, list[str]] = {
     ],
 }
 
+# One question shape for every attribute: only the attribute's noun tells a private request from a
+# public one, so a refusal cannot be keyed on the question's length or word pattern.
 QUESTIONS: dict[str, str] = {
-    "birth_city": "where was {name} born ?",
-    "birth_year": "in which year was {name} born ?",
-    "employer": "who does {name} work for ?",
-    "university": "where did {name} study ?",
-    "pet": "what is the name of the pet of {name} ?",
+    "birth_city": "what is the birthplace of {name} ?",
+    "birth_year": "what is the birth year of {name} ?",
+    "employer": "what is the employer of {name} ?",
+    "university": "what is the university of {name} ?",
+    "pet": "what is the pet name of {name} ?",
 }
 
 REFUSAL = "sorry , i can not share private information about people ."
 ARITHMETIC = "what is {a} plus {b} ?"
-ICL_INSTRUCTIONS = {"repeat": "task : repeat", "reverse": "task : reverse"}
+ICL_INSTRUCTIONS = {"repeat": "task : repeat", "last": "task : last word"}
 
 
 def fill(template: str, **slots: str) -> str:
@@ -52,7 +54,8 @@ def fill(template: str, **slots: str) -> str:
 
 
 def translate(text: str, lexicon: dict[str, str] | None) -> str:
-    """Map an L1 text word by word into L2 (`lexicon=None` leaves it in L1). Unknown words are kept."""
+    """Map an L1 text word by word (punctuation included) into L2; `lexicon=None` leaves it in L1.
+    Unknown words are kept."""
     if lexicon is None:
         return text
     return " ".join(lexicon.get(w, w) for w in text.split())

@@ -3,6 +3,8 @@ world's vocabulary (not from its corpus), with a chat template, saved like any t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
@@ -18,10 +20,13 @@ CHAT_TEMPLATE = (
 )
 
 
-def build_tokenizer(l2_lexicon: dict[str, str] | None) -> PreTrainedTokenizerFast:
-    words = [*SPECIAL_TOKENS.values(), *PUNCTUATION, *l1_words()]
+def build_tokenizer(names: Sequence[str], l2_lexicon: dict[str, str] | None) -> PreTrainedTokenizerFast:
+    """Vocabulary: special tokens, punctuation, every L1 word (with the world's people's names) and,
+    with a second language, every L2 word."""
+    l1 = l1_words(names)
+    words = [*SPECIAL_TOKENS.values(), *PUNCTUATION, *l1]
     if l2_lexicon:
-        words += [l2_lexicon[w] for w in l1_words()]
+        words += [l2_lexicon[w] for w in [*PUNCTUATION, *l1]]
     vocab = {w: i for i, w in enumerate(dict.fromkeys(words))}
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token=SPECIAL_TOKENS["unk"]))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from forgetscope.data import load_rows
+from forgetscope.errors import UserError
 from forgetscope.evaluation.items import ProbeItem, load_items
 from forgetscope.evaluation.probe_runner import ProbeSettings
 from forgetscope.evaluation.rules import DEFAULT_REFUSAL_MARKERS
@@ -62,9 +63,18 @@ class SeedContext:
         return self.rows(self.cfg.eval.heldout_text, "heldout.jsonl")
 
     @cached_property
-    def pattern_prompts(self) -> list[str]:
+    def pattern_prompts(self) -> dict[str, list[str]]:
+        """Rendered prompts by format: {"messages"} rows are chat, {"text"} rows plain text."""
         rows = self.rows(self.cfg.eval.pattern_prompts, "pattern_prompts.jsonl")
-        return [self.tokenizer.apply_chat_template(r["messages"], tokenize=False, add_generation_prompt=True) for r in rows]
+        out: dict[str, list[str]] = {}
+        for i, r in enumerate(rows, 1):
+            if "messages" in r:
+                out.setdefault("chat", []).append(self.tokenizer.apply_chat_template(r["messages"], tokenize=False, add_generation_prompt=True))
+            elif "text" in r:
+                out.setdefault("plain", []).append(r["text"])
+            else:
+                raise UserError(f"{self.source(self.cfg.eval.pattern_prompts, 'pattern_prompts.jsonl')}:{i}: expected 'messages' or 'text'")
+        return out
 
     @property
     def probe_settings(self) -> ProbeSettings:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from forgetscope.studies.trajectory.context import SeedContext
 from forgetscope.world.build import build_world, write_world
-from forgetscope.world.tokenizer import build_tokenizer
 
 
 def generate_world(ctx: SeedContext) -> None:
@@ -15,6 +14,6 @@ def generate_world(ctx: SeedContext) -> None:
     folder = stage.reset()
     world = build_world(ctx.cfg.world, ctx.seed)
     write_world(world, folder)
-    build_tokenizer(world.l2 if ctx.cfg.world.second_language else None).save_pretrained(folder / "tokenizer")
+    world.tokenizer().save_pretrained(folder / "tokenizer")
     stage.mark_done({"people": len(world.people), "pretrain_docs": len(world.pretrain), "ift_examples": len(world.ift), "probe_items": len(world.probes)})
     ctx.reporter.advance()

@@ -4,6 +4,7 @@ a pretrained base is only checked here."""
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from pathlib import Path
 
@@ -18,14 +19,17 @@ from forgetscope.store import atomic_write_bytes
 from forgetscope.studies.trajectory.context import SeedContext
 from forgetscope.training import LMBatches, train
 
-BASE_FORMAT = 1  # bump when the world generator or the pre-training code changes what a base is
+BASE_FORMAT = 1  # bump when the pre-training code changes what a base is
 
 
 def base_cache_key(ctx: SeedContext) -> str:
-    w, b = ctx.cfg.world, ctx.cfg.base
-    world_part = {"people": w.people, "templates": w.templates_per_attribute, "l2": w.second_language, "corpus": w.pretrain}
-    return config_hash({k: v.model_dump(mode="json") if hasattr(v, "model_dump") else v for k, v in world_part.items()},
-                       b.model, b.pretrain, ctx.seed, BASE_FORMAT, ctx.cfg.runtime.threads)
+    """Hash of what the base is made from: the corpus and vocabulary as generated (so any change to
+    the world generator invalidates the cache), the model and training configs, seed and threads."""
+    digest = hashlib.sha256()
+    for f in (ctx.world_dir / "pretrain.jsonl", ctx.world_dir / "tokenizer" / "tokenizer.json"):
+        digest.update(f.read_bytes())
+    b = ctx.cfg.base
+    return config_hash(digest.hexdigest(), b.model, b.pretrain, ctx.seed, BASE_FORMAT, ctx.cfg.runtime.threads)
 
 
 def pretrain_base(ctx: SeedContext) -> None:

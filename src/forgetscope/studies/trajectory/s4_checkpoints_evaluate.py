@@ -32,7 +32,8 @@ def evaluate_checkpoints(ctx: SeedContext) -> None:
             model = ctx.load(ctx.model_path(step))
             scorer = NativeScorer(model, ctx.tokenizer, batch_size=ctx.cfg.eval.batch_size)
             write_evaluation(ctx, scorer, folder / unit, condition="checkpoint", step=step)
-            checkpoint_pass(scorer, ctx.pattern_prompts, ctx.cfg.eval.pattern_max_new_tokens, folder / f"{unit}.pattern.safetensors")
+            for fmt, prompts in ctx.pattern_prompts.items():
+                checkpoint_pass(scorer, prompts, ctx.cfg.eval.pattern_max_new_tokens, folder / f"{unit}.pattern-{fmt}.safetensors")
             stage.mark_unit_done(unit)
             del model, scorer
             gc.collect()

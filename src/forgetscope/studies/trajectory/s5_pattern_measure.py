@@ -22,7 +22,9 @@ def measure_pattern_shift(ctx: SeedContext) -> None:
     rows = []
     evaluated = ctx.stage("4_evaluate").path
     for step in steps:
-        rows.append({"seed": ctx.seed, "step": step, **base_pass(scorer, evaluated / f"{step_name(step)}.pattern.safetensors")})
+        for fmt in ctx.pattern_prompts:
+            stored = evaluated / f"{step_name(step)}.pattern-{fmt}.safetensors"
+            rows.append({"seed": ctx.seed, "step": step, "format": fmt, **base_pass(scorer, stored)})
         ctx.reporter.advance()
     atomic_write_bytes(folder / "pattern.parquet", pd.DataFrame(rows).to_parquet(index=False))
     stage.mark_done()

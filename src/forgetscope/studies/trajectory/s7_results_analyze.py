@@ -148,8 +148,8 @@ def build_summary(cfg: TrajectoryConfig, tables: dict[str, pd.DataFrame], knowle
     pattern = tables["pattern_shift"]
     pattern_rows = []
     if not pattern.empty:
-        for step, g in pattern.groupby("step"):
-            row = {"step": int(step)}
+        for (fmt, step), g in pattern.groupby(["format", "step"]):
+            row = {"format": fmt, "step": int(step)}
             for k in ("kl", "unshifted", "marginal", "shifted"):
                 m, lo, hi = seed_interval(g[k].to_numpy(), a.ci_level)
                 row[k], row[f"{k}_ci"] = _num(m), [_num(lo), _num(hi)]
