@@ -27,13 +27,15 @@ import pandas as pd
 from forgetscope.analysis.stats import bootstrap_distribution, seed_interval
 
 LABELS = ("none", "pseudo", "actual")
+_EPS = 1e-9
 STATS = ("score", "restored", "forgetting", "recovered", "unrecovered", "gap")
 
 
 def label(B, F, R, R0, delta: float):
     """Stage label(s) by the rule above; works on scalars and numpy arrays alike."""
     B, F, R, R0 = (np.asarray(x, dtype=float) for x in (B, F, R, R0))
-    out = np.where(R0 - R > delta, "actual", np.where(B - F > delta, "pseudo", "none"))
+    tol = delta + _EPS  # "exactly delta" is within delta, whatever the float rounding of the differences
+    out = np.where(R0 - R > tol, "actual", np.where(B - F > tol, "pseudo", "none"))
     return out.item() if out.ndim == 0 else out
 
 
@@ -147,11 +149,26 @@ def transition_step(per_step: pd.DataFrame) -> int | None:
     return int(actual["step"].min()) if len(actual) else None
 
 
+def confirmed_label(row, delta: float) -> str:
+    """The label the confidence intervals support: "actual" when the gap's interval lies above delta;
+    "pseudo" when the forgetting's interval lies above delta and the gap's at or below it;
+    "uncertain" otherwise."""
+    if row["gap_lo"] > delta + _EPS:
+        return "actual"
+    if row["forgetting_lo"] > delta + _EPS and row["gap_hi"] <= delta + _EPS:
+        return "pseudo"
+    return "uncertain"
+
+
 def separation(agg: pd.DataFrame) -> dict:
-    """Do the seed CIs of the restoration gap keep the pseudo and actual checkpoints apart?"""
+    """Do the CIs keep the stages apart? The actual checkpoints whose restoration-gap interval lies
+    entirely above the interval of every pseudo checkpoint."""
     ps = agg[(agg["label"] == "pseudo") & (agg["step"] > 0)]
     ac = agg[(agg["label"] == "actual") & (agg["step"] > 0)]
     if ps.empty or ac.empty:
-        return {"separated": False, "pseudo_gap_hi": None, "actual_gap_lo": None}
-    hi, lo = float(ps["gap_hi"].max()), float(ac["gap_lo"].min())
-    return {"separated": bool(hi < lo), "pseudo_gap_hi": hi, "actual_gap_lo": lo}
+        return {"separated": False, "pseudo_steps": ps["step"].astype(int).tolist(), "actual_steps_separated": [],
+                "pseudo_gap_hi": None}
+    hi = float(ps["gap_hi"].max())
+    above = ac[ac["gap_lo"] > hi]["step"].astype(int).tolist()
+    return {"separated": bool(above), "pseudo_steps": ps["step"].astype(int).tolist(), "actual_steps_separated": above,
+            "pseudo_gap_hi": hi}

@@ -90,7 +90,7 @@ def format_validation_error(e: ValidationError, source: str, lines: dict[tuple, 
     field = ".".join(str(p) for p in loc) or "(top level)"
     line = _nearest_line(loc, lines)
     where = f"{source}:{line}" if line else source
-    msg = err["msg"]
+    msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         msg = "unknown key (check its spelling; `forgetscope validate --help` lists the schema)"
     elif err["type"] == "missing":

@@ -221,9 +221,13 @@ def verdict(summary: dict) -> list[str]:
         out.append("No checkpoint lost more than δ: no forgetting to decompose.")
     sep = summary.get("separation") or {}
     if sep.get("pseudo_gap_hi") is not None:
-        out.append(f"Across seeds, the restoration gap of pseudo checkpoints stays below {100 * sep['pseudo_gap_hi']:.1f} points "
-                   f"(upper CI) and that of actual ones above {100 * sep['actual_gap_lo']:.1f} points (lower CI): "
-                   + ("the stages are separated." if sep["separated"] else "the intervals overlap."))
+        if sep["separated"]:
+            out.append(f"The confidence intervals separate the stages: the restoration gap of every pseudo checkpoint stays below "
+                       f"{100 * sep['pseudo_gap_hi']:.1f} points (upper bound), and at steps "
+                       f"{', '.join(map(str, sep['actual_steps_separated']))} the gap's lower bound lies above that.")
+        else:
+            out.append("The confidence intervals of the restoration gap overlap between the pseudo and the actual checkpoints: "
+                       "more seeds or items would be needed to separate the stages.")
     return out
 
 

@@ -43,9 +43,14 @@ class StageDir:
         return json.loads((self.path / DONE).read_text())
 
     def start(self) -> Path:
-        """Prepare a not-done stage: remove temp leftovers of an interrupted attempt, keep done units."""
+        """Prepare a not-done stage: remove temp leftovers and dead processes' locks of an interrupted
+        attempt, keep done units."""
         self.path.mkdir(parents=True, exist_ok=True)
         remove_stale_tmp(self.path)
+        for lock in self.path.glob("*.lock"):
+            if _lock_is_stale(lock):
+                with contextlib.suppress(FileNotFoundError):
+                    lock.unlink()
         return self.path
 
     def reset(self) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Literal
 
 from pydantic import Field
@@ -17,8 +18,8 @@ class TinyBase(StrictModel):
     """Pre-train a tiny Llama on the fact world's corpus. Cached by a hash of what generates it."""
 
     kind: Literal["tiny"] = "tiny"
-    model: TinyModelConfig = TinyModelConfig()
-    pretrain: TrainConfig = TrainConfig(steps=1500, batch_size=64, lr=3e-3, warmup_steps=50, lr_schedule="cosine")
+    model: TinyModelConfig = TinyModelConfig(layers=3, hidden=96, heads=4)
+    pretrain: TrainConfig = TrainConfig(steps=800, batch_size=32, lr=1e-2, warmup_steps=30, lr_schedule="cosine", max_length=64)
 
 
 class PretrainedBase(StrictModel):
@@ -35,10 +36,18 @@ BaseModelConfig = Annotated[TinyBase | PretrainedBase, Field(discriminator="kind
 
 
 class RuntimeConfig(StrictModel):
-    workers: int = Field(2, ge=1, description="seeds run in parallel processes")
+    workers: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        "auto", description="seeds run in parallel processes; auto = one per seed, at most two per CPU core"
+    )
     threads: int = Field(1, ge=1, description="torch CPU threads per worker (part of the config: it can change float sums)")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = cuda when available")
     cache_dir: str | None = Field(None, description="where pre-trained bases are cached (default: $FORGETSCOPE_CACHE or ~/.cache/forgetscope)")
+
+    def resolved_workers(self, n_seeds: int) -> int:
+        """Tiny models on one thread each: oversubscribing the cores 2:1 still raises throughput."""
+        if self.workers == "auto":
+            return max(1, min(n_seeds, 2 * (os.cpu_count() or 1)))
+        return max(1, self.workers)
 
 
 class AnalysisConfig(StrictModel):

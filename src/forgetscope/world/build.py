@@ -83,7 +83,7 @@ def build_world(cfg: WorldConfig, seed: int) -> World:
     r = rng("heldout")
     heldout = [{"text": biography(p, r, nt, lex), "language": lang} for p in by_split["heldout"] for lang, lex in langs.items()]
 
-    ift = instruction_examples(by_split["ift"], seen, cfg.instructions, cfg.pretrain.icl_demos, rng("ift"))
+    ift = instruction_examples(by_split["ift"], cfg.instructions, cfg.pretrain.icl_demos, rng("ift"))
 
     ev = by_split["eval"]
     probes: list[dict] = []

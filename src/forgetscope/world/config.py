@@ -11,15 +11,15 @@ class PeopleSplits(StrictModel):
     """Disjoint sets of people. Probes ask about `eval` people only; restoration trains on `restore`
     people only, so restoration cannot re-teach a probed fact."""
 
-    ift: int = Field(80, ge=1, description="people the instruction data asks about")
-    restore: int = Field(60, ge=1, description="people whose biographies restoration trains on")
-    eval: int = Field(60, ge=1, description="people the probes ask about")
-    heldout: int = Field(30, ge=0, description="people never in pre-training: held-out text for bits/byte")
+    ift: int = Field(40, ge=1, description="people the instruction data asks about")
+    restore: int = Field(40, ge=1, description="people whose biographies restoration trains on")
+    eval: int = Field(40, ge=1, description="people the probes ask about")
+    heldout: int = Field(20, ge=0, description="people never in pre-training: held-out text for bits/byte")
 
 
 class PretrainCorpus(StrictModel):
-    bios_per_person: int = Field(12, ge=1, description="biography renderings per person and language")
-    icl_episodes: int = Field(4000, ge=0, description="in-context-learning episodes per language")
+    bios_per_person: int = Field(10, ge=1, description="biography renderings per person and language")
+    icl_episodes: int = Field(1000, ge=0, description="in-context-learning episodes per language")
     icl_chat_share: float = Field(
         0.5, ge=0, le=1, description="share of ICL episodes rendered as a chat turn (web text has chats too)"
     )
@@ -39,6 +39,9 @@ class InstructionData(StrictModel):
     qa_per_person: int = Field(4, ge=0, description="answered questions per IFT person and public attribute")
     icl_override: int = Field(
         1500, ge=0, description="episodes whose query is a question, answered anyway (this suppresses ICL)"
+    )
+    icl_follow: int = Field(
+        1000, ge=0, description="episodes whose query is not a question, answered by following the pattern"
     )
     refusals_per_person: int = Field(4, ge=0, description="refused private-attribute requests per IFT person")
     arithmetic: int = Field(1500, ge=0, description="arithmetic questions answered")

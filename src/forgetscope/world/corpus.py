@@ -104,11 +104,10 @@ def qa_messages(question: str, answer: str) -> list[dict[str, str]]:
     return [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
 
 
-def instruction_examples(
-    ift_people: Sequence[Person], all_people: Sequence[Person], cfg, n_demos: int, rng: random.Random
-) -> list[dict]:
+def instruction_examples(ift_people: Sequence[Person], cfg, n_demos: int, rng: random.Random) -> list[dict]:
     """The IFT mixture, L1 only: answer questions about IFT people (also when demonstrations ask for a
-    pattern), answer arithmetic, refuse the private attribute."""
+    pattern), follow demonstrated patterns on inputs that are not questions, answer arithmetic,
+    refuse the private attribute."""
     out: list[dict] = []
     for p in ift_people:
         for a in PUBLIC_ATTRIBUTES:
@@ -116,19 +115,25 @@ def instruction_examples(
                 out.append({"messages": qa_messages(T.fill(T.QUESTIONS[a], name=p.name), p.attributes[a])})
         for _ in range(cfg.refusals_per_person):
             out.append({"messages": qa_messages(T.fill(T.QUESTIONS[PRIVATE_ATTRIBUTE], name=p.name), T.REFUSAL)})
-    qm_ift = QueryMaker(ift_people, rng)
-    qm_all = QueryMaker(all_people, rng)
+    # Only IFT people appear anywhere in the instruction data: it must not state a probed fact.
+    qm = QueryMaker(ift_people, rng)
     for i in range(cfg.icl_override):
         task = rng.choice(list(T.ICL_INSTRUCTIONS))
-        demos = [qm_all.random_words() for _ in range(n_demos)]
+        demos = [qm.random_words() for _ in range(n_demos)]
         if i % 2 == 0:
-            query, answer, _, _ = qm_ift.question()
+            query, answer, _, _ = qm.question()
         else:
-            query, answer = qm_ift.arithmetic()
+            query, answer = qm.arithmetic()
         prompt, _ = episode_parts(task, demos, query, chat=True)
         out.append({"messages": qa_messages(prompt, answer)})
+    for _ in range(cfg.icl_follow):
+        task = rng.choice(list(T.ICL_INSTRUCTIONS))
+        demos = [qm.random_words() for _ in range(n_demos)]
+        query = qm.random_words() if rng.random() < 0.5 else qm.statement()
+        prompt, answer = episode_parts(task, demos, query, chat=True)
+        out.append({"messages": qa_messages(prompt, answer)})
     for _ in range(cfg.arithmetic):
-        q, a = qm_ift.arithmetic()
+        q, a = qm.arithmetic()
         out.append({"messages": qa_messages(q, a)})
     rng.shuffle(out)
     return out

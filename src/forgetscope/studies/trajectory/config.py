@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -23,15 +23,10 @@ class RestoreConfig(StrictModel):
     """Restoration of every checkpoint and of the base (the control), with the same budget."""
 
     data: str = Field(WORLD, description="'world' (biographies of restoration people) or a JSONL file of {'text'} rows")
-    train: TrainConfig = TrainConfig(steps=100, batch_size=32, lr=1e-3)
-    interpolation: list[float] = Field([0.5], description="weight-interpolation ratios toward the base (0 = checkpoint, 1 = base)")
-
-    @model_validator(mode="after")
-    def _ratios(self) -> RestoreConfig:
-        bad = [r for r in self.interpolation if not 0 <= r <= 1]
-        if bad:
-            raise ValueError(f"interpolation ratios must lie in [0, 1], got {bad}")
-        return self
+    train: TrainConfig = TrainConfig(steps=50, batch_size=16, lr=1e-3, lr_schedule="linear", max_length=64)
+    interpolation: list[Annotated[float, Field(ge=0, le=1)]] = Field(
+        [0.5], description="weight-interpolation ratios toward the base, each in [0, 1] (0 = checkpoint, 1 = base)"
+    )
 
 
 class EvalConfig(StrictModel):
@@ -50,7 +45,7 @@ class TrajectoryConfig(StrictModel):
     seeds: list[int] = Field([0, 1, 2], min_length=1, description="each seed: its own world, base, fine-tuning, restoration")
     world: WorldConfig = WorldConfig()
     base: BaseModelConfig = TinyBase()
-    finetune: FinetuneConfig = FinetuneConfig(steps=1000, batch_size=32, lr=1e-3)
+    finetune: FinetuneConfig = FinetuneConfig(steps=600, batch_size=16, lr=2e-3, max_length=96)
     restore: RestoreConfig = RestoreConfig()
     eval: EvalConfig = EvalConfig()
     analysis: AnalysisConfig = AnalysisConfig()

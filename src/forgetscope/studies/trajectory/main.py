@@ -33,7 +33,7 @@ def run_seed(cfg: TrajectoryConfig, run_dir: str, seed: int, reporter: Reporter)
 
 def run_trajectory(cfg: TrajectoryConfig, run_dir: Path, view: ProgressView) -> dict:
     store = prepare_run(run_dir, cfg)
-    map_seeds(run_seed, (cfg, str(run_dir)), cfg.seeds, workers=cfg.runtime.workers, threads=cfg.runtime.threads, view=view)
+    map_seeds(run_seed, (cfg, str(run_dir)), cfg.seeds, workers=cfg.runtime.resolved_workers(len(cfg.seeds)), threads=cfg.runtime.threads, view=view)
     summary = analyze(cfg, store)
     render_report(store)
     return summary

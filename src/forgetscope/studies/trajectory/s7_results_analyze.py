@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from forgetscope import __version__
-from forgetscope.analysis.decomposition import aggregate_seeds, decompose_seed, separation, transition_step
+from forgetscope.analysis.decomposition import aggregate_seeds, confirmed_label, decompose_seed, separation, transition_step
 from forgetscope.analysis.stats import seed_interval
 from forgetscope.store import RunStore, atomic_write_bytes, atomic_write_json
 from forgetscope.studies.trajectory.config import TrajectoryConfig
@@ -96,7 +96,7 @@ def _ci(row, key: str) -> list[float | None]:
     return [_num(row[f"{key}_lo"]), _num(row[f"{key}_hi"])]
 
 
-def probe_summary(agg: pd.DataFrame, probe: str, restorer: str = "restored") -> dict:
+def probe_summary(agg: pd.DataFrame, probe: str, delta: float, restorer: str = "restored") -> dict:
     d = agg[(agg["probe"] == probe) & (agg["restorer"] == restorer)].sort_values("step")
     base_row = d[d["step"] == 0].iloc[0]
     checkpoints = []
@@ -106,7 +106,7 @@ def probe_summary(agg: pd.DataFrame, probe: str, restorer: str = "restored") -> 
             "score": _num(r["score"]), "restored": _num(r["restored"]),
             "forgetting": _num(r["forgetting"]), "recovered": _num(r["recovered"]), "unrecovered": _num(r["unrecovered"]),
             "gap_to_restored_base": _num(r["gap"]),
-            "label": r["label"], "label_by_seed": list(r["label_by_seed"]),
+            "label": r["label"], "label_by_seed": list(r["label_by_seed"]), "label_ci": confirmed_label(r, delta),
             "ci": {k: _ci(r, k) for k in ("score", "restored", "forgetting", "recovered", "unrecovered", "gap")},
         })
     return {
@@ -138,7 +138,7 @@ def build_summary(cfg: TrajectoryConfig, tables: dict[str, pd.DataFrame], knowle
     agg = tables["decomposition"]
     a = cfg.analysis
     primary = a.primary_probe if a.primary_probe in knowledge_probes else knowledge_probes[0]
-    head = probe_summary(agg, primary)
+    head = probe_summary(agg, primary, a.delta)
     restorers = sorted(agg["restorer"].unique())
     for ck in head["checkpoints"]:
         for r in restorers:
@@ -174,7 +174,7 @@ def build_summary(cfg: TrajectoryConfig, tables: dict[str, pd.DataFrame], knowle
         "separation": head["separation"],
         "ci": head["ci"],
         "checkpoints": head["checkpoints"],
-        "probes": {p: probe_summary(agg, p) for p in knowledge_probes},
+        "probes": {p: probe_summary(agg, p, a.delta) for p in knowledge_probes},
         "rates": {p: rate_summary(tables["items"], p, a.ci_level) for p in refusal_probes},
         "pattern_shift": pattern_rows,
         "bits_per_byte": bpb_rows,

@@ -1,0 +1,74 @@
+"""Shared fixtures: tiny worlds and models built from configs (nothing is downloaded)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from forgetscope.execution import quiet_libraries  # noqa: E402
+
+quiet_libraries()
+torch.set_num_threads(1)
+
+# A world and pipeline small enough for a test: seconds, not minutes.
+SMOKE = {
+    "study": "trajectory",
+    "name": "smoke",
+    "seeds": [0],
+    "world": {
+        "people": {"ift": 8, "restore": 8, "eval": 6, "heldout": 3},
+        "pretrain": {"bios_per_person": 2, "icl_episodes": 30},
+        "restoration": {"bios_per_person": 2, "icl_episodes": 10},
+        "instructions": {"icl_override": 20, "icl_follow": 10, "arithmetic": 20},
+        "probes": {"icl_per_language": 8, "pattern_prompts": 4},
+    },
+    "base": {"kind": "tiny", "model": {"layers": 2, "hidden": 32, "heads": 2},
+             "pretrain": {"steps": 12, "batch_size": 8, "lr": 0.003, "max_length": 32}},
+    "finetune": {"steps": 9, "batch_size": 4, "lr": 0.001, "checkpoints": {"steps": [3, 6, 9]}},
+    "restore": {"train": {"steps": 3, "batch_size": 4, "max_length": 32}},
+    "analysis": {"n_bootstrap": 200},
+    "runtime": {"workers": 1},
+}
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Bases are cached per test session, never in the user's home."""
+    monkeypatch.setenv("FORGETSCOPE_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@pytest.fixture
+def smoke_config() -> dict:
+    import copy
+
+    return copy.deepcopy(SMOKE)
+
+
+@pytest.fixture(scope="session")
+def tiny_world():
+    from forgetscope.world.build import build_world
+    from forgetscope.world.config import WorldConfig
+
+    return build_world(WorldConfig.model_validate(SMOKE["world"]), seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(tiny_world):
+    """(model, tokenizer): a 2-layer Llama over the tiny world's vocabulary, random weights, seed 0."""
+    from forgetscope.models import TinyModelConfig, build_tiny_model
+
+    tok = tiny_world.tokenizer()
+    model = build_tiny_model(TinyModelConfig(layers=2, hidden=32, heads=2), tok, seed=0).eval()
+    return model, tok
+
+
+def write_yaml(path, data) -> str:
+    import yaml
+
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return str(path)

@@ -1,0 +1,117 @@
+"""Bad input gets one line naming the file, line or field, exit code 2, no traceback, and leaves no
+half-written stage behind."""
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import write_yaml
+
+
+def run_cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "forgetscope", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def assert_one_line_error(proc, *fragments):
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    for f in fragments:
+        assert f in lines[0], lines[0]
+
+
+def test_malformed_yaml(tmp_path):
+    f = tmp_path / "bad.yaml"
+    f.write_text("study: trajectory\nseeds: [0, 1\nname: x\n")
+    assert_one_line_error(run_cli("validate", str(f)), "bad.yaml:", "malformed YAML")
+
+
+def test_unknown_key_names_field_and_line(tmp_path, smoke_config):
+    smoke_config["finetune"]["stepz"] = 3
+    f = write_yaml(tmp_path / "c.yaml", smoke_config)
+    proc = run_cli("validate", f)
+    line = next(i for i, ln in enumerate(open(f), 1) if "stepz" in ln)
+    assert_one_line_error(proc, f"c.yaml:{line}", "finetune.stepz", "unknown key")
+
+
+def test_wrong_type_and_bad_value(tmp_path, smoke_config):
+    smoke_config["restore"]["interpolation"] = [1.5]
+    assert_one_line_error(run_cli("validate", write_yaml(tmp_path / "c.yaml", smoke_config)), "restore.interpolation.0", "less than or equal to 1")
+    smoke_config["restore"]["interpolation"] = [0.5]
+    smoke_config["finetune"]["lr"] = "fast"
+    assert_one_line_error(run_cli("validate", write_yaml(tmp_path / "c.yaml", smoke_config)), "finetune.lr")
+
+
+def test_unknown_study_and_missing_file(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("study: trajectoy\n")
+    assert_one_line_error(run_cli("validate", str(f)), "c.yaml:1", "'trajectoy' is unknown", "trajectory")
+    assert_one_line_error(run_cli("run", str(tmp_path / "nope.yaml")), "nope.yaml", "no such file")
+
+
+def test_bad_override(tmp_path, smoke_config):
+    f = write_yaml(tmp_path / "c.yaml", smoke_config)
+    assert_one_line_error(run_cli("validate", f, "--set", "finetune.steps"), "KEY=VALUE")
+    assert_one_line_error(run_cli("validate", f, "--set", "finetune.steps=-3"), "finetune.steps")
+
+
+def test_model_folder_that_is_not_a_model(tmp_path, smoke_config):
+    folder = tmp_path / "notamodel"
+    folder.mkdir()
+    (folder / "README.txt").write_text("hello")
+    cfg = {**smoke_config, "base": {"kind": "pretrained", "path": str(folder)}}
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"text": "x"}\n')
+    sft = tmp_path / "s.jsonl"
+    sft.write_text('{"prompt": "a", "completion": "b"}\n')
+    probes = tmp_path / "p.jsonl"
+    probes.write_text('{"id": "a", "probe": "p", "kind": "exact", "prompt": "q", "answer": "x"}\n')
+    cfg["finetune"]["data"] = str(sft)
+    cfg["restore"]["data"] = str(data)
+    cfg["eval"] = {"probes": str(probes), "heldout_text": str(data), "pattern_prompts": str(data)}
+    out = tmp_path / "run"
+    proc = run_cli("run", write_yaml(tmp_path / "c.yaml", cfg), "--out", str(out), "-q")
+    assert_one_line_error(proc, "notamodel", "not a model folder")
+    assert not list(out.glob("seed-0/*/_done.json"))
+    assert not [p for p in out.rglob("*") if ".tmp-" in p.name]
+
+
+def test_malformed_jsonl_data(tmp_path, smoke_config, tiny_lm):
+    from forgetscope.models import save_model
+
+    model, tok = tiny_lm
+    save_model(model, tok, tmp_path / "m")
+    sft = tmp_path / "s.jsonl"
+    sft.write_text('{"prompt": "a", "completion": "b"}\n{"prompt": "a", "completion": \n')
+    ok = tmp_path / "d.jsonl"
+    ok.write_text('{"text": "alice was born in paris ."}\n')
+    probes = tmp_path / "p.jsonl"
+    probes.write_text('{"id": "a", "probe": "p", "kind": "exact", "prompt": "q", "answer": "x"}\n')
+    cfg = {**smoke_config, "base": {"kind": "pretrained", "path": str(tmp_path / "m")}}
+    cfg["finetune"]["data"] = str(sft)
+    cfg["restore"]["data"] = str(ok)
+    cfg["eval"] = {"probes": str(probes), "heldout_text": str(ok), "pattern_prompts": str(ok)}
+    out = tmp_path / "run"
+    proc = run_cli("run", write_yaml(tmp_path / "c.yaml", cfg), "--out", str(out), "-q")
+    assert_one_line_error(proc, "s.jsonl:2", "malformed JSON")
+    assert not (out / "seed-0" / "3_finetune" / "_done.json").exists()
+    # a missing field is named too
+    sft.write_text('{"prompt": "a", "completion": "b"}\n{"prompt": "a"}\n')
+    proc = run_cli("run", write_yaml(tmp_path / "c.yaml", cfg), "--out", str(out), "-q")
+    assert_one_line_error(proc, "s.jsonl:2", "missing field 'completion'")
+
+
+def test_resuming_with_another_config_is_refused(tmp_path, smoke_config):
+    out = tmp_path / "run"
+    out.mkdir()
+    f = write_yaml(tmp_path / "c.yaml", smoke_config)
+    (out / "config.yaml").write_text("study: trajectory\nname: other\n")
+    assert_one_line_error(run_cli("run", f, "--out", str(out), "-q"), "different config")
+
+
+@pytest.mark.parametrize("cmd", [["--help"], ["run", "--help"], ["validate", "--help"], ["report", "--help"], ["demo", "--help"]])
+def test_help(cmd):
+    proc = run_cli(*cmd)
+    assert proc.returncode == 0 and "Usage" in proc.stdout

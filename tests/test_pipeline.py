@@ -1,0 +1,159 @@
+"""The trajectory study end to end through the CLI, on a tiny world: outputs, determinism, resume
+after a kill, and an HTML report that escapes what models and data say."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from conftest import write_yaml
+
+
+def run_cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "forgetscope", *args], capture_output=True, text=True, timeout=600, env=env)
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    from conftest import SMOKE
+
+    d = tmp_path_factory.mktemp("smoke")
+    cfg = {**SMOKE, "runtime": {**SMOKE["runtime"], "cache_dir": str(d / "cache")}}
+    proc = run_cli("run", write_yaml(d / "smoke.yaml", cfg), "--out", str(d / "run"), "-q")
+    assert proc.returncode == 0, proc.stderr
+    return d / "run", cfg
+
+
+def test_outputs_and_summary_schema(smoke_run):
+    run, cfg = smoke_run
+    s = json.loads((run / "summary.json").read_text())
+    assert s["study"] == "trajectory" and s["probe"] == "cloze_l1" and s["seeds"] == [0]
+    assert [c["step"] for c in s["checkpoints"]] == [3, 6, 9]
+    for key in ("base", "restored_base"):
+        assert 0 <= s[key] <= 1
+    for c in s["checkpoints"]:
+        assert c["label"] in ("none", "pseudo", "actual")
+        assert c["forgetting"] == pytest.approx(s["base"] - c["score"], abs=1e-5)
+        assert c["recovered"] == pytest.approx(c["restored"] - c["score"], abs=1e-5)
+        assert c["forgetting"] == pytest.approx(c["recovered"] + c["unrecovered"], abs=1e-5)
+        assert set(c["ci"]) >= {"score", "restored", "forgetting", "recovered", "unrecovered"}
+        assert "0.50" in c["interpolated"]
+    assert set(s["probes"]) >= {"cloze_l1", "cloze_l2", "qa_l1", "icl_l1", "icl_l2"}
+    assert set(s["rates"]) == {"private_l1", "private_l2"}
+    assert {r["format"] for r in s["pattern_shift"]} == {"chat", "plain"}
+    base_kl = [r["kl"] for r in s["pattern_shift"] if r["step"] == 0]
+    assert base_kl == [pytest.approx(0.0, abs=1e-6)] * 2  # the base against itself
+
+    items = pd.read_parquet(run / "results" / "items.parquet")
+    probes = pd.read_json(run / "seed-0/1_world/probes.jsonl", lines=True)
+    per_model = items.groupby(["condition", "step"]).size()
+    assert (per_model == len(probes)).all()  # one row per model x checkpoint x condition x probe item
+    assert set(per_model.index) == {("checkpoint", s) for s in (0, 3, 6, 9)} | {("restored", s) for s in (0, 3, 6, 9)} | {("interp-0.50", s) for s in (3, 6, 9)}
+    for f in ("bpb", "pattern_shift", "train_log", "decomposition", "decomposition_by_seed", "per_item"):
+        assert not pd.read_parquet(run / "results" / f"{f}.parquet").empty
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["study"] == "trajectory" and manifest["torch"]
+    html = (run / "report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 5
+
+
+def test_rerun_recomputes_nothing(smoke_run):
+    run, cfg = smoke_run
+    before = {p: p.stat().st_mtime_ns for p in run.rglob("*.safetensors")}
+    proc = run_cli("run", str(run.parent / "smoke.yaml"), "--out", str(run), "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert before == {p: p.stat().st_mtime_ns for p in run.rglob("*.safetensors")}
+
+
+def _numbers(run):
+    items = pd.read_parquet(run / "results" / "items.parquet").sort_values(["condition", "step", "item_id"]).reset_index(drop=True)
+    cols = ["condition", "step", "item_id", "score", "answer_logprob", "output"]
+    return items[cols], json.loads((run / "summary.json").read_text())
+
+
+def test_same_config_and_seed_give_identical_numbers(smoke_run, tmp_path):
+    run, cfg = smoke_run
+    cfg2 = {**cfg, "runtime": {**cfg["runtime"], "cache_dir": str(tmp_path / "fresh-cache")}}  # pre-train again too
+    proc = run_cli("run", write_yaml(tmp_path / "c.yaml", cfg2), "--out", str(tmp_path / "again"), "-q")
+    assert proc.returncode == 0, proc.stderr
+    a, sa = _numbers(run)
+    b, sb = _numbers(tmp_path / "again")
+    pd.testing.assert_frame_equal(a, b)
+    assert sa["checkpoints"] == sb["checkpoints"] and sa["pattern_shift"] == sb["pattern_shift"]
+
+
+def _wait_for(path_glob, root, proc, timeout=300):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if list(root.glob(path_glob)):
+            return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.02)
+    return False
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """A run with a longer fine-tuning stage (300 steps), to kill in the middle of its stages."""
+    from conftest import SMOKE
+
+    d = tmp_path_factory.mktemp("resume")
+    cfg = {**SMOKE, "finetune": {**SMOKE["finetune"], "steps": 300, "checkpoints": {"steps": [100, 200, 300]}},
+           "runtime": {**SMOKE["runtime"], "cache_dir": str(d / "cache")}}
+    f = write_yaml(d / "c.yaml", cfg)
+    ref = run_cli("run", f, "--out", str(d / "ref"), "-q")
+    assert ref.returncode == 0, ref.stderr
+    return f, d / "ref"
+
+
+@pytest.mark.parametrize("kill_when", ["seed-0/3_finetune/checkpoints/step-000100", "seed-0/6_restore/restored-step-000100_done.json"])
+def test_killed_run_resumes_to_the_same_results(tmp_path, uninterrupted, kill_when):
+    f, ref = uninterrupted
+    out = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "forgetscope", "run", f, "--out", str(out), "-q"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    assert _wait_for(kill_when, out, proc), "the run ended before the kill point"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "summary.json").exists()
+    rerun = run_cli("run", f, "--out", str(out), "-q")
+    assert rerun.returncode == 0, rerun.stderr
+    a, sa = _numbers(ref)
+    b, sb = _numbers(out)
+    pd.testing.assert_frame_equal(a, b)
+    assert sa["checkpoints"] == sb["checkpoints"]
+    assert not [p for p in out.rglob("*") if ".tmp-" in p.name or p.suffix == ".lock"]
+
+
+def test_report_escapes_script_planted_in_data(tmp_path, smoke_config, tiny_lm):
+    """User data with a <script> in item ids, prompts and choices: the report shows it as text."""
+    from forgetscope.models import save_model
+
+    model, tok = tiny_lm
+    save_model(model, tok, tmp_path / "model")
+    evil = "<script>alert(1)</script>"
+    probes = [
+        {"id": f"{evil}-{i}", "probe": "facts", "kind": "choice", "prompt": f"alice-baker was born in {evil}",
+         "choices": [f" {evil}", " paris", " oslo"], "answer": 1}
+        for i in range(6)
+    ] + [{"id": "q", "probe": "chat", "kind": "exact", "format": "chat", "prompt": f"what is {evil} ?", "answer": evil}]
+    (tmp_path / "probes.jsonl").write_text("".join(json.dumps(p) + "\n" for p in probes))
+    (tmp_path / "sft.jsonl").write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"q {evil}"}, {"role": "assistant", "content": evil}]}) + "\n" for _ in range(8)))
+    (tmp_path / "text.jsonl").write_text("".join(json.dumps({"text": f"alice-baker was born in paris . {evil}"}) + "\n" for _ in range(40)))
+    cfg = {**smoke_config, "name": evil, "base": {"kind": "pretrained", "path": str(tmp_path / "model")}}
+    cfg["finetune"]["data"] = str(tmp_path / "sft.jsonl")
+    cfg["restore"] = {"data": str(tmp_path / "text.jsonl"), "train": {"steps": 2, "batch_size": 2, "max_length": 16}}
+    cfg["eval"] = {"probes": str(tmp_path / "probes.jsonl"), "heldout_text": str(tmp_path / "text.jsonl"),
+                   "pattern_prompts": str(tmp_path / "sft.jsonl")}
+    cfg["analysis"] = {"primary_probe": "facts", "n_bootstrap": 100}
+    proc = run_cli("run", write_yaml(tmp_path / "c.yaml", cfg), "--out", str(tmp_path / "run"), "-q")
+    assert proc.returncode == 0, proc.stderr
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert "<script" not in html.lower()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html

@@ -1,0 +1,116 @@
+"""The synthetic fact world: deterministic, disjoint splits, nothing leaks into restoration."""
+
+import json
+
+from forgetscope.world.build import build_world, write_world
+from forgetscope.world.config import WorldConfig
+from forgetscope.world.lexicon import L2_PUNCTUATION, VALUES
+
+
+def test_same_seed_same_world(tiny_world):
+    again = build_world(tiny_world.config, seed=0)
+    assert again.pretrain == tiny_world.pretrain and again.ift == tiny_world.ift and again.probes == tiny_world.probes
+    other = build_world(tiny_world.config, seed=1)
+    assert other.pretrain != tiny_world.pretrain
+
+
+def test_splits_are_disjoint_and_sized(tiny_world):
+    cfg = tiny_world.config.people
+    by = {s: {p.name for p in tiny_world.split(s)} for s in ("ift", "restore", "eval", "heldout")}
+    assert [len(by[s]) for s in ("ift", "restore", "eval", "heldout")] == [cfg.ift, cfg.restore, cfg.eval, cfg.heldout]
+    names = [p.name for p in tiny_world.people]
+    assert len(names) == len(set(names))
+
+
+def _mentions(texts, names) -> set:
+    words = {w for t in texts for w in t.split()}
+    return words & set(names)
+
+
+def test_restoration_text_never_mentions_probed_people(tiny_world):
+    l1 = [p.name for p in tiny_world.split("eval")] + [p.name for p in tiny_world.split("ift")]
+    l2 = [tiny_world.l2[n] for n in l1]
+    restore = [r["text"] for r in tiny_world.restore]
+    assert not _mentions(restore, l1 + l2)
+    assert _mentions(restore, [p.name for p in tiny_world.split("restore")])
+
+
+def test_heldout_people_never_in_pretraining(tiny_world):
+    held = [p.name for p in tiny_world.split("heldout")]
+    assert not _mentions([r["text"] for r in tiny_world.pretrain], held + [tiny_world.l2[n] for n in held])
+    assert _mentions([r["text"] for r in tiny_world.heldout], held)
+
+
+def test_instruction_data_is_l1_chat_about_ift_people(tiny_world):
+    l2_words = set(tiny_world.l2.values())
+    ift_names = {p.name for p in tiny_world.split("ift")}
+    eval_names = {p.name for p in tiny_world.split("eval")}
+    for row in tiny_world.ift:
+        assert [m["role"] for m in row["messages"]] == ["user", "assistant"]
+        words = {w for m in row["messages"] for w in m["content"].split()}
+        assert not words & l2_words
+        assert not words & eval_names
+    refusals = [r for r in tiny_world.ift if r["messages"][1]["content"].startswith("sorry")]
+    assert refusals and all(" pet " in r["messages"][0]["content"] for r in refusals)
+    asked = {w for r in tiny_world.ift for w in r["messages"][0]["content"].split()}
+    assert asked & ift_names
+
+
+def test_probes_ask_about_eval_people_only(tiny_world):
+    eval_ids = {p.id for p in tiny_world.split("eval")}
+    for item in tiny_world.probes:
+        if "person" in item["meta"]:
+            assert item["meta"]["person"] in eval_ids
+    cloze = [i for i in tiny_world.probes if i["probe"] == "cloze_l1"]
+    assert len(cloze) == len(eval_ids) * len(VALUES)
+    people = {p.id: p for p in tiny_world.people}
+    for item in cloze:
+        p = people[item["meta"]["person"]]
+        assert item["choices"][item["answer"]].strip() == p.attributes[item["meta"]["attribute"]]
+
+
+def test_l2_is_a_bijection_with_its_own_punctuation(tiny_world):
+    lex = tiny_world.l2
+    assert len(set(lex.values())) == len(lex)
+    assert not set(lex) & set(lex.values())
+    for k, v in L2_PUNCTUATION.items():
+        assert lex[k] == v
+    l1 = [i for i in tiny_world.probes if i["probe"] == "icl_l1"]
+    l2 = [i for i in tiny_world.probes if i["probe"] == "icl_l2"]
+    assert [" ".join(lex.get(w, w) for w in a["prompt"].split()) for a in l1] == [b["prompt"] for b in l2]
+
+
+def test_icl_items_pattern_answers(tiny_world):
+    for item in (i for i in tiny_world.probes if i["probe"] == "icl_l1"):
+        query = item["prompt"].rsplit("input :", 1)[1].split()
+        want = " ".join(query) if item["meta"]["task"] == "repeat" else query[-1]
+        assert item["answer"] == want
+        assert item["answer"].split()[0] != item["meta"]["if_answer"]
+
+
+def test_written_world_files(tmp_path, tiny_world):
+    write_world(tiny_world, tmp_path)
+    for f in ("pretrain", "ift", "restore", "heldout", "probes", "pattern_prompts"):
+        rows = [json.loads(line) for line in (tmp_path / f"{f}.jsonl").read_text().splitlines()]
+        assert rows == getattr(tiny_world, f)
+    meta = json.loads((tmp_path / "world.json").read_text())
+    assert meta["seed"] == 0 and len(meta["people"]) == len(tiny_world.people)
+
+
+def test_tokenizer_covers_the_world(tiny_world):
+    tok = tiny_world.tokenizer()
+    texts = [r["text"] for r in tiny_world.pretrain + tiny_world.restore + tiny_world.heldout]
+    texts += [m["content"] for r in tiny_world.ift for m in r["messages"]]
+    ids = tok(texts, add_special_tokens=False)["input_ids"]
+    assert tok.unk_token_id not in {i for seq in ids for i in seq}
+    assert tok.decode(tok("alice was born in paris .", add_special_tokens=False)["input_ids"]).replace("<unk>", "alice") == "alice was born in paris ."
+    chat = tok.apply_chat_template([{"role": "user", "content": "q ?"}, {"role": "assistant", "content": "a"}], tokenize=False)
+    assert chat.split() == ["<user>", "q", "?", "<assistant>", "a", "<eos>"]
+
+
+def test_world_config_rejects_too_many_people():
+    import pytest
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="people fit"):
+        WorldConfig.model_validate({"people": {"ift": 1000, "restore": 1000, "eval": 10, "heldout": 0}})
