@@ -80,13 +80,17 @@ def train(
     resume: tuple[int, Path] | None = None,
     on_step: Callable[[int, float], None] | None = None,
     accelerator: Accelerator | None = None,
+    loss_fn: Callable[[object, dict], tuple[torch.Tensor, int]] = token_nll_sum,
 ) -> TrainResult:
-    """Train `model` in place for `cfg.steps` optimizer steps on `batches` (SFTBatches or LMBatches).
+    """Train `model` in place for `cfg.steps` optimizer steps on `batches`.
 
+    `batches` gives `global_indices(step, batch_size)`, `collate(indices) -> dict of tensors` and
+    `label_tokens(indices)` (how many terms the loss sums over): SFTBatches, LMBatches, or a study's
+    own sampler. `loss_fn(model, batch) -> (summed loss, terms)` defaults to next-token NLL.
     `save(model, step, optimizer_state)` is called on the main process after each step in
     `save_steps`; `resume=(step, state_file)` continues a run from a step saved that way.
-    Loss: token-summed NLL divided by the global batch's label tokens, so the update is the same
-    for any number of processes and micro-batches.
+    The summed loss is divided by the global batch's term count, so the update is the same for any
+    number of processes and micro-batches.
     """
     acc = accelerator or Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=cfg.mixed_precision)
     torch.manual_seed(seed)
@@ -117,10 +121,10 @@ def train(
             batch = {key: v.to(acc.device) for key, v in batches.collate(idx).items()}
             sync = acc.no_sync(model) if (k < len(micro) - 1 and world > 1) else contextlib.nullcontext()
             with sync:
-                nll, _ = token_nll_sum(model, batch)
-                acc.backward(nll * (world / n_tokens))
-            total += float(nll.detach())
-            result.tokens += int(batch["attention_mask"].sum())
+                loss_sum, _ = loss_fn(model, batch)
+                acc.backward(loss_sum * (world / n_tokens))
+            total += float(loss_sum.detach())
+            result.tokens += _batch_tokens(batch)
         if cfg.grad_clip is not None:
             acc.clip_grad_norm_(params, cfg.grad_clip)
         opt.step()
@@ -138,6 +142,13 @@ def train(
     result.seconds = time.perf_counter() - t0
     model.eval()
     return result
+
+
+def _batch_tokens(batch: dict[str, torch.Tensor]) -> int:
+    if "attention_mask" in batch:
+        return int(batch["attention_mask"].sum())
+    first = next(iter(batch.values()))
+    return int(first.shape[0] * (first.shape[1] if first.dim() > 1 else 1))
 
 
 def _global_mean(acc: Accelerator, local_sum: float, n_tokens: int) -> float:
