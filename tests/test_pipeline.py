@@ -157,3 +157,51 @@ def test_report_escapes_script_planted_in_data(tmp_path, smoke_config, tiny_lm):
     html = (tmp_path / "run" / "report.html").read_text()
     assert "<script" not in html.lower()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_lora_finetuning_keeps_adapter_checkpoints(tmp_path, smoke_config):
+    cfg = smoke_config
+    cfg["finetune"]["lora"] = {"r": 4, "alpha": 8}
+    cfg["restore"]["train"]["lora"] = {"r": 4, "alpha": 8}
+    cfg["runtime"]["cache_dir"] = str(tmp_path / "cache")
+    proc = run_cli("run", write_yaml(tmp_path / "c.yaml", cfg), "--out", str(tmp_path / "run"), "-q")
+    assert proc.returncode == 0, proc.stderr
+    ck = tmp_path / "run/seed-0/3_finetune/checkpoints/step-000009"
+    assert (ck / "adapter_model.safetensors").exists() and not (ck / "model.safetensors").exists()
+    adapter = json.loads((ck / "adapter_config.json").read_text())
+    assert adapter["base_model_name_or_path"] == str((tmp_path / "run/seed-0/2_base/model").resolve())
+
+    from forgetscope.models import load_model
+
+    merged = load_model(ck)
+    base = load_model(tmp_path / "run/seed-0/2_base/model")
+    diffs = [float((a - b).detach().abs().max()) for a, b in zip(merged.parameters(), base.parameters(), strict=True)]
+    assert max(diffs) > 0  # the adapter changed the weights it was merged into
+    assert all(p.requires_grad for p in merged.parameters())
+    s = json.loads((tmp_path / "run/summary.json").read_text())
+    assert [c["step"] for c in s["checkpoints"]] == [3, 6, 9]
+
+
+def test_two_processes_share_one_run_store(tmp_path, smoke_config):
+    """Two `forgetscope run` on one folder at once (two machines on a shared store, say): every unit
+    is done once, nothing is corrupted, the numbers equal a single process's."""
+    cfg = smoke_config
+    cfg["restore"]["train"]["steps"] = 40  # slow enough units that both processes get some
+    cfg["runtime"]["cache_dir"] = str(tmp_path / "cache")
+    f = write_yaml(tmp_path / "c.yaml", cfg)
+    single = run_cli("run", f, "--out", str(tmp_path / "single"), "-q")
+    assert single.returncode == 0, single.stderr
+    out = tmp_path / "shared"
+    procs = [subprocess.Popen([sys.executable, "-m", "forgetscope", "run", f, "--out", str(out), "-q"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    for p in procs:
+        _, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err
+    a, sa = _numbers(tmp_path / "single")
+    b, sb = _numbers(out)
+    pd.testing.assert_frame_equal(a, b)
+    assert sa["checkpoints"] == sb["checkpoints"]
+    restore = out / "seed-0" / "6_restore"
+    records = [json.loads(p.read_text()) for p in restore.glob("*_done.json") if p.name != "_done.json"]
+    assert len(records) == 7 and len({r["pid"] for r in records}) == 2  # both processes restored some units
+    assert not [p for p in out.rglob("*") if ".tmp-" in p.name or p.suffix == ".lock"]

@@ -28,7 +28,7 @@ def put(kind: str, key: str, source: Path, configured: str | None = None) -> Pat
         return dest
     try:
         with atomic_dir(dest, replace=True) as tmp:
-            shutil.copytree(source, tmp, dirs_exist_ok=True)
+            shutil.copytree(source, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.lock", "_done.json"))
             (tmp / "_complete").write_text(key)
     except OSError:
         pass  # the cache is an optimisation: a read-only or full disk must not fail the run

@@ -96,7 +96,12 @@ def _load_adapter(path: Path, dtype: Dtype, device, trust_remote_code: bool, mer
         raise UserError(f"{path / 'adapter_config.json'}: no base_model_name_or_path")
     base = load_model(base_ref, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
     model = PeftModel.from_pretrained(base, str(path))
-    return (model.merge_and_unload() if merge else model).to(device).eval()
+    if not merge:
+        return model.to(device).eval()
+    merged = model.merge_and_unload()
+    for p in merged.parameters():  # peft froze the base weights; merged, it is a plain model again
+        p.requires_grad_(True)
+    return merged.to(device).eval()
 
 
 def save_model(model, tokenizer: PreTrainedTokenizerBase | None, folder: str | Path, *, replace: bool = False) -> Path:

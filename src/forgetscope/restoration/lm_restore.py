@@ -5,13 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from forgetscope.training import LMBatches, TrainConfig, TrainResult, train
+from forgetscope.training.loop import wrap_lora
 
 
 def restore_by_lm_training(
     model, tokenizer, texts: Sequence[str], cfg: TrainConfig, *, seed: int,
     on_step: Callable[[int, float], None] | None = None,
-) -> TrainResult:
-    """Train `model` in place on `texts` for `cfg.steps` steps. The batch order depends only on the
-    seed, so every checkpoint sees exactly the same restoration data."""
+) -> tuple[object, TrainResult]:
+    """Train `model` on `texts` for `cfg.steps` steps (all weights, or a fresh LoRA adapter when
+    `cfg.lora` is set); returns the restored model. The batch order depends only on the seed, so
+    every checkpoint sees exactly the same restoration data."""
     batches = LMBatches(texts, tokenizer, cfg.max_length, seed=seed)
-    return train(model, batches, cfg, seed=seed, on_step=on_step)
+    if cfg.lora is not None:
+        model = wrap_lora(model, cfg, seed)
+    result = train(model, batches, cfg, seed=seed, on_step=on_step)
+    return model, result

@@ -20,7 +20,7 @@ import os
 import shutil
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +54,16 @@ class StageDir:
         return self.path
 
     def reset(self) -> Path:
-        """Start a stage that has no units from scratch (what an interrupted attempt left is discarded)."""
-        if self.path.exists():
-            shutil.rmtree(self.path)
-        self.path.mkdir(parents=True)
+        """Start a stage that has no units from scratch: what an interrupted attempt left is
+        discarded (locks stay: the caller may hold the stage's)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        for child in self.path.iterdir():
+            if child.suffix == ".lock":
+                continue
+            if child.is_dir():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
         return self.path
 
     def mark_done(self, info: dict[str, Any] | None = None) -> None:
@@ -71,7 +77,43 @@ class StageDir:
         return (self.path / f"{name}{DONE}").exists()
 
     def mark_unit_done(self, name: str, info: dict[str, Any] | None = None) -> None:
-        atomic_write_json(self.path / f"{name}{DONE}", {"finished": _now(), **(info or {})})
+        record = {"finished": _now(), "host": socket.gethostname(), "pid": os.getpid(), **(info or {})}
+        atomic_write_json(self.path / f"{name}{DONE}", record)
+
+    @contextlib.contextmanager
+    def exclusive(self, poll: float = 0.5) -> Iterator[bool]:
+        """Hold a whole stage. Yields True to the one process that should run it now; False when
+        another process finished it meanwhile (this one waited for it)."""
+        while True:
+            with self.claim("_stage") as mine:
+                if mine:
+                    yield not self.done
+                    return
+            if self.done:
+                yield False
+                return
+            time.sleep(poll)
+
+    def run_units(self, names: Sequence[str], work: Callable[[str], None], *, on_unit: Callable[[], None] | None = None,
+                  poll: float = 0.5) -> None:
+        """Run every unit not done yet, each under its lock, and wait for units other processes
+        hold; `work(name)` must end with `mark_unit_done(name)`."""
+        pending = [n for n in names if not self.unit_done(n)]
+        for _ in range(len(names) - len(pending)):
+            if on_unit:
+                on_unit()
+        while pending:
+            progressed = False
+            for name in pending:
+                with self.claim(name) as mine:
+                    if mine and not self.unit_done(name):
+                        work(name)
+                        progressed = True
+                if self.unit_done(name) and on_unit:
+                    on_unit()
+            pending = [n for n in pending if not self.unit_done(n)]
+            if pending and not progressed:
+                time.sleep(poll)
 
     @contextlib.contextmanager
     def claim(self, name: str) -> Iterator[bool]:

@@ -36,14 +36,22 @@ def pretrain_base(ctx: SeedContext) -> None:
     stage = ctx.stage("2_base")
     if stage.done:
         return
+    with stage.exclusive() as mine:
+        if mine:
+            (_check_pretrained if ctx.cfg.base.kind == "pretrained" else _tiny_base)(ctx, stage)
+
+
+def _check_pretrained(ctx: SeedContext, stage) -> None:
     b = ctx.cfg.base
-    if b.kind == "pretrained":
-        if Path(b.path).expanduser().exists() or b.path.startswith((".", "/", "~")):
-            check_model_folder(Path(b.path).expanduser())
-        ctx.tokenizer  # noqa: B018 - fails early, with a clear message, on a folder without a tokenizer
-        stage.reset()
-        stage.mark_done({"model": b.path, "pretrained": True})
-        return
+    if Path(b.path).expanduser().exists() or b.path.startswith((".", "/", "~")):
+        check_model_folder(Path(b.path).expanduser())
+    ctx.tokenizer  # noqa: B018 - fails early, with a clear message, on a folder without a tokenizer
+    stage.reset()
+    stage.mark_done({"model": b.path, "pretrained": True})
+
+
+def _tiny_base(ctx: SeedContext, stage) -> None:
+    b = ctx.cfg.base
     key = base_cache_key(ctx)
     folder = stage.reset()
     hit = cache.cached("bases", key, ctx.cfg.runtime.cache_dir)

@@ -25,6 +25,12 @@ def finetune(ctx: SeedContext) -> None:
     stage = ctx.stage("3_finetune")
     if stage.done:
         return
+    with stage.exclusive() as mine:
+        if mine:
+            _finetune(ctx, stage)
+
+
+def _finetune(ctx: SeedContext, stage) -> None:
     folder = stage.start()
     cfg = ctx.cfg.finetune
     tok = ctx.tokenizer

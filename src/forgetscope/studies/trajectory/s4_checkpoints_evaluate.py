@@ -19,27 +19,22 @@ def evaluate_checkpoints(ctx: SeedContext) -> None:
     if stage.done:
         return
     folder = stage.start()
-    steps = [0, *ctx.steps]
+    steps = {step_name(s): s for s in [0, *ctx.steps]}
+
+    def evaluate(unit: str) -> None:
+        step = steps[unit]
+        model = ctx.load(ctx.model_path(step))
+        scorer = NativeScorer(model, ctx.tokenizer, batch_size=ctx.cfg.eval.batch_size)
+        write_evaluation(ctx, scorer, folder / unit, condition="checkpoint", step=step)
+        for fmt, prompts in ctx.pattern_prompts.items():
+            checkpoint_pass(scorer, prompts, ctx.cfg.eval.pattern_max_new_tokens, folder / f"{unit}.pattern-{fmt}.safetensors")
+        stage.mark_unit_done(unit)
+        del model, scorer
+        gc.collect()
+
     ctx.reporter.start("evaluate", len(steps))
-    for step in steps:
-        unit = step_name(step)
-        if stage.unit_done(unit):
-            ctx.reporter.advance()
-            continue
-        with stage.claim(unit) as mine:
-            if not mine:
-                continue
-            model = ctx.load(ctx.model_path(step))
-            scorer = NativeScorer(model, ctx.tokenizer, batch_size=ctx.cfg.eval.batch_size)
-            write_evaluation(ctx, scorer, folder / unit, condition="checkpoint", step=step)
-            for fmt, prompts in ctx.pattern_prompts.items():
-                checkpoint_pass(scorer, prompts, ctx.cfg.eval.pattern_max_new_tokens, folder / f"{unit}.pattern-{fmt}.safetensors")
-            stage.mark_unit_done(unit)
-            del model, scorer
-            gc.collect()
-        ctx.reporter.advance()
-    if all(stage.unit_done(step_name(s)) for s in steps):
-        stage.mark_done({"steps": steps})
+    stage.run_units(list(steps), evaluate, on_unit=ctx.reporter.advance)
+    stage.mark_done({"steps": list(steps.values())})
 
 
 def write_evaluation(ctx: SeedContext, scorer: NativeScorer, prefix, *, condition: str, step: int) -> None:

@@ -15,6 +15,12 @@ def measure_pattern_shift(ctx: SeedContext) -> None:
     stage = ctx.stage("5_pattern")
     if stage.done:
         return
+    with stage.exclusive() as mine:
+        if mine:
+            _measure(ctx, stage)
+
+
+def _measure(ctx: SeedContext, stage) -> None:
     folder = stage.reset()
     steps = [0, *ctx.steps]
     ctx.reporter.start("pattern shift", len(steps))

@@ -31,26 +31,22 @@ def restore_checkpoints(ctx: SeedContext) -> None:
         return
     folder = stage.start()
     cfg = ctx.cfg.restore
-    units = restoration_units(ctx)
+    units = {u[0]: u for u in restoration_units(ctx)}
     texts = lm_texts(ctx.rows(cfg.data, "restore.jsonl"), ctx.source(cfg.data, "restore.jsonl"))
+
+    def restore(unit: str) -> None:
+        _, condition, ratio, step = units[unit]
+        model = ctx.load(ctx.model_path(step))
+        if ratio is None:
+            model, _ = restore_by_lm_training(model, ctx.tokenizer, texts, cfg.train, seed=ctx.seed)
+        else:
+            interpolate_toward_base(model, ctx.base_path, ratio)
+        scorer = NativeScorer(model, ctx.tokenizer, batch_size=ctx.cfg.eval.batch_size)
+        write_evaluation(ctx, scorer, folder / unit, condition=condition, step=step)
+        stage.mark_unit_done(unit)
+        del model, scorer
+        gc.collect()
+
     ctx.reporter.start("restore", len(units))
-    for unit, condition, ratio, step in units:
-        if stage.unit_done(unit):
-            ctx.reporter.advance()
-            continue
-        with stage.claim(unit) as mine:
-            if not mine:
-                continue
-            model = ctx.load(ctx.model_path(step))
-            if ratio is None:
-                restore_by_lm_training(model, ctx.tokenizer, texts, cfg.train, seed=ctx.seed)
-            else:
-                interpolate_toward_base(model, ctx.base_path, ratio)
-            scorer = NativeScorer(model, ctx.tokenizer, batch_size=ctx.cfg.eval.batch_size)
-            write_evaluation(ctx, scorer, folder / unit, condition=condition, step=step)
-            stage.mark_unit_done(unit)
-            del model, scorer
-            gc.collect()
-        ctx.reporter.advance()
-    if all(stage.unit_done(u[0]) for u in units):
-        stage.mark_done({"units": [u[0] for u in units]})
+    stage.run_units(list(units), restore, on_unit=ctx.reporter.advance)
+    stage.mark_done({"units": list(units)})
