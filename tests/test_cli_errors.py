@@ -115,3 +115,34 @@ def test_resuming_with_another_config_is_refused(tmp_path, smoke_config):
 def test_help(cmd):
     proc = run_cli(*cmd)
     assert proc.returncode == 0 and "Usage" in proc.stdout
+
+
+def test_partial_section_keeps_its_documented_defaults(tmp_path):
+    """Setting one key of a section leaves the section's other defaults as documented, not the bare
+    class defaults (the trajectory default is `finetune: {steps: 600, lr: 2e-3, max_length: 96}`,
+    the tiny base `model: {layers: 3, hidden: 96}`, the regression fine-tuning `lr: 1e-4`)."""
+    from forgetscope.studies.registry import load_config
+    from forgetscope.studies.regression.config import RegressionConfig
+    from forgetscope.studies.trajectory.config import TrajectoryConfig
+
+    f = write_yaml(tmp_path / "t.yaml", {"study": "trajectory", "finetune": {"lr": 1e-3}})
+    _, cfg = load_config(f, ["base.model.hidden=64", "restore.train.lr=5e-4"])
+    default = TrajectoryConfig()
+    assert (cfg.finetune.lr, cfg.finetune.steps, cfg.finetune.max_length) == (1e-3, default.finetune.steps, default.finetune.max_length)
+    assert (cfg.base.model.hidden, cfg.base.model.layers) == (64, default.base.model.layers)
+    assert cfg.base.pretrain == default.base.pretrain
+    assert (cfg.restore.train.lr, cfg.restore.train.steps) == (5e-4, default.restore.train.steps)
+
+    f = write_yaml(tmp_path / "r.yaml", {"study": "regression", "finetune": {"steps": 12}, "pretrain": {"steps": 30}})
+    _, reg = load_config(f)
+    rdefault = RegressionConfig()
+    assert reg.finetune.model_copy(update={"steps": 400}) == rdefault.finetune
+    assert reg.pretrain.model_copy(update={"steps": 2500}) == rdefault.pretrain
+
+    # a section of another kind takes nothing from the default's kind (no tiny `model`/`pretrain` keys)
+    files = {"finetune": {"data": "sft.jsonl", "steps": 5}, "restore": {"data": "text.jsonl"},
+             "eval": {"probes": "p.jsonl", "heldout_text": "h.jsonl", "pattern_prompts": "m.jsonl"}}
+    f = write_yaml(tmp_path / "p.yaml", {"study": "trajectory", "base": {"kind": "pretrained", "path": "m"}, **files})
+    _, own = load_config(f)
+    assert own.base.kind == "pretrained" and own.base.path == "m"
+    assert (own.finetune.steps, own.finetune.lr) == (5, default.finetune.lr)

@@ -1,9 +1,52 @@
 """The base class of every config section."""
 
-from pydantic import BaseModel, ConfigDict
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, model_validator
 
 
 class StrictModel(BaseModel):
-    """A config section: unknown or mistyped keys are errors, values are validated on assignment."""
+    """A config section: unknown or mistyped keys are errors, values are validated on assignment.
+
+    A section given in part keeps the rest of its documented default. Without this, a field whose
+    default is a configured instance (`finetune: FinetuneConfig(steps=600, lr=2e-3, ...)`) would fall
+    back to the bare class defaults as soon as a user sets one key of it (`--set finetune.lr=1e-3`
+    would lose `steps`, `base.model.hidden=64` would silently change `layers`).
+    """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _partial_sections_keep_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        merged = None
+        for name, field in cls.model_fields.items():
+            default, given = field.default, data.get(name)
+            if isinstance(default, BaseModel) and isinstance(given, dict) and _same_kind(default, given):
+                merged = merged if merged is not None else dict(data)
+                merged[name] = _with_defaults(default, given)
+        return data if merged is None else merged
+
+
+def _same_kind(default: BaseModel, given: dict) -> bool:
+    """A section of another kind (`base: {kind: pretrained}` over a tiny default) takes nothing from it."""
+    return given.get("kind", getattr(default, "kind", None)) == getattr(default, "kind", None)
+
+
+def _with_defaults(default: BaseModel, given: dict) -> dict:
+    """`given` completed by the fields `default` was built with, section by section."""
+    out = dict(given)
+    if "kind" in type(default).model_fields:  # the tag of a discriminated union: `base: {model: ...}` means the default kind
+        out.setdefault("kind", default.kind)
+    for name in default.model_fields_set:
+        value = getattr(default, name)
+        if name not in out:
+            out[name] = value.model_copy(deep=True) if isinstance(value, BaseModel) else copy.deepcopy(value)
+        elif isinstance(value, BaseModel) and isinstance(out[name], dict) and _same_kind(value, out[name]):
+            out[name] = _with_defaults(value, out[name])
+    return out
