@@ -71,3 +71,20 @@ def test_lock_of_a_dead_process_is_stale(tmp_path):
     (st.path / "u.lock").write_text(json.dumps({"host": socket.gethostname(), "pid": p.pid}))
     with st.claim("u") as got:
         assert got
+
+
+def test_git_source_modified(tmp_path):
+    import subprocess
+
+    from forgetscope.runs import git_source_modified
+
+    assert git_source_modified(tmp_path) is None  # not a checkout
+    git = ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    (tmp_path / "a.py").write_text("x = 1\n")
+    subprocess.run([*git, "add", "a.py"], check=True)
+    subprocess.run([*git, "commit", "-qm", "a"], check=True)
+    (tmp_path / "untracked.txt").write_text("not source\n")
+    assert git_source_modified(tmp_path) is False
+    (tmp_path / "a.py").write_text("x = 2\n")
+    assert git_source_modified(tmp_path) is True

@@ -36,6 +36,7 @@ def prepare_run(run_dir: str | Path, cfg: BaseModel) -> RunStore:
         "config_hash": config_hash(cfg.model_dump(mode="json")),
         "forgetscope_version": __version__,
         "git_commit": git_commit(),
+        "git_source_modified": git_source_modified(),
         "python": platform.python_version(),
         "torch": _version("torch"),
         "transformers": _version("transformers"),
@@ -77,6 +78,18 @@ def git_commit() -> str | None:
     except (OSError, subprocess.TimeoutExpired):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def git_source_modified(here: Path | None = None) -> bool | None:
+    """Whether the package's tracked source (or `here`'s) differs from its commit: then the commit
+    alone does not say which code made the numbers. None outside a git checkout."""
+    here = here or Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no", "--", "."],
+                             capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return bool(out.stdout.strip()) if out.returncode == 0 else None
 
 
 def study_of(run_dir: str | Path) -> str:
