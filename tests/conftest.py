@@ -72,3 +72,22 @@ def write_yaml(path, data) -> str:
 
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return str(path)
+
+
+def run_cli(*args, env=None, cwd=None, timeout=600):
+    """`forgetscope ARGS` in a fresh interpreter, as a user types it."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "forgetscope", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env, cwd=cwd)
+
+
+def assert_one_line_error(proc, *fragments):
+    """Bad input: exit 2, one line on stderr holding every fragment, no traceback."""
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    for f in fragments:
+        assert f in lines[0], lines[0]

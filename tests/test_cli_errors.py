@@ -1,25 +1,10 @@
 """Bad input gets one line naming the file, line or field, exit code 2, no traceback, and leaves no
 half-written stage behind."""
 
-import subprocess
-import sys
 
 import pytest
 
-from conftest import write_yaml
-
-
-def run_cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "forgetscope", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
-
-
-def assert_one_line_error(proc, *fragments):
-    assert proc.returncode == 2, proc.stderr
-    assert "Traceback" not in proc.stderr
-    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1, proc.stderr
-    for f in fragments:
-        assert f in lines[0], lines[0]
+from conftest import assert_one_line_error, run_cli, write_yaml
 
 
 def test_malformed_yaml(tmp_path):

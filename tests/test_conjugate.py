@@ -3,26 +3,11 @@ the trajectory study's own stages (fact_world.build), model suites on two saved 
 summary's arithmetic, resume, an escaped report, and one-line errors (exit 2) on bad input."""
 
 import json
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
 
-from conftest import SMOKE, write_yaml
-
-
-def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "forgetscope", *args], capture_output=True, text=True, timeout=600)
-
-
-def assert_one_line_error(proc, *fragments):
-    assert proc.returncode == 2, proc.stderr
-    assert "Traceback" not in proc.stderr
-    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1, proc.stderr
-    for f in fragments:
-        assert f in lines[0], lines[0]
+from conftest import SMOKE, assert_one_line_error, run_cli, write_yaml
 
 
 @pytest.fixture(scope="module")

@@ -11,11 +11,7 @@ import time
 import pandas as pd
 import pytest
 
-from conftest import write_yaml
-
-
-def run_cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "forgetscope", *args], capture_output=True, text=True, timeout=600, env=env)
+from conftest import run_cli, write_yaml
 
 
 @pytest.fixture(scope="module")

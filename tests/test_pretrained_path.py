@@ -7,20 +7,14 @@ real weights."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from conftest import write_yaml
+from conftest import run_cli, write_yaml
 
 DATA = Path(__file__).parents[1] / "examples" / "smollm2" / "data"
-
-
-def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "forgetscope", *args], capture_output=True, text=True, timeout=600)
 
 
 CHATML = ("{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"

@@ -13,7 +13,7 @@ import time
 import pandas as pd
 import pytest
 
-from conftest import write_yaml
+from conftest import assert_one_line_error, run_cli, write_yaml
 
 TINY = {
     "study": "regression",
@@ -27,10 +27,6 @@ TINY = {
     "analysis": {"small_k": 2},
     "runtime": {"workers": 1},
 }
-
-
-def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "forgetscope", *args], capture_output=True, text=True, timeout=600)
 
 
 def tiny(**changes) -> dict:
@@ -171,8 +167,6 @@ BAD_VALUES = [
 
 @pytest.mark.parametrize("change, fragments", [BAD_VALUES[0], BAD_VALUES[4]])
 def test_bad_values_give_one_line_cli_errors(tmp_path, change, fragments):
-    from test_cli_errors import assert_one_line_error
-
     f = write_yaml(tmp_path / "c.yaml", tiny(**change))
     assert_one_line_error(run_cli("validate", f), "c.yaml", *fragments)
 

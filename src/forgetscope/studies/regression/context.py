@@ -6,11 +6,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-import torch
-
-from forgetscope.distributed import device_for
-from forgetscope.execution import Reporter
-from forgetscope.store import RunStore
+from forgetscope.studies.seeds import StudySeed
 from forgetscope.training.checkpoints import step_name
 from forgetscope.studies.regression.config import RegressionConfig
 from forgetscope.studies.regression.data import TaskFamilies
@@ -19,18 +15,8 @@ STAGES = ("1_base", "2_finetune", "3_evaluate")
 
 
 @dataclass
-class SeedContext:
+class SeedContext(StudySeed):
     cfg: RegressionConfig
-    store: RunStore
-    seed: int
-    reporter: Reporter
-
-    def stage(self, name: str):
-        return self.store.stage(name, self.seed)
-
-    @property
-    def device(self) -> torch.device:
-        return device_for(self.cfg.runtime.device)
 
     @cached_property
     def families(self) -> TaskFamilies:

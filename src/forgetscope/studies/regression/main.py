@@ -10,6 +10,7 @@ from forgetscope.execution import ProgressView, Reporter, map_seeds
 from forgetscope.report import render_report
 from forgetscope.runs import prepare_run
 from forgetscope.store import RunStore
+from forgetscope.studies.seeds import run_stages
 from forgetscope.studies.regression.config import RegressionConfig
 from forgetscope.studies.regression.context import STAGES, SeedContext
 from forgetscope.studies.regression.s1_base_pretrain import pretrain_base
@@ -21,12 +22,7 @@ SEED_STAGES = (pretrain_base, finetune, evaluate_checkpoints)
 
 
 def run_seed(cfg: RegressionConfig, run_dir: str, seed: int, reporter: Reporter) -> int:
-    ctx = SeedContext(cfg, RunStore(run_dir), seed, reporter)
-    for stage in SEED_STAGES:
-        stage(ctx)
-    reporter.start("done", 1)
-    reporter.advance()
-    return seed
+    return run_stages(SeedContext(cfg, RunStore(run_dir), seed, reporter), SEED_STAGES)
 
 
 def run_regression(cfg: RegressionConfig, run_dir: Path, view: ProgressView) -> dict | None:

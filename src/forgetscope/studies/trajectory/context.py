@@ -6,17 +6,13 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-import torch
-
 from forgetscope.data import load_rows
-from forgetscope.distributed import device_for
 from forgetscope.errors import UserError
 from forgetscope.evaluation.items import ProbeItem, load_items
 from forgetscope.evaluation.probe_runner import ProbeSettings
 from forgetscope.evaluation.rules import DEFAULT_REFUSAL_MARKERS
-from forgetscope.execution import Reporter
 from forgetscope.models import load_model, load_tokenizer
-from forgetscope.store import RunStore
+from forgetscope.studies.seeds import StudySeed
 from forgetscope.training.checkpoints import step_name
 from forgetscope.studies.common_config import WORLD
 from forgetscope.studies.trajectory.config import TrajectoryConfig
@@ -25,18 +21,8 @@ STAGES = ("1_world", "2_base", "3_finetune", "4_evaluate", "5_pattern", "6_resto
 
 
 @dataclass
-class SeedContext:
+class SeedContext(StudySeed):
     cfg: TrajectoryConfig
-    store: RunStore
-    seed: int
-    reporter: Reporter
-
-    def stage(self, name: str):
-        return self.store.stage(name, self.seed)
-
-    @property
-    def device(self) -> torch.device:
-        return device_for(self.cfg.runtime.device)
 
     # -- where the data is -----------------------------------------------------------------------
     @property

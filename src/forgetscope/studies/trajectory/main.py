@@ -10,6 +10,7 @@ from forgetscope.execution import ProgressView, Reporter, map_seeds
 from forgetscope.report import render_report
 from forgetscope.runs import prepare_run
 from forgetscope.store import RunStore
+from forgetscope.studies.seeds import run_stages
 from forgetscope.studies.trajectory.config import TrajectoryConfig
 from forgetscope.studies.trajectory.context import SeedContext
 from forgetscope.studies.trajectory.s1_world_generate import generate_world
@@ -24,12 +25,7 @@ SEED_STAGES = (generate_world, pretrain_base, finetune, evaluate_checkpoints, me
 
 
 def run_seed(cfg: TrajectoryConfig, run_dir: str, seed: int, reporter: Reporter) -> int:
-    ctx = SeedContext(cfg, RunStore(run_dir), seed, reporter)
-    for stage in SEED_STAGES:
-        stage(ctx)
-    reporter.start("done", 1)
-    reporter.advance()
-    return seed
+    return run_stages(SeedContext(cfg, RunStore(run_dir), seed, reporter), SEED_STAGES)
 
 
 def run_trajectory(cfg: TrajectoryConfig, run_dir: Path, view: ProgressView) -> dict | None:
