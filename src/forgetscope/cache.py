@@ -33,3 +33,11 @@ def put(kind: str, key: str, source: Path, configured: str | None = None) -> Pat
     except OSError:
         pass  # the cache is an optimisation: a read-only or full disk must not fail the run
     return dest
+
+
+def restore_into_stage(hit: Path, stage, key: str) -> None:
+    """Fill a base stage from a cache entry (its model and training log) and mark it done."""
+    folder = stage.reset()
+    shutil.copytree(hit / "model", folder / "model")
+    shutil.copy(hit / "train_log.parquet", folder / "train_log.parquet")
+    stage.mark_done({"cache_key": key, "from_cache": True})

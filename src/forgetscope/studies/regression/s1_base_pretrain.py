@@ -4,8 +4,6 @@ hash of everything that makes it (task, model, pre-training config, seed, thread
 
 from __future__ import annotations
 
-import shutil
-
 import pandas as pd
 
 from forgetscope import cache
@@ -39,10 +37,7 @@ def _pretrain(ctx: SeedContext, stage) -> None:
     hit = cache.cached("regression-bases", key, c.runtime.cache_dir)
     if hit is not None:
         ctx.reporter.start("base (cached)", 1)
-        folder = stage.reset()
-        shutil.copytree(hit / "model", folder / "model")
-        shutil.copy(hit / "train_log.parquet", folder / "train_log.parquet")
-        stage.mark_done({"cache_key": key, "from_cache": True})
+        cache.restore_into_stage(hit, stage, key)
         ctx.reporter.advance()
         return
     folder = stage.reset()

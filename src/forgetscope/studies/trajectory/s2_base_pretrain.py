@@ -5,7 +5,6 @@ a pretrained base is only checked here."""
 from __future__ import annotations
 
 import hashlib
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -60,10 +59,7 @@ def _tiny_base(ctx: SeedContext, stage) -> None:
     if hit is not None:
         if is_main():
             ctx.reporter.start("base (cached)", 1)
-            folder = stage.reset()
-            shutil.copytree(hit / "model", folder / "model")
-            shutil.copy(hit / "train_log.parquet", folder / "train_log.parquet")
-            stage.mark_done({"cache_key": key, "from_cache": True})
+            cache.restore_into_stage(hit, stage, key)
             ctx.reporter.advance()
         return
     folder = stage.reset() if is_main() else stage.path
