@@ -28,8 +28,8 @@ SMOKE = {
         "probes": {"icl_per_language": 8, "pattern_prompts": 4},
     },
     "base": {"kind": "tiny", "model": {"layers": 2, "hidden": 32, "heads": 2},
-             "pretrain": {"steps": 12, "batch_size": 8, "lr": 0.003, "max_length": 32}},
-    "finetune": {"steps": 9, "batch_size": 4, "lr": 0.001, "checkpoints": {"steps": [3, 6, 9]}},
+             "train": {"steps": 12, "batch_size": 8, "lr": 0.003, "max_length": 32}},
+    "finetune": {"train": {"steps": 9, "batch_size": 4, "lr": 0.001}, "checkpoints": {"steps": [3, 6, 9]}},
     "restore": {"train": {"steps": 3, "batch_size": 4, "max_length": 32}},
     "analysis": {"n_bootstrap": 200},
     "runtime": {"workers": 1},
@@ -91,3 +91,16 @@ def assert_one_line_error(proc, *fragments):
     assert len(lines) == 1, proc.stderr
     for f in fragments:
         assert f in lines[0], lines[0]
+
+
+def assert_matches_schema(summary_path, study: str) -> None:
+    """summary.json validates against the JSON Schema that `forgetscope schema STUDY` prints (checked
+    by jsonschema, an implementation independent of pydantic's)."""
+    import json
+
+    import jsonschema
+
+    proc = run_cli("schema", study)
+    assert proc.returncode == 0, proc.stderr
+    schema = json.loads(proc.stdout)
+    jsonschema.validate(json.loads(open(summary_path).read()), schema)

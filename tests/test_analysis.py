@@ -4,7 +4,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forgetscope.analysis.decomposition import aggregate_seeds, decompose_seed, label, separation, transition_step
+from forgetscope.analysis.decomposition import (
+    aggregate_seeds,
+    decompose_seed,
+    label,
+    separation,
+    transition_step,
+)
 from forgetscope.analysis.stats import bootstrap_distribution, seed_interval
 
 

@@ -3,7 +3,6 @@ half-written stage behind."""
 
 
 import pytest
-
 from conftest import assert_one_line_error, run_cli, write_yaml
 
 
@@ -22,11 +21,34 @@ def test_unknown_key_names_field_and_line(tmp_path, smoke_config):
 
 
 def test_wrong_type_and_bad_value(tmp_path, smoke_config):
-    smoke_config["restore"]["interpolation"] = [1.5]
-    assert_one_line_error(run_cli("validate", write_yaml(tmp_path / "c.yaml", smoke_config)), "restore.interpolation.0", "less than or equal to 1")
-    smoke_config["restore"]["interpolation"] = [0.5]
-    smoke_config["finetune"]["lr"] = "fast"
-    assert_one_line_error(run_cli("validate", write_yaml(tmp_path / "c.yaml", smoke_config)), "finetune.lr")
+    smoke_config["restore"]["restorers"] = ["lm_training", {"name": "interpolation", "ratio": 1.5}]
+    assert_one_line_error(run_cli("validate", write_yaml(tmp_path / "c.yaml", smoke_config)), "restore.restorers.1",
+                          "interpolation", "ratio", "less than or equal to 1")
+    smoke_config["restore"]["restorers"] = ["lm_training", "unlearning"]
+    assert_one_line_error(run_cli("validate", write_yaml(tmp_path / "c.yaml", smoke_config)), "unknown restorer 'unlearning'",
+                          "lm_training, interpolation")
+    smoke_config["restore"]["restorers"] = ["lm_training", "lm_training"]
+    assert_one_line_error(run_cli("validate", write_yaml(tmp_path / "c.yaml", smoke_config)), "same condition")
+    del smoke_config["restore"]["restorers"]
+    smoke_config["finetune"]["train"]["lr"] = "fast"
+    assert_one_line_error(run_cli("validate", write_yaml(tmp_path / "c.yaml", smoke_config)), "finetune.train.lr")
+
+
+@pytest.mark.parametrize("study, old, new", [
+    ("trajectory", {"finetune": {"lr": 1e-3}}, "finetune.train.lr"),
+    ("trajectory", {"base": {"pretrain": {"steps": 3}}}, "base.train"),
+    ("trajectory", {"restore": {"interpolation": [0.5]}}, "restore.restorers"),
+    ("regression", {"pretrain": {"steps": 3}}, "base.train"),
+    ("regression", {"model": {"layers": 1}}, "base.model"),
+    ("regression", {"finetune": {"steps": 3}}, "finetune.train.steps"),
+    ("conjugate", {"seed": 3, "fact_world": {"run": "x"}}, "seeds"),
+    ("conjugate", {"fact_world": {"run": "x", "seeds": [0]}}, "seeds"),
+])
+def test_an_old_key_names_its_new_place(tmp_path, study, old, new):
+    """A key of the config shape before schema 2 is an error that says where it lives now, with its line."""
+    f = write_yaml(tmp_path / "old.yaml", {"study": study, **old})
+    proc = run_cli("validate", f)
+    assert_one_line_error(proc, "old.yaml:", "has moved", f"write {new}")
 
 
 def test_unknown_study_and_missing_file(tmp_path):
@@ -38,8 +60,8 @@ def test_unknown_study_and_missing_file(tmp_path):
 
 def test_bad_override(tmp_path, smoke_config):
     f = write_yaml(tmp_path / "c.yaml", smoke_config)
-    assert_one_line_error(run_cli("validate", f, "--set", "finetune.steps"), "KEY=VALUE")
-    assert_one_line_error(run_cli("validate", f, "--set", "finetune.steps=-3"), "finetune.steps")
+    assert_one_line_error(run_cli("validate", f, "--set", "finetune.train.steps"), "KEY=VALUE")
+    assert_one_line_error(run_cli("validate", f, "--set", "finetune.train.steps=-3"), "finetune.train.steps")
 
 
 def test_model_folder_that_is_not_a_model(tmp_path, smoke_config):
@@ -104,30 +126,32 @@ def test_help(cmd):
 
 def test_partial_section_keeps_its_documented_defaults(tmp_path):
     """Setting one key of a section leaves the section's other defaults as documented, not the bare
-    class defaults (the trajectory default is `finetune: {steps: 600, lr: 2e-3, max_length: 96}`,
+    class defaults (the trajectory default is `finetune.train: {steps: 600, lr: 2e-3, max_length: 96}`,
     the tiny base `model: {layers: 3, hidden: 96}`, the regression fine-tuning `lr: 1e-4`)."""
     from forgetscope.studies.registry import load_config
     from forgetscope.studies.regression.config import RegressionConfig
     from forgetscope.studies.trajectory.config import TrajectoryConfig
 
-    f = write_yaml(tmp_path / "t.yaml", {"study": "trajectory", "finetune": {"lr": 1e-3}})
+    f = write_yaml(tmp_path / "t.yaml", {"study": "trajectory", "finetune": {"train": {"lr": 1e-3}}})
     _, cfg = load_config(f, ["base.model.hidden=64", "restore.train.lr=5e-4"])
     default = TrajectoryConfig()
-    assert (cfg.finetune.lr, cfg.finetune.steps, cfg.finetune.max_length) == (1e-3, default.finetune.steps, default.finetune.max_length)
+    ft, dft = cfg.finetune.train, default.finetune.train
+    assert (ft.lr, ft.steps, ft.max_length) == (1e-3, dft.steps, dft.max_length)
     assert (cfg.base.model.hidden, cfg.base.model.layers) == (64, default.base.model.layers)
-    assert cfg.base.pretrain == default.base.pretrain
+    assert cfg.base.train == default.base.train
     assert (cfg.restore.train.lr, cfg.restore.train.steps) == (5e-4, default.restore.train.steps)
 
-    f = write_yaml(tmp_path / "r.yaml", {"study": "regression", "finetune": {"steps": 12}, "pretrain": {"steps": 30}})
+    f = write_yaml(tmp_path / "r.yaml", {"study": "regression", "finetune": {"train": {"steps": 12}}, "base": {"train": {"steps": 30}}})
     _, reg = load_config(f)
     rdefault = RegressionConfig()
-    assert reg.finetune.model_copy(update={"steps": 400}) == rdefault.finetune
-    assert reg.pretrain.model_copy(update={"steps": 2500}) == rdefault.pretrain
+    assert reg.finetune.train.model_copy(update={"steps": 400}) == rdefault.finetune.train
+    assert reg.base.train.model_copy(update={"steps": 2500}) == rdefault.base.train
+    assert reg.base.model == rdefault.base.model and reg.base.curriculum == rdefault.base.curriculum
 
     # a section of another kind takes nothing from the default's kind (no tiny `model`/`pretrain` keys)
-    files = {"finetune": {"data": "sft.jsonl", "steps": 5}, "restore": {"data": "text.jsonl"},
+    files = {"finetune": {"data": "sft.jsonl", "train": {"steps": 5}}, "restore": {"data": "text.jsonl"},
              "eval": {"probes": "p.jsonl", "heldout_text": "h.jsonl", "pattern_prompts": "m.jsonl"}}
     f = write_yaml(tmp_path / "p.yaml", {"study": "trajectory", "base": {"kind": "pretrained", "path": "m"}, **files})
     _, own = load_config(f)
     assert own.base.kind == "pretrained" and own.base.path == "m"
-    assert (own.finetune.steps, own.finetune.lr) == (5, default.finetune.lr)
+    assert (own.finetune.train.steps, own.finetune.train.lr) == (5, default.finetune.train.lr)

@@ -6,8 +6,13 @@ import json
 
 import pandas as pd
 import pytest
-
-from conftest import SMOKE, assert_one_line_error, run_cli, write_yaml
+from conftest import (
+    SMOKE,
+    assert_matches_schema,
+    assert_one_line_error,
+    run_cli,
+    write_yaml,
+)
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +54,7 @@ def test_summary_rows_and_arithmetic(conj_run):
     run, cfg = conj_run
     s = json.loads((run / "summary.json").read_text())
     assert s["study"] == "conjugate" and set(s["suites"]) == {"icl_if", "reasoning", "refusal"}
+    assert_matches_schema(run / "summary.json", "conjugate")
     assert s["suites"]["icl_if"]["transforms"] == ["identity", "leetspeak", "parallel:fr"]
     assert s["suites"]["refusal"]["transforms"] == ["identity", "piglatin"] and s["suites"]["refusal"]["metric"] == "answer_rate"
     icl = s["suites"]["icl_if"]["rows"]
@@ -65,7 +71,7 @@ def test_summary_rows_and_arithmetic(conj_run):
     assert (refusal["score"] == 1 - refusal["refused"]).all()
 
 
-def test_fact_world_from_a_trajectory_run_built_by_its_own_stages(conj_run):
+def test_fact_world_from_a_trajectory_run_built_through_the_registry(conj_run):
     run, cfg = conj_run
     s = json.loads((run / "summary.json").read_text())
     w = s["fact_world"]
@@ -79,7 +85,7 @@ def test_fact_world_from_a_trajectory_run_built_by_its_own_stages(conj_run):
     assert {c["claim"] for c in w["checks"]} >= {"icl drop in L1 >= 0.30", "tuned refuses L1 private requests >= 0.90"}
     traj = run.parent / "trajectory"
     assert (traj / "seed-0" / "3_finetune" / "_done.json").exists()
-    assert not (traj / "seed-0" / "4_evaluate").exists()  # only the stages the models need
+    assert json.loads((traj / "summary.json").read_text())["study"] == "trajectory"  # a whole trajectory run, reusable
     # The base is the trajectory run's base: the world's own L1 ICL items, scored as the trajectory scores them.
     world = pd.read_parquet(run / "results" / "fact_world_items.parquet")
     assert set(world["step"]) == {0, 3, 9} and (world.groupby(["step", "transform"]).size() == 8 + 6).all()
@@ -199,7 +205,7 @@ def test_shipped_conjugate_configs_validate():
 
 def test_metrics_on_a_hand_made_table():
     """base 1.0 everywhere; tuned 0.2 on identity, 0.6 on leetspeak: drops 0.8 and 0.4, half recovered."""
-    from forgetscope.studies.conjugate.metrics import suite_rows, world_checks, world_rows
+    from forgetscope.analysis.conjugate import suite_rows, world_checks, world_rows
 
     rows = []
     for t, tuned_correct in (("identity", 2), ("leetspeak", 6)):

@@ -10,11 +10,10 @@ import socket
 import subprocess
 import sys
 
-import pytest
 from conftest import write_yaml
 from safetensors.torch import load_file
 
-from forgetscope.studies.trajectory.context import step_name
+from forgetscope.training.checkpoints import step_name
 
 
 def _free_port() -> int:
@@ -37,8 +36,8 @@ def _max_diff(a, b) -> float:
 
 def test_two_launched_processes_train_like_one(tmp_path, smoke_config):
     cfg = smoke_config
-    cfg["base"]["pretrain"]["steps"] = 20
-    cfg["finetune"]["batch_size"] = 4  # global batch: 2 rows per process
+    cfg["base"]["train"]["steps"] = 20
+    cfg["finetune"]["train"]["batch_size"] = 4  # global batch: 2 rows per process
     f = write_yaml(tmp_path / "c.yaml", cfg)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
 

@@ -8,7 +8,13 @@ import torch
 
 from forgetscope.errors import UserError
 from forgetscope.evaluation.scorer import NativeScorer
-from forgetscope.models import TinyModelConfig, build_tiny_model, load_model, load_tokenizer, save_model
+from forgetscope.models import (
+    TinyModelConfig,
+    build_tiny_model,
+    load_model,
+    load_tokenizer,
+    save_model,
+)
 from forgetscope.models.loading import check_same_tokenizer
 from forgetscope.training import TrainConfig
 from forgetscope.training.loop import wrap_lora

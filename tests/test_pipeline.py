@@ -10,8 +10,7 @@ import time
 
 import pandas as pd
 import pytest
-
-from conftest import run_cli, write_yaml
+from conftest import assert_matches_schema, run_cli, write_yaml
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +37,9 @@ def test_outputs_and_summary_schema(smoke_run):
         assert c["recovered"] == pytest.approx(c["restored"] - c["score"], abs=1e-5)
         assert c["forgetting"] == pytest.approx(c["recovered"] + c["unrecovered"], abs=1e-5)
         assert set(c["ci"]) >= {"score", "restored", "forgetting", "recovered", "unrecovered"}
-        assert "0.50" in c["interpolated"]
+        assert set(c["other_restorers"]) == {"interp-0.50"}
+    assert [r["condition"] for r in s["restorers"]] == ["restored", "interp-0.50"]
+    assert_matches_schema(run / "summary.json", "trajectory")
     assert set(s["probes"]) >= {"cloze_l1", "cloze_l2", "qa_l1", "icl_l1", "icl_l2"}
     assert set(s["rates"]) == {"private_l1", "private_l2"}
     assert {r["format"] for r in s["pattern_shift"]} == {"chat", "plain"}
@@ -100,7 +101,8 @@ def uninterrupted(tmp_path_factory):
     from conftest import SMOKE
 
     d = tmp_path_factory.mktemp("resume")
-    cfg = {**SMOKE, "finetune": {**SMOKE["finetune"], "steps": 300, "checkpoints": {"steps": [100, 200, 300]}},
+    cfg = {**SMOKE, "finetune": {**SMOKE["finetune"], "train": {**SMOKE["finetune"]["train"], "steps": 300},
+                                 "checkpoints": {"steps": [100, 200, 300]}},
            "runtime": {**SMOKE["runtime"], "cache_dir": str(d / "cache")}}
     f = write_yaml(d / "c.yaml", cfg)
     ref = run_cli("run", f, "--out", str(d / "ref"), "-q")
@@ -157,7 +159,7 @@ def test_report_escapes_script_planted_in_data(tmp_path, smoke_config, tiny_lm):
 
 def test_lora_finetuning_keeps_adapter_checkpoints(tmp_path, smoke_config):
     cfg = smoke_config
-    cfg["finetune"]["lora"] = {"r": 4, "alpha": 8}
+    cfg["finetune"]["train"]["lora"] = {"r": 4, "alpha": 8}
     cfg["restore"]["train"]["lora"] = {"r": 4, "alpha": 8}
     cfg["runtime"]["cache_dir"] = str(tmp_path / "cache")
     proc = run_cli("run", write_yaml(tmp_path / "c.yaml", cfg), "--out", str(tmp_path / "run"), "-q")

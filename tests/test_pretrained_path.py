@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import run_cli, write_yaml
 
 DATA = Path(__file__).parents[1] / "examples" / "smollm2" / "data"
@@ -80,7 +79,7 @@ def _head(src: Path, dst: Path, n: int, keep=lambda r: True) -> str:
     return str(dst)
 
 
-def _config(tmp_path: Path, model: Path, **finetune) -> dict:
+def _config(tmp_path: Path, model: Path, **train) -> dict:
     from collections import Counter
 
     seen: Counter = Counter()
@@ -92,10 +91,11 @@ def _config(tmp_path: Path, model: Path, **finetune) -> dict:
     return {
         "study": "trajectory", "name": "pretrained-path", "seeds": [0],
         "base": {"kind": "pretrained", "path": str(model)},
-        "finetune": {"data": _head(DATA / "sft.jsonl", tmp_path / "sft.jsonl", 24), "steps": 4, "batch_size": 2, "lr": 1e-3,
-                     "max_length": 64, "checkpoints": {"steps": [2, 4]}, **finetune},
+        "finetune": {"data": _head(DATA / "sft.jsonl", tmp_path / "sft.jsonl", 24),
+                     "train": {"steps": 4, "batch_size": 2, "lr": 1e-3, "max_length": 64, **train}, "checkpoints": {"steps": [2, 4]}},
         "restore": {"data": _head(DATA / "restore.jsonl", tmp_path / "restore.jsonl", 20),
-                    "train": {"steps": 2, "batch_size": 2, "lr": 1e-3, "max_length": 32}, "interpolation": [0.5]},
+                    "train": {"steps": 2, "batch_size": 2, "lr": 1e-3, "max_length": 32},
+                    "restorers": ["lm_training", {"name": "interpolation", "ratio": 0.5}]},
         "eval": {"probes": _head(DATA / "probes.jsonl", tmp_path / "probes.jsonl", 24, few),
                  "heldout_text": _head(DATA / "heldout.jsonl", tmp_path / "heldout.jsonl", 2),
                  "pattern_prompts": str(DATA / "pattern_prompts.jsonl"),

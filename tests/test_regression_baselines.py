@@ -11,9 +11,22 @@ from scipy import stats
 
 from forgetscope.studies.regression import baselines as bl
 from forgetscope.studies.regression.data import (
-    EVAL, FINETUNE, PRETRAIN, RegressionBatches, TaskFamilies, generator, interleave, prefix_mse_sum, sample_prompts,
+    EVAL,
+    FINETUNE,
+    PRETRAIN,
+    RegressionBatches,
+    TaskFamilies,
+    generator,
+    interleave,
+    prefix_mse_sum,
+    sample_prompts,
 )
-from forgetscope.studies.regression.model import RegressionModelConfig, build_model, load_model, save_model
+from forgetscope.studies.regression.model import (
+    RegressionModelConfig,
+    build_model,
+    load_model,
+    save_model,
+)
 
 D, N, SIGMA, TAU, ALPHA, K = 3, 6, 0.7, 1.3, 0.4, 6
 

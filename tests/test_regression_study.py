@@ -12,17 +12,16 @@ import time
 
 import pandas as pd
 import pytest
-
-from conftest import assert_one_line_error, run_cli, write_yaml
+from conftest import assert_matches_schema, assert_one_line_error, run_cli, write_yaml
 
 TINY = {
     "study": "regression",
     "name": "tiny <script>alert(1)</script>",  # the report must show it as text
     "seeds": [0, 1],
     "task": {"d": 3, "k_max": 5, "n_discrete": 4},
-    "model": {"layers": 1, "width": 16, "heads": 2},
-    "pretrain": {"steps": 30, "batch_size": 16, "curriculum": {"start_dims": 1, "every": 10}},
-    "finetune": {"steps": 12, "batch_size": 16, "checkpoints": {"steps": [4, 8, 12]}},
+    "base": {"model": {"layers": 1, "width": 16, "heads": 2}, "train": {"steps": 30, "batch_size": 16},
+             "curriculum": {"start_dims": 1, "every": 10}},
+    "finetune": {"train": {"steps": 12, "batch_size": 16}, "checkpoints": {"steps": [4, 8, 12]}},
     "eval": {"prompts": 40, "gammas": [2.0]},
     "analysis": {"small_k": 2},
     "runtime": {"workers": 1},
@@ -54,6 +53,7 @@ def test_outputs_and_summary_schema(tiny_run):
     run, cfg = tiny_run
     s = json.loads((run / "summary.json").read_text())
     assert s["study"] == "regression" and s["seeds"] == [0, 1] and s["finetune_steps"] == [0, 4, 8, 12]
+    assert_matches_schema(run / "summary.json", "regression")
     ks = list(range(6))
     for fam in ("discrete", "continuous"):
         assert set(s["loss_by_k"][fam]) == {"base", "finetuned", "ridge", "discrete_bayes", "mixture_bayes", "least_squares", "zero"}
@@ -133,7 +133,7 @@ def _wait_for(pattern, root, proc, timeout=300):
 
 
 def test_killed_finetuning_resumes_to_the_same_results(tmp_path):
-    cfg = tiny(seeds=[0], finetune__steps=400, finetune__checkpoints={"steps": [50, 400]}, runtime__cache_dir=str(tmp_path / "cache"))
+    cfg = tiny(seeds=[0], finetune__train__steps=400, finetune__checkpoints={"steps": [50, 400]}, runtime__cache_dir=str(tmp_path / "cache"))
     f = write_yaml(tmp_path / "c.yaml", cfg)
     ref = run_cli("run", f, "--out", str(tmp_path / "ref"), "-q")
     assert ref.returncode == 0, ref.stderr

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import write_yaml
 
 pytestmark = pytest.mark.slow
@@ -61,16 +60,16 @@ def _few(src: Path, dst: Path, per_probe: dict[str, int]) -> str:
 
 @pytest.mark.parametrize("lora", [None, {"r": 8, "alpha": 16}], ids=["full", "lora"])
 def test_tiny_trajectory_on_smollm2(tmp_path, smollm2, lora):
-    ft = {"data": _few(DATA / "sft.jsonl", tmp_path / "sft.jsonl", {"row": 8}), "steps": 2, "batch_size": 2,
-          "lr": 1e-4, "max_length": 64, "checkpoints": {"steps": [2]}}
+    ft = {"data": _few(DATA / "sft.jsonl", tmp_path / "sft.jsonl", {"row": 8}),
+          "train": {"steps": 2, "batch_size": 2, "lr": 1e-4, "max_length": 64}, "checkpoints": {"steps": [2]}}
     if lora:
-        ft["lora"] = lora
+        ft["train"]["lora"] = lora
     cfg = {
         "study": "trajectory", "name": "smollm2-tiny", "seeds": [0],
         "base": {"kind": "pretrained", "path": str(smollm2)},
         "finetune": ft,
         "restore": {"data": str(DATA / "restore.jsonl"), "train": {"steps": 1, "batch_size": 2, "lr": 1e-4, "max_length": 32},
-                    "interpolation": []},
+                    "restorers": ["lm_training"]},
         "eval": {"probes": _few(DATA / "probes.jsonl", tmp_path / "probes.jsonl", {"facts_cloze": 8, "facts_chat": 2, "icl": 2}),
                  "heldout_text": _few(DATA / "heldout.jsonl", tmp_path / "heldout.jsonl", {"row": 1}),
                  "pattern_prompts": _few(DATA / "pattern_prompts.jsonl", tmp_path / "pp.jsonl", {"row": 1}),

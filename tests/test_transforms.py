@@ -91,7 +91,7 @@ def test_lookup_errors_are_one_line():
         get_transform("parallel")
     with pytest.raises(UserError, match="has no option 'colour'"):
         get_transform("leetspeak", colour="red")
-    assert set(TRANSFORMS) == {"identity", "leetspeak", "piglatin", "parallel", "mt_model", "world_l2"}
+    assert set(TRANSFORMS.names()) == {"identity", "leetspeak", "piglatin", "parallel", "mt_model", "world_l2"}
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +99,11 @@ def tiny_mt(tmp_path_factory):
     """A 1-layer random T5 with a word-level tokenizer: a translation model folder, nothing downloaded."""
     import torch
     from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast, T5Config, T5ForConditionalGeneration
+    from transformers import (
+        PreTrainedTokenizerFast,
+        T5Config,
+        T5ForConditionalGeneration,
+    )
 
     folder = tmp_path_factory.mktemp("mt") / "tiny-t5"
     words = ["<pad>", "</s>", "<unk>", *"the cat sat on a mat what is 5 plus 7 ?".split()]

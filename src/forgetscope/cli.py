@@ -1,4 +1,4 @@
-"""The command line: `forgetscope demo | run | report | validate`.
+"""The command line: `forgetscope demo | run | report | validate | schema | convert-gguf`.
 
 Errors the user can fix (bad config, data or model folder) print one line and exit with code 2.
 """
@@ -94,6 +94,24 @@ def validate(
         typer.echo(dump_yaml(cfg), nl=False)
     else:
         typer.echo(f"{config}: valid {study.name} config")
+
+
+@app.command()
+def schema(
+    study: Annotated[str, typer.Argument(help="trajectory | conjugate | regression")],
+    markdown: Annotated[bool, typer.Option("--markdown", help="the field tables of docs/outputs.md instead of JSON Schema")] = False,
+) -> None:
+    """Print the JSON Schema of a study's summary.json (forgetscope.schema)."""
+    from forgetscope.schema import SUMMARIES, markdown_tables
+
+    if study not in SUMMARIES:
+        raise UserError(f"unknown study {study!r} (one of: {', '.join(SUMMARIES)})")
+    if markdown:
+        typer.echo(markdown_tables(SUMMARIES[study]), nl=False)
+    else:
+        import json
+
+        typer.echo(json.dumps(SUMMARIES[study].model_json_schema(mode="serialization"), indent=2))
 
 
 @app.command("convert-gguf")

@@ -10,9 +10,7 @@ process taking whole units and training alone inside them (`train(..., local=Tru
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -67,22 +65,3 @@ def from_main(value: Any) -> Any:
     box = [value]
     torch.distributed.broadcast_object_list(box, src=0)
     return box[0]
-
-
-@contextlib.contextmanager
-def group_exclusive(stage) -> Iterator[bool]:
-    """`stage.exclusive()` for a stage the whole group runs together (training): the main process
-    holds the stage's lock (against other runs sharing the store) and every process learns whether
-    the group runs the stage now. Inside, only the main process may write."""
-    if not launched():
-        if stage.done:
-            yield False
-            return
-        with stage.exclusive() as mine:
-            yield mine
-        return
-    barrier()
-    with stage.exclusive() if is_main() else contextlib.nullcontext(None) as mine:
-        run = from_main(mine)
-        yield run
-        barrier()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 from scipy import stats
 
@@ -21,25 +19,6 @@ def seed_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float
         return m, float("nan"), float("nan")
     half = t_quantile(level, n - 1) * float(values.std(ddof=1)) / np.sqrt(n)
     return m, m - half, m + half
-
-
-def paired_bootstrap(
-    columns: np.ndarray, statistic: Callable[[np.ndarray], np.ndarray], *, n_boot: int, seed: int, level: float = 0.95
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Resample items (rows of `columns`, shape [items, conditions]) with replacement, the same rows
-    for every condition. `statistic` maps condition means [..., conditions] to statistics [..., k].
-
-    Returns (point estimate [k], lower [k], upper [k]) of the percentile interval.
-    """
-    n = columns.shape[0]
-    rng = np.random.default_rng(seed)
-    point = statistic(columns.mean(0))
-    counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot)  # [n_boot, items]
-    means = counts @ columns / n  # [n_boot, conditions]
-    boots = statistic(means)
-    alpha = (1 - level) / 2
-    lo, hi = np.quantile(boots, [alpha, 1 - alpha], axis=0)
-    return np.asarray(point), lo, hi
 
 
 def bootstrap_distribution(columns: np.ndarray, *, n_boot: int, seed: int) -> np.ndarray:

@@ -1,6 +1,12 @@
 """Typed configs: pydantic models that mirror the YAML one to one; unknown keys are errors."""
 
-from forgetscope.config.base import StrictModel
-from forgetscope.config.loading import apply_overrides, config_hash, dump_yaml, load_yaml, validate_config
+from forgetscope.config.base import PluginSpec, StrictModel
+from forgetscope.config.loading import (
+    apply_overrides,
+    config_hash,
+    dump_yaml,
+    load_yaml,
+    validate_config,
+)
 
-__all__ = ["StrictModel", "apply_overrides", "config_hash", "dump_yaml", "load_yaml", "validate_config"]
+__all__ = ["PluginSpec", "StrictModel", "apply_overrides", "config_hash", "dump_yaml", "load_yaml", "validate_config"]

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, model_validator
+
+
+class MovedKey(ValueError):
+    """A key of an older config shape: the message names where it lives now."""
+
+    def __init__(self, key: str, new_place: str):
+        self.key, self.new_place = key, new_place
+        super().__init__(f"'{key}' has moved: write {new_place}")
 
 
 class StrictModel(BaseModel):
@@ -13,17 +21,23 @@ class StrictModel(BaseModel):
 
     A section given in part keeps the rest of its documented default. Without this, a field whose
     default is a configured instance (`finetune: FinetuneConfig(steps=600, lr=2e-3, ...)`) would fall
-    back to the bare class defaults as soon as a user sets one key of it (`--set finetune.lr=1e-3`
+    back to the bare class defaults as soon as a user sets one key of it (`--set finetune.train.lr=1e-3`
     would lose `steps`, `base.model.hidden=64` would silently change `layers`).
     """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+    # Keys of an older config shape -> where they live now: an error naming the new place, never a
+    # silent default (docs/outputs.md lists every move).
+    moved: ClassVar[dict[str, str]] = {}
 
     @model_validator(mode="before")
     @classmethod
     def _partial_sections_keep_defaults(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             return data
+        for key, new_place in cls.moved.items():
+            if key in data:
+                raise MovedKey(key, new_place)
         merged = None
         for name, field in cls.model_fields.items():
             default, given = field.default, data.get(name)
@@ -31,6 +45,23 @@ class StrictModel(BaseModel):
                 merged = merged if merged is not None else dict(data)
                 merged[name] = _with_defaults(default, given)
         return data if merged is None else merged
+
+
+class PluginSpec(StrictModel):
+    """A plug-in by registry name, with its options: `leetspeak`, or `{name: parallel, language: fr}`
+    (the flat form), or `{name: parallel, options: {language: fr}}`."""
+
+    name: str
+    options: dict[str, Any] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            return {"name": data}
+        if isinstance(data, dict) and "options" not in data and "name" in data:
+            return {"name": data["name"], "options": {k: v for k, v in data.items() if k != "name"}}
+        return data
 
 
 def _same_kind(default: BaseModel, given: dict) -> bool:

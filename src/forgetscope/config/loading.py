@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from forgetscope.config.base import MovedKey
 from forgetscope.errors import UserError
 
 M = TypeVar("M", bound=BaseModel)
@@ -57,7 +58,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     """Apply `a.b.c=value` overrides (value parsed as YAML) to a nested mapping, in order."""
     for item in overrides:
         if "=" not in item:
-            raise UserError(f"--set {item!r}: expected KEY=VALUE, e.g. finetune.steps=200")
+            raise UserError(f"--set {item!r}: expected KEY=VALUE, e.g. finetune.train.steps=200")
         key, raw = item.split("=", 1)
         parts = key.strip().split(".")
         try:
@@ -87,6 +88,9 @@ def validate_config(model: type[M], data: dict[str, Any], source: str, lines: di
 def format_validation_error(e: ValidationError, source: str, lines: dict[tuple, int]) -> str:
     err = e.errors()[0]
     loc = tuple(p for p in err["loc"] if not _is_union_tag(p))
+    moved = (err.get("ctx") or {}).get("error")
+    if isinstance(moved, MovedKey):
+        loc = (*loc, moved.key)
     field = ".".join(str(p) for p in loc) or "(top level)"
     line = _nearest_line(loc, lines)
     where = f"{source}:{line}" if line else source
@@ -95,6 +99,8 @@ def format_validation_error(e: ValidationError, source: str, lines: dict[tuple, 
         msg = "unknown key (check its spelling; `forgetscope validate --help` lists the schema)"
     elif err["type"] == "missing":
         msg = "required key is missing"
+    elif isinstance(moved, MovedKey):
+        msg = f"this key has moved: write {moved.new_place}"
     more = f" (and {len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""
     return f"{where}: field '{field}': {msg}{more}"
 

@@ -27,7 +27,7 @@ def _teacher_forced_logprobs(scorer: NativeScorer, pairs: Sequence[tuple[list[in
     out = []
     for start in range(0, len(pairs), scorer.batch_size):
         chunk = pairs[start : start + scorer.batch_size]
-        lp = scorer._forward_logprobs([(p + r)[:-1] for p, r in chunk])
+        lp = scorer.forward_logprobs([(p + r)[:-1] for p, r in chunk])
         for b, (p, r) in enumerate(chunk):
             out.append(lp[b, len(p) - 1 : len(p) - 1 + len(r)].clone())
     return out

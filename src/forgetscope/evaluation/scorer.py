@@ -65,9 +65,6 @@ class NativeScorer:
                 ids.update(zip(group, self.tok(group, add_special_tokens=special)["input_ids"], strict=True))
         return [ids[t] for t in texts]
 
-    def split_request(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
-        return self.split_requests([(context, continuation)])[0]
-
     def split_requests(self, requests: Sequence[tuple[str, str]]) -> list[tuple[list[int], list[int]]]:
         """(context ids, continuation ids) per request, as HFLM splits them: trailing spaces of the
         context move to the continuation; the continuation is what encoding context + continuation adds."""
@@ -130,7 +127,7 @@ class NativeScorer:
             width = max(len(x) for x in inputs)
             first = min(len(x) - max(len(c) for _, c in members) for x, (_, members) in zip(inputs, chunk, strict=True))
             keep = width - max(first, 0)
-            logprobs = self._forward_logprobs(inputs, keep=keep)
+            logprobs = self.forward_logprobs(inputs, keep=keep)
             offset = width - keep
             for b, (inp, members) in enumerate(chunk):
                 n = len(inp) - offset
@@ -180,7 +177,7 @@ class NativeScorer:
         self.progress(1)
         return True
 
-    def _forward_logprobs(self, inputs: list[list[int]], keep: int | None = None) -> torch.Tensor:
+    def forward_logprobs(self, inputs: list[list[int]], keep: int | None = None) -> torch.Tensor:
         """Right-padded batch -> log-softmax over the vocabulary (float32, CPU) at every position, or
         at the last `keep` positions of the padded width (the output layer then runs on those only).
         No attention mask, as HFLM: in a causal model the padding after a row's tokens cannot affect
@@ -220,7 +217,7 @@ class NativeScorer:
         order = sorted(range(len(reqs)), key=lambda i: -len(reqs[i][1]))
         for start in range(0, len(order), self.batch_size):
             chunk = [reqs[i] for i in order[start : start + self.batch_size]]
-            logprobs = self._forward_logprobs([w[:-1] for _, w, _ in chunk])
+            logprobs = self.forward_logprobs([w[:-1] for _, w, _ in chunk])
             for b, (t, window, scored) in enumerate(chunk):
                 n = len(window) - 1
                 pos = torch.arange(n - scored, n)
@@ -229,9 +226,14 @@ class NativeScorer:
             self.progress(len(chunk))
         return totals
 
+    def bits_and_bytes(self, texts: Sequence[str]) -> tuple[float, int]:
+        """Total bits (NLL / ln 2) over the texts and their total UTF-8 bytes."""
+        return sum(self.rolling_nll(texts)) / math.log(2), sum(len(t.encode("utf-8")) for t in texts)
+
     def bits_per_byte(self, texts: Sequence[str]) -> float:
-        nll = sum(self.rolling_nll(texts))
-        return nll / math.log(2) / sum(len(t.encode("utf-8")) for t in texts)
+        """Total bits over total bytes (not a mean of per-text ratios)."""
+        bits, n_bytes = self.bits_and_bytes(texts)
+        return bits / n_bytes
 
     # -- generation -----------------------------------------------------------------------------
     @torch.inference_mode()

@@ -19,8 +19,6 @@ def evaluate_model(scorer: NativeScorer, items: Sequence[ProbeItem], heldout: Se
         by_lang[str(row.get("language", "all"))].append(row["text"])
     bpb_rows = []
     for lang, texts in sorted(by_lang.items()):
-        nll = sum(scorer.rolling_nll(texts))
-        n_bytes = sum(len(t.encode("utf-8")) for t in texts)
-        bits = nll / 0.6931471805599453
+        bits, n_bytes = scorer.bits_and_bytes(texts)
         bpb_rows.append({"language": lang, "bits": bits, "bytes": n_bytes, "bits_per_byte": bits / n_bytes, "texts": len(texts)})
     return item_rows, bpb_rows

@@ -8,7 +8,13 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
 
 from forgetscope.errors import UserError
 from forgetscope.store import atomic_dir
@@ -17,7 +23,7 @@ Dtype = Literal["fp32", "bf16", "fp16", "auto"]
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def _looks_local(source: str) -> bool:
+def is_local_path(source: str) -> bool:
     """A path (existing, or written like one) rather than a hub id such as "org/name"."""
     return source.startswith((".", "/", "~")) or Path(source).expanduser().exists()
 
@@ -49,7 +55,7 @@ def load_tokenizer(source: str | Path, *, revision: str | None = None, trust_rem
     """The tokenizer of a model folder or hub id; `chat_template` (a Jinja template, or a file holding
     one) replaces the tokenizer's own, for models that ship none or the wrong one."""
     source = str(source)
-    if _looks_local(source):
+    if is_local_path(source):
         path = Path(source).expanduser()
         has = [n for n in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model") if (path / n).exists()]
         if not has:
@@ -94,7 +100,7 @@ def load_model(
     adapter (merged into the weights by default, so downstream code sees a plain model)."""
     source = str(source)
     torch_dtype = DTYPES.get(dtype, "auto")
-    if _looks_local(source):
+    if is_local_path(source):
         path = Path(source).expanduser()
         check_model_folder(path)
         if (path / "adapter_config.json").exists():
@@ -138,3 +144,22 @@ def save_model(model, tokenizer: PreTrainedTokenizerBase | None, folder: str | P
 
 def model_config(source: str | Path, *, revision: str | None = None, trust_remote_code: bool = False):
     return AutoConfig.from_pretrained(str(source), revision=revision, trust_remote_code=trust_remote_code)
+
+
+def load_weights_into(model, folder: str | Path) -> None:
+    """Put the weights saved in `folder` (a full checkpoint, or a PEFT adapter of `model`) into
+    `model`, in place; a checkpoint of another architecture is an error."""
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    if (folder / "adapter_config.json").exists():
+        from peft import set_peft_model_state_dict
+
+        set_peft_model_state_dict(model, load_file(str(folder / "adapter_model.safetensors")))
+        return
+    state = {}
+    for f in sorted(folder.glob("*.safetensors")):
+        state.update(load_file(str(f)))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or [m for m in missing if not m.endswith("lm_head.weight")]:
+        raise RuntimeError(f"{folder}: checkpoint does not match the model ({missing[:3]}, {unexpected[:3]})")

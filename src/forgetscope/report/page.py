@@ -4,15 +4,19 @@ only our own rendered sections and base64 images are marked safe."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup
+from pydantic import BaseModel, ValidationError
 
 from forgetscope import __version__
 from forgetscope.errors import UserError
+from forgetscope.registry import Entry, Registry
 from forgetscope.runs import study_of
+from forgetscope.schema import SUMMARIES
 from forgetscope.store import RunStore, atomic_write_text
 
 _env = Environment(loader=PackageLoader("forgetscope.report", "templates"), autoescape=select_autoescape(default=True),
@@ -22,6 +26,23 @@ _env.filters["num"] = lambda v, d=3: "–" if v is None else f"{v:.{d}f}"
 _env.filters["ci"] = lambda ci: "–" if not ci or ci[0] is None else f"[{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]"
 
 
+@dataclass(frozen=True)
+class ReportSection:
+    """A study's part of a report page: its title, its Jinja template, and the function that turns the
+    run (its store and typed summary) into the template's variables. One per study (SECTIONS)."""
+
+    title: str
+    template: str
+    context: Callable[[RunStore, BaseModel], dict]
+
+
+SECTIONS = Registry("report section", [
+    Entry("trajectory", "forgetscope.report.trajectory:SECTION"),
+    Entry("conjugate", "forgetscope.report.conjugate:SECTION"),
+    Entry("regression", "forgetscope.report.regression:SECTION"),
+])
+
+
 @dataclass
 class Section:
     id: str
@@ -29,37 +50,29 @@ class Section:
     html: Markup
 
 
-def _section_renderers():
-    from forgetscope.report.trajectory import trajectory_context
-
-    renderers = {"trajectory": ("Trajectory: pattern shift or knowledge loss?", "trajectory.html.j2", trajectory_context)}
+def read_summary(store: RunStore, study: str) -> BaseModel:
+    """The run's summary.json as its study's typed summary (forgetscope.schema)."""
+    if not store.summary_path.exists():
+        raise UserError(f"{store.root}: no summary.json yet; finish the run first (`forgetscope run {store.config_path}`)")
+    model = SUMMARIES[study]
     try:
-        from forgetscope.report.regression import regression_context
-
-        renderers["regression"] = ("Regression: suppression under fine-tuning, recovery by conjugate prompts", "regression.html.j2", regression_context)
-    except ImportError:
-        pass
-    try:
-        from forgetscope.report.conjugate import conjugate_context
-
-        renderers["conjugate"] = ("Conjugate prompting: what a transformed prompt brings back", "conjugate.html.j2", conjugate_context)
-    except ImportError:
-        pass
-    return renderers
+        return model.model_validate_json(store.summary_path.read_text())
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        raise UserError(f"{store.summary_path}: not a {study} summary of this forgetscope version ({where}: {err['msg']}); "
+                        f"re-run `forgetscope run {store.config_path}` to rewrite it") from None
 
 
 def section_for(store: RunStore) -> Section:
     study = study_of(store.root)
-    renderers = _section_renderers()
-    if study not in renderers:
+    if study not in SECTIONS:
         raise UserError(f"{store.root}: no report for study {study!r}")
-    if not store.summary_path.exists():
-        raise UserError(f"{store.root}: no summary.json yet; finish the run first (`forgetscope run {store.config_path}`)")
-    title, template, context = renderers[study]
-    ctx = context(store)
+    section: ReportSection = SECTIONS.get(study)
+    ctx = section.context(store, read_summary(store, study))
     config_text = store.config_path.read_text()
-    html = _env.get_template(template).render(**ctx, config_yaml=config_text, run_dir=str(store.root))
-    return Section(study, title, Markup(html))
+    html = _env.get_template(section.template).render(**ctx, config_yaml=config_text, run_dir=str(store.root))
+    return Section(study, section.title, Markup(html))
 
 
 def _page(title: str, sections: list[Section], manifest: dict | None) -> str:

@@ -2,51 +2,52 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 
 from forgetscope.report.figures import COLORS, new_figure, symlog_steps, to_data_uri
+from forgetscope.report.page import ReportSection
+from forgetscope.schema import Checkpoint, ProbeDecomposition, TrajectorySummary
 from forgetscope.store import RunStore
 
 STATE_ORDER = ["kept", "pseudo", "actual", "unknown_at_base"]
 
 
-def _shade_stages(ax, checkpoints: list[dict]) -> None:
-    steps = [c["step"] for c in checkpoints]
+def _shade_stages(ax, checkpoints: list[Checkpoint]) -> None:
+    steps = [c.step for c in checkpoints]
     for i, c in enumerate(checkpoints):
-        if c["label"] == "none":
+        if c.label == "none":
             continue
-        lo = np.sqrt(steps[i - 1] * c["step"]) if i > 0 else c["step"] * 0.8
-        hi = np.sqrt(steps[i + 1] * c["step"]) if i + 1 < len(steps) else c["step"] * 1.25
-        ax.axvspan(lo, hi, color=COLORS[c["label"]], alpha=0.35, lw=0)
+        lo = np.sqrt(steps[i - 1] * c.step) if i > 0 else c.step * 0.8
+        hi = np.sqrt(steps[i + 1] * c.step) if i + 1 < len(steps) else c.step * 1.25
+        ax.axvspan(lo, hi, color=COLORS[c.label], alpha=0.35, lw=0)
 
 
-def _band(ax, x, series: list[dict], key: str, color: str, label: str, style: str = "-o") -> None:
-    y = [s[key] for s in series]
+def _band(ax, x, series: list[Checkpoint], key: str, color: str, label: str, style: str = "-o") -> None:
+    y = [getattr(s, key) for s in series]
     ax.plot(x, y, style, color=color, label=label, ms=4)
-    lo = [s["ci"][key][0] for s in series]
-    hi = [s["ci"][key][1] for s in series]
+    lo = [getattr(s.ci, key)[0] for s in series]
+    hi = [getattr(s.ci, key)[1] for s in series]
     if all(v is not None for v in lo + hi):
         ax.fill_between(x, lo, hi, color=color, alpha=0.18, lw=0)
 
 
-def trajectory_figure(ps: dict, title: str) -> str:
-    cks = ps["checkpoints"]
+def trajectory_figure(ps: ProbeDecomposition, title: str, summary: TrajectorySummary) -> str:
+    cks = ps.checkpoints
     fig, (ax,) = new_figure(7.4, 3.8)
     _shade_stages(ax, cks)
-    x = [c["step"] for c in cks]
-    ax.axhline(ps["base"], color=COLORS["base"], ls="--", lw=1.2, label=f"base {ps['base']:.3f}")
-    ax.axhline(ps["restored_base"], color=COLORS["restored_base"], ls=":", lw=1.5, label=f"restored base {ps['restored_base']:.3f}")
+    x = [c.step for c in cks]
+    ax.axhline(ps.base, color=COLORS["base"], ls="--", lw=1.2, label=f"base {ps.base:.3f}")
+    ax.axhline(ps.restored_base, color=COLORS["restored_base"], ls=":", lw=1.5, label=f"restored base {ps.restored_base:.3f}")
+    lead, *others = summary.restorers
     _band(ax, x, cks, "score", COLORS["checkpoint"], "checkpoint")
-    _band(ax, x, cks, "restored", COLORS["restored"], "restored (LM training)")
-    ratios = sorted({r for c in cks for r in c.get("interpolated", {})})
-    for r in ratios:
-        ax.plot(x, [c["interpolated"][r]["score"] for c in cks], "--s", color=COLORS["interp"], ms=3, label=f"interpolated toward base ({r})")
+    _band(ax, x, cks, "restored", COLORS["restored"], f"restored ({lead.title})")
+    for r in others:
+        ax.plot(x, [c.other_restorers[r.condition].score for c in summary.checkpoints], "--s", color=COLORS["interp"], ms=3,
+                label=r.title)
     ax.set_xscale("log")
     ax.set_xlabel("fine-tuning step")
-    ax.set_ylabel(f"{ps['probe']} score")
+    ax.set_ylabel(f"{ps.probe} score")
     ax.set_ylim(-0.02, 1.02)
     ax.set_title(title, fontsize=10)
     from matplotlib.patches import Patch
@@ -58,29 +59,29 @@ def trajectory_figure(ps: dict, title: str) -> str:
     return to_data_uri(fig)
 
 
-def decomposition_figure(ps: dict) -> str:
-    cks = ps["checkpoints"]
+def decomposition_figure(ps: ProbeDecomposition) -> str:
+    cks = ps.checkpoints
     fig, (ax,) = new_figure(7.4, 3.0)
     x = np.arange(len(cks))
-    rec = np.array([c["recovered"] for c in cks])
-    unr = np.array([c["unrecovered"] for c in cks])
+    rec = np.array([c.recovered for c in cks])
+    unr = np.array([c.unrecovered for c in cks])
     ax.bar(x, rec, color=COLORS["restored"], label="recovered (pseudo)")
     ax.bar(x, unr, bottom=rec, color=COLORS["actual"], label="unrecovered (actual)")
-    f = np.array([c["forgetting"] for c in cks])
-    err = [[c["forgetting"] - (c["ci"]["forgetting"][0] or c["forgetting"]) for c in cks],
-           [(c["ci"]["forgetting"][1] or c["forgetting"]) - c["forgetting"] for c in cks]]
+    f = np.array([c.forgetting for c in cks])
+    err = [[c.forgetting - (c.ci.forgetting[0] or c.forgetting) for c in cks],
+           [(c.ci.forgetting[1] or c.forgetting) - c.forgetting for c in cks]]
     ax.errorbar(x, f, yerr=err, fmt="k_", ms=14, lw=1, label="forgetting (CI)")
     ax.axhline(0, color="black", lw=0.8)
-    ax.set_xticks(x, [str(c["step"]) for c in cks])
+    ax.set_xticks(x, [str(c.step) for c in cks])
     ax.set_xlabel("fine-tuning step")
     ax.set_ylabel("score points (fraction)")
-    ax.set_title(f"forgetting = recovered + unrecovered ({ps['probe']})", fontsize=10)
+    ax.set_title(f"forgetting = recovered + unrecovered ({ps.probe})", fontsize=10)
     ax.legend(fontsize=7)
     return to_data_uri(fig)
 
 
-def pattern_figure(summary: dict) -> str | None:
-    rows = pd.DataFrame(summary.get("pattern_shift") or [])
+def pattern_figure(summary: TrajectorySummary) -> str | None:
+    rows = pd.DataFrame([r.model_dump() for r in summary.pattern_shift])
     if rows.empty:
         return None
     fig, axes = new_figure(11, 3.2, ncols=3)
@@ -104,7 +105,7 @@ def pattern_figure(summary: dict) -> str | None:
     axes[1].set_title("rank under the base: shifted (>3), marginal (2-3)", fontsize=9)
     axes[1].legend(fontsize=7)
     ax = axes[2]
-    bpb = pd.DataFrame(summary.get("bits_per_byte") or [])
+    bpb = pd.DataFrame([r.model_dump() for r in summary.bits_per_byte])
     if not bpb.empty:
         for (cond, lang), g in bpb.groupby(["condition", "language"]):
             if cond not in ("checkpoint", "restored"):
@@ -119,18 +120,18 @@ def pattern_figure(summary: dict) -> str | None:
     return to_data_uri(fig)
 
 
-def probes_figure(summary: dict) -> str:
-    probes = summary["probes"]
+def probes_figure(summary: TrajectorySummary) -> str:
+    probes = summary.probes
     n = len(probes)
     fig, axes = new_figure(min(3.0 * n, 15), 2.8, ncols=n)
     for ax, (name, ps) in zip(axes, sorted(probes.items()), strict=True):
-        cks = ps["checkpoints"]
-        x = [c["step"] for c in cks]
+        cks = ps.checkpoints
+        x = [c.step for c in cks]
         _shade_stages(ax, cks)
-        ax.axhline(ps["base"], color=COLORS["base"], ls="--", lw=1)
-        ax.axhline(ps["restored_base"], color=COLORS["restored_base"], ls=":", lw=1.2)
-        ax.plot(x, [c["score"] for c in cks], "-o", ms=3, color=COLORS["checkpoint"])
-        ax.plot(x, [c["restored"] for c in cks], "-^", ms=3, color=COLORS["restored"])
+        ax.axhline(ps.base, color=COLORS["base"], ls="--", lw=1)
+        ax.axhline(ps.restored_base, color=COLORS["restored_base"], ls=":", lw=1.2)
+        ax.plot(x, [c.score for c in cks], "-o", ms=3, color=COLORS["checkpoint"])
+        ax.plot(x, [c.restored for c in cks], "-^", ms=3, color=COLORS["restored"])
         ax.set_xscale("log")
         ax.set_ylim(-0.02, 1.02)
         ax.set_title(name, fontsize=9)
@@ -138,25 +139,26 @@ def probes_figure(summary: dict) -> str:
     return to_data_uri(fig)
 
 
-def rates_figure(summary: dict) -> str | None:
-    rates = summary.get("rates") or {}
+def rates_figure(summary: TrajectorySummary) -> str | None:
+    rates = summary.rates
     if not rates:
         return None
+    lead = summary.restorers[0].condition
     fig, (ax,) = new_figure(6, 3.0)
     for i, (probe, by_cond) in enumerate(sorted(rates.items())):
         rows = by_cond.get("checkpoint", [])
-        ax.plot([r["step"] for r in rows], [r["rate"] for r in rows], "-o", ms=3, color=f"C{i}", label=f"{probe} (checkpoint)")
-        rows = by_cond.get("restored", [])
-        ax.plot([r["step"] for r in rows], [r["rate"] for r in rows], "--", color=f"C{i}", alpha=0.6, label=f"{probe} (restored)")
-    symlog_steps(ax, [r["step"] for v in rates.values() for r in v.get("checkpoint", [])])
+        ax.plot([r.step for r in rows], [r.rate for r in rows], "-o", ms=3, color=f"C{i}", label=f"{probe} (checkpoint)")
+        rows = by_cond.get(lead, [])
+        ax.plot([r.step for r in rows], [r.rate for r in rows], "--", color=f"C{i}", alpha=0.6, label=f"{probe} ({lead})")
+    symlog_steps(ax, [r.step for v in rates.values() for r in v.get("checkpoint", [])])
     ax.set_ylabel("refusal rate")
     ax.set_ylim(-0.02, 1.02)
     ax.legend(fontsize=7)
     return to_data_uri(fig)
 
 
-def items_figure(per_item: pd.DataFrame, probe: str) -> str | None:
-    sub = per_item[(per_item["probe"] == probe) & (per_item["restorer"] == "restored")]
+def items_figure(per_item: pd.DataFrame, probe: str, restorer: str) -> str | None:
+    sub = per_item[(per_item["probe"] == probe) & (per_item["restorer"] == restorer)]
     if sub.empty:
         return None
     fig, axes = new_figure(11, 3.4, ncols=2)
@@ -189,63 +191,66 @@ def items_figure(per_item: pd.DataFrame, probe: str) -> str | None:
     return to_data_uri(fig)
 
 
-def example_rows(items: pd.DataFrame, probe: str, step: int, n: int = 8) -> list[dict]:
+def example_rows(items: pd.DataFrame, probe: str, step: int, restorer: str, n: int = 8) -> list[dict]:
     """Items of the primary probe lost at `step`: prompt, expected, checkpoint's and restored output."""
     seed = items["seed"].min()
     sub = items[(items["probe"] == probe) & (items["seed"] == seed)]
     base = sub[(sub["condition"] == "checkpoint") & (sub["step"] == 0)].set_index("item_id")
     ck = sub[(sub["condition"] == "checkpoint") & (sub["step"] == step)].set_index("item_id")
-    rs = sub[(sub["condition"] == "restored") & (sub["step"] == step)].set_index("item_id")
+    rs = sub[(sub["condition"] == restorer) & (sub["step"] == step)].set_index("item_id")
     lost = [i for i in ck.index if base.loc[i, "score"] > ck.loc[i, "score"]][:n]
     return [{"item": i, "base": base.loc[i, "output"], "checkpoint": ck.loc[i, "output"],
              "restored": rs.loc[i, "output"] if i in rs.index else "", "restored_ok": bool(rs.loc[i, "score"] >= 0.5) if i in rs.index else False}
             for i in lost]
 
 
-def verdict(summary: dict) -> list[str]:
+def verdict(summary: TrajectorySummary) -> list[str]:
     """Plain sentences stating what the run shows (every number comes from summary.json)."""
-    cks = summary["checkpoints"]
-    pseudo = [c for c in cks if c["label"] == "pseudo"]
-    actual = [c for c in cks if c["label"] == "actual"]
-    p, d = summary["probe"], summary["delta"]
-    out = [f"Probe {p}: base {summary['base']:.3f}, restored base {summary['restored_base']:.3f}; δ = {d:.2f}; "
-           f"seeds {', '.join(map(str, summary['seeds']))}."]
+    cks = summary.checkpoints
+    pseudo = [c for c in cks if c.label == "pseudo"]
+    actual = [c for c in cks if c.label == "actual"]
+    p, d = summary.probe, summary.delta
+    out = [f"Probe {p}: base {summary.base:.3f}, restored base {summary.restored_base:.3f}; δ = {d:.2f}; "
+           f"seeds {', '.join(map(str, summary.seeds))}."]
     if pseudo:
-        worst = max(pseudo, key=lambda c: c["forgetting"])
-        out.append(f"Pseudo forgetting at steps {', '.join(str(c['step']) for c in pseudo)}: up to {100 * worst['forgetting']:.1f} points "
-                   f"lost (step {worst['step']}), and restoration brought the score back to {worst['restored']:.3f}.")
+        worst = max(pseudo, key=lambda c: c.forgetting)
+        out.append(f"Pseudo forgetting at steps {', '.join(str(c.step) for c in pseudo)}: up to {100 * worst.forgetting:.1f} points "
+                   f"lost (step {worst.step}), and restoration brought the score back to {worst.restored:.3f}.")
     if actual:
-        out.append(f"Actual forgetting from step {summary['transition_step']}: at step {actual[-1]['step']} the restored score is "
-                   f"{actual[-1]['restored']:.3f}, {100 * actual[-1]['gap_to_restored_base']:.1f} points below the restored base.")
+        out.append(f"Actual forgetting from step {summary.transition_step}: at step {actual[-1].step} the restored score is "
+                   f"{actual[-1].restored:.3f}, {100 * actual[-1].gap_to_restored_base:.1f} points below the restored base.")
     if not pseudo and not actual:
         out.append("No checkpoint lost more than δ: no forgetting to decompose.")
-    sep = summary.get("separation") or {}
-    if sep.get("pseudo_gap_hi") is not None:
-        if sep["separated"]:
+    sep = summary.separation
+    if sep.pseudo_gap_hi is not None:
+        if sep.separated:
             out.append(f"The confidence intervals separate the stages: the restoration gap of every pseudo checkpoint stays below "
-                       f"{100 * sep['pseudo_gap_hi']:.1f} points (upper bound), and at steps "
-                       f"{', '.join(map(str, sep['actual_steps_separated']))} the gap's lower bound lies above that.")
+                       f"{100 * sep.pseudo_gap_hi:.1f} points (upper bound), and at steps "
+                       f"{', '.join(map(str, sep.actual_steps_separated))} the gap's lower bound lies above that.")
         else:
             out.append("The confidence intervals of the restoration gap overlap between the pseudo and the actual checkpoints: "
                        "more seeds or items would be needed to separate the stages.")
     return out
 
 
-def trajectory_context(store: RunStore) -> dict:
-    summary = json.loads(store.summary_path.read_text())
+def trajectory_context(store: RunStore, summary: TrajectorySummary) -> dict:
     items = pd.read_parquet(store.results_dir / "items.parquet")
     per_item = pd.read_parquet(store.results_dir / "per_item.parquet")
-    primary = summary["probes"][summary["probe"]]
-    worst = max(summary["checkpoints"], key=lambda c: c["forgetting"] or 0, default=None)
+    primary = summary.probes[summary.probe]
+    lead = summary.restorers[0].condition
+    worst = max(summary.checkpoints, key=lambda c: c.forgetting or 0, default=None)
     return {
         "summary": summary,
         "verdict": verdict(summary),
-        "fig_trajectory": trajectory_figure(primary, f"{summary['probe']}: checkpoints, restored, base"),
+        "fig_trajectory": trajectory_figure(primary, f"{summary.probe}: checkpoints, restored, base", summary),
         "fig_decomposition": decomposition_figure(primary),
         "fig_pattern": pattern_figure(summary),
         "fig_probes": probes_figure(summary),
         "fig_rates": rates_figure(summary),
-        "fig_items": items_figure(per_item, summary["probe"]),
-        "examples": example_rows(items, summary["probe"], worst["step"]) if worst else [],
-        "example_step": worst["step"] if worst else None,
+        "fig_items": items_figure(per_item, summary.probe, lead),
+        "examples": example_rows(items, summary.probe, worst.step, lead) if worst else [],
+        "example_step": worst.step if worst else None,
     }
+
+
+SECTION = ReportSection("Trajectory: pattern shift or knowledge loss?", "trajectory.html.j2", trajectory_context)

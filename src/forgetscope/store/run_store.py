@@ -1,6 +1,6 @@
 """The run folder. Stages and their units are done only when their completion record exists.
 
-Layout (see docs/run-store.md):
+Layout (docs/outputs.md); every stage runs through forgetscope.studies.stages.run_stage:
 
     RUN_DIR/config.yaml          resolved config
     RUN_DIR/manifest.json        versions, git hash, seeds, timestamps
@@ -70,9 +70,6 @@ class StageDir:
         atomic_write_json(self.path / DONE, {"finished": _now(), **(info or {})})
 
     # -- units: independent pieces of a stage (one checkpoint's restoration, say) -----------------
-    def unit_path(self, name: str) -> Path:
-        return self.path / name
-
     def unit_done(self, name: str) -> bool:
         return (self.path / f"{name}{DONE}").exists()
 
@@ -202,6 +199,3 @@ class RunStore:
     @property
     def report_path(self) -> Path:
         return self.root / "report.html"
-
-    def seeds_present(self) -> list[int]:
-        return sorted(int(p.name.split("-", 1)[1]) for p in self.root.glob("seed-*") if p.is_dir())

@@ -1,49 +1,58 @@
-"""Config sections shared by the studies: where the base model comes from, evaluation, runtime."""
+"""Config sections every study shares: where the base model comes from, runtime, analysis."""
 
 from __future__ import annotations
 
 import os
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from forgetscope.config import StrictModel
+from forgetscope.models import ModelSpec
 from forgetscope.models.tiny import TinyModelConfig
 from forgetscope.training import TrainConfig
 
 WORLD = "world"
 
 
+def _distinct(seeds: list[int]) -> list[int]:
+    if len(set(seeds)) != len(seeds):
+        raise ValueError("seeds must be distinct")
+    return seeds
+
+
+Seeds = Annotated[list[int], Field(min_length=1), AfterValidator(_distinct)]
+
+
 class TinyBase(StrictModel):
     """Pre-train a tiny Llama on the fact world's corpus. Cached by a hash of what generates it."""
 
+    moved: ClassVar[dict[str, str]] = {"pretrain": "base.train"}
+
     kind: Literal["tiny"] = "tiny"
     model: TinyModelConfig = TinyModelConfig(layers=3, hidden=96, heads=4)
-    pretrain: TrainConfig = TrainConfig(steps=800, batch_size=32, lr=1e-2, warmup_steps=30, lr_schedule="cosine", max_length=64)
-
-
-class PretrainedBase(StrictModel):
-    """Any causal LM: a local folder (config.json + safetensors + tokenizer) or a hub id."""
-
-    kind: Literal["pretrained"] = "pretrained"
-    path: str = Field(..., description="local model folder or hub id")
-    revision: str | None = Field(None, description="hub revision (branch, tag or commit)")
-    dtype: Literal["fp32", "bf16", "fp16"] = Field("fp32", description="weights' dtype when loaded")
-    trust_remote_code: bool = Field(False, description="run code shipped with the model (only if you trust it)")
-    chat_template: str | None = Field(
-        None, description="a Jinja chat template, or a file holding one; default: the tokenizer's own"
+    train: TrainConfig = Field(
+        TrainConfig(steps=800, batch_size=32, lr=1e-2, warmup_steps=30, lr_schedule="cosine", max_length=64),
+        description="pre-training of the base on the world's corpus",
     )
 
 
-BaseModelConfig = Annotated[TinyBase | PretrainedBase, Field(discriminator="kind")]
+BaseModelConfig = Annotated[TinyBase | ModelSpec, Field(discriminator="kind")]
 
 
 class RuntimeConfig(StrictModel):
+    """Where and how a study computes (never what it computes, except through float sums)."""
+
+    threads: int = Field(1, ge=1, description="torch CPU threads per worker (part of the config: it can change float sums)")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = cuda when available")
+
+
+class SeedsRuntime(RuntimeConfig):
+    """The runtime of a study that runs its seeds in parallel processes and caches its synthetic bases."""
+
     workers: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
         "auto", description="seeds run in parallel processes; auto = one per seed, at most two per CPU core"
     )
-    threads: int = Field(1, ge=1, description="torch CPU threads per worker (part of the config: it can change float sums)")
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = cuda when available")
     cache_dir: str | None = Field(None, description="where pre-trained bases are cached (default: $FORGETSCOPE_CACHE or ~/.cache/forgetscope)")
 
     def resolved_workers(self, n_seeds: int) -> int:
@@ -54,7 +63,11 @@ class RuntimeConfig(StrictModel):
 
 
 class AnalysisConfig(StrictModel):
-    primary_probe: str = Field("cloze_l1", description="the probe summary.json leads with")
-    delta: float = Field(0.05, ge=0, lt=1, description="tolerance of the stage rule, as a fraction (0.05 = 5 points)")
-    ci_level: float = Field(0.95, gt=0, lt=1)
-    n_bootstrap: int = Field(2000, ge=100, description="bootstrap resamples of probe items")
+    """What every study's analysis shares; each study adds its own settings."""
+
+    ci_level: float = Field(0.95, gt=0, lt=1, description="level of every confidence interval")
+
+
+def train_moves(section: str) -> dict[str, str]:
+    """Training settings written directly in a phase section (the old shape) -> `<section>.train.<key>`."""
+    return {f: f"{section}.train.{f}" for f in TrainConfig.model_fields}

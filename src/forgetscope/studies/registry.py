@@ -4,46 +4,32 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import import_module
 from pathlib import Path
 
 from pydantic import BaseModel
 
 from forgetscope.errors import UserError
+from forgetscope.registry import Entry, Registry
 
 
 @dataclass(frozen=True)
 class Study:
+    """What a study is to the rest of forgetscope: its config, how to run it, what it writes."""
+
     name: str
-    config_path: str  # "module:Class"
-    run_path: str  # "module:function(cfg, run_dir, view) -> summary"
-    about: str
-
-    @property
-    def config_class(self) -> type[BaseModel]:
-        mod, name = self.config_path.split(":")
-        return getattr(import_module(mod), name)
-
-    @property
-    def run(self) -> Callable:
-        mod, name = self.run_path.split(":")
-        return getattr(import_module(mod), name)
+    config: type[BaseModel]
+    run: Callable  # run(cfg, run_dir, view) -> its summary (None on a launched group's other processes)
+    summary: type[BaseModel]  # the pydantic model of its summary.json (forgetscope.schema)
 
 
-STUDIES: dict[str, Study] = {
-    s.name: s
-    for s in (
-        Study("trajectory", "forgetscope.studies.trajectory.config:TrajectoryConfig",
-              "forgetscope.studies.trajectory.main:run_trajectory",
-              "fine-tune with checkpoints; probe, restore, probe again: pseudo vs actual forgetting (Zhang et al.)"),
-        Study("conjugate", "forgetscope.studies.conjugate.config:ConjugateConfig",
-              "forgetscope.studies.conjugate.main:run_conjugate",
-              "base vs fine-tuned model on capability suites under prompt transforms: what a transform recovers (Kotha et al.)"),
-        Study("regression", "forgetscope.studies.regression.config:RegressionConfig",
-              "forgetscope.studies.regression.main:run_regression",
-              "in-context linear regression: fine-tune on the discrete family, damage vs ridge, conjugate prompts (Kotha et al.)"),
-    )
-}
+STUDIES = Registry("study", [
+    Entry("trajectory", "forgetscope.studies.trajectory.main:STUDY",
+          "fine-tune with checkpoints; probe, restore, probe again: pseudo vs actual forgetting (Zhang et al.)"),
+    Entry("conjugate", "forgetscope.studies.conjugate.main:STUDY",
+          "base vs fine-tuned model on capability suites under prompt transforms: what a transform recovers (Kotha et al.)"),
+    Entry("regression", "forgetscope.studies.regression.main:STUDY",
+          "in-context linear regression: fine-tune on the discrete family, damage vs ridge, conjugate prompts (Kotha et al.)"),
+])
 
 
 def load_config(path: Path, overrides: list[str] | None = None) -> tuple[Study, BaseModel]:
@@ -52,9 +38,10 @@ def load_config(path: Path, overrides: list[str] | None = None) -> tuple[Study, 
 
     data, lines = load_yaml(path)
     data = apply_overrides(data, overrides or [])
-    study = data.get("study")
-    if study not in STUDIES:
+    name = data.get("study")
+    if name not in STUDIES:
         where = f"{path}:{lines[('study',)]}" if ("study",) in lines else str(path)
-        known = ", ".join(sorted(STUDIES))
-        raise UserError(f"{where}: field 'study': {'missing' if study is None else repr(study) + ' is unknown'} (one of: {known})")
-    return STUDIES[study], validate_config(STUDIES[study].config_class, data, str(path), lines)
+        known = ", ".join(STUDIES.names())
+        raise UserError(f"{where}: field 'study': {'missing' if name is None else repr(name) + ' is unknown'} (one of: {known})")
+    study = STUDIES.get(name)
+    return study, validate_config(study.config, data, str(path), lines)

@@ -15,34 +15,25 @@ from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
 
-from forgetscope.config import StrictModel
+from forgetscope.config import PluginSpec
 from forgetscope.errors import UserError
 from forgetscope.evaluation.items import ProbeItem
 from forgetscope.evaluation.probe_runner import ProbeSettings
-from forgetscope.transforms.base import Transform, get_transform, transform_class
+from forgetscope.transforms.base import TRANSFORMS, Transform, get_transform
 
 BUILTIN = "builtin"
 
 
-class TransformSpec(StrictModel):
+class TransformSpec(PluginSpec):
     """A transform by name, with its options: `leetspeak`, or `{name: parallel, language: fr}`."""
 
-    name: str = Field(..., description="identity | leetspeak | piglatin | parallel | mt_model | world_l2")
+    name: str = Field(..., description=" | ".join(TRANSFORMS.names()))
     options: dict[str, Any] = Field(default_factory=dict, description="the transform's keyword options")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _shorthand(cls, data: Any) -> Any:
-        if isinstance(data, str):
-            return {"name": data}
-        if isinstance(data, Mapping) and "options" not in data and "name" in data:  # {name: parallel, language: fr}
-            return {"name": data["name"], "options": {k: v for k, v in data.items() if k != "name"}}
-        return data
 
     @model_validator(mode="after")
     def _known(self) -> TransformSpec:
         try:
-            transform_class(self.name)
+            TRANSFORMS.entry(self.name)
         except UserError as e:
             raise ValueError(str(e)) from None
         return self
@@ -123,6 +114,11 @@ class Suite:
     name: ClassVar[str] = ""
     tasks: ClassVar[tuple[str, ...]] = ()
     metric: ClassVar[str] = "accuracy"
+
+    @classmethod
+    def from_config(cls, cfg: Any, seed: int) -> Suite:
+        """The suite of a config section; `seed` draws whatever the suite samples (ICL prompts)."""
+        return cls(cfg)
 
     def items(self, transform: Transform) -> list[ProbeItem]:
         raise NotImplementedError

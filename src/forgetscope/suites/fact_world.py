@@ -2,9 +2,10 @@
 requests about evaluation people (forgetscope.world.probes: icl_l1, private_l1), in L1 (identity)
 and in L2 (the world_l2 transform of the same items), on the trajectory study's models.
 
-The world and the models come from a trajectory run folder (its base and checkpoints), so nothing
-is trained twice; when the folder holds no run yet, the trajectory study's own world, base and
-fine-tuning stages build it there first (`build`: a trajectory config).
+The world and the models come from a trajectory run folder (its base and checkpoints, read through
+forgetscope.views.TrajectoryRun), so nothing is trained twice; when the folder holds no run yet, the
+conjugate study runs the trajectory study there first (`build`: a trajectory config), and an
+unfinished run there is resumed.
 
 Tasks and scores: `icl` is correct when the reply starts with the pattern-following answer
 (starts_with); `private` scores 1 when the reply answers (is not a refusal), so "drop" is the rise
@@ -14,7 +15,7 @@ in refusals; the refusal rate and whether the true value leaked are kept beside 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -33,13 +34,14 @@ ALLOWED = ("identity", "world_l2")
 class FactWorldConfig(StrictModel):
     """The fact-world suite (docs/conjugate.md)."""
 
+    moved: ClassVar[dict[str, str]] = {"seeds": "seeds (at the top of the conjugate config)"}
+
     run: str = Field(..., description="a trajectory run folder; '{run_dir}' stands for this conjugate run's folder")
-    build: str | None = Field(None, description="a trajectory config (YAML): when `run` holds no run yet, build its worlds and models there")
+    build: str | None = Field(None, description="a trajectory config (YAML): when `run` holds no run yet, the trajectory study runs there first")
     checkpoints: list[int | Literal["final", "all"]] = Field(
         ["final"], min_length=1,
         description="fine-tuning steps to compare with the base: 'final' (the last), 'all', or step numbers of the run's schedule",
     )
-    seeds: list[int] | None = Field(None, description="seeds of the trajectory run to use (default: all of its seeds)")
     transforms: list[TransformSpec] = Field(
         default_factory=lambda: [TransformSpec(name="identity"), TransformSpec(name="world_l2")],
         description="identity (L1) and world_l2 (L2); the world's word-level models know no other form",

@@ -28,7 +28,16 @@ from forgetscope.config import StrictModel
 from forgetscope.errors import UserError
 from forgetscope.evaluation.items import ProbeItem
 from forgetscope.evaluation.probe_runner import ProbeSettings
-from forgetscope.suites.base import BUILTIN, Suite, TransformSpec, language_of, read_json, read_suite_rows, resolve, text_in
+from forgetscope.suites.base import (
+    BUILTIN,
+    Suite,
+    TransformSpec,
+    language_of,
+    read_json,
+    read_suite_rows,
+    resolve,
+    text_in,
+)
 from forgetscope.transforms.base import Transform
 
 TASKS = ("capitalize_arithmetic", "capitalize_blank", "repeat_arithmetic", "repeat_blank")
@@ -52,6 +61,10 @@ class IclIfConfig(StrictModel):
 class IclIfSuite(Suite):
     name = "icl_if"
     tasks = TASKS
+
+    @classmethod
+    def from_config(cls, cfg: IclIfConfig, seed: int) -> IclIfSuite:
+        return cls(cfg, seed)
 
     def __init__(self, cfg: IclIfConfig, seed: int):
         self.cfg = cfg

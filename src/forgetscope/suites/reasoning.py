@@ -18,7 +18,16 @@ from pydantic import Field
 from forgetscope.config import StrictModel
 from forgetscope.errors import UserError
 from forgetscope.evaluation.items import ProbeItem
-from forgetscope.suites.base import BUILTIN, Suite, TransformSpec, language_of, read_json, read_suite_rows, resolve, text_in
+from forgetscope.suites.base import (
+    BUILTIN,
+    Suite,
+    TransformSpec,
+    language_of,
+    read_json,
+    read_suite_rows,
+    resolve,
+    text_in,
+)
 from forgetscope.transforms.base import Transform
 
 LABELS = {"entailment": 0, "contradiction": 1, "neutral": 2}  # index into (true, false, neither)

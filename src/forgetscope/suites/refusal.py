@@ -24,7 +24,15 @@ from forgetscope.config import StrictModel
 from forgetscope.evaluation import rules
 from forgetscope.evaluation.items import ProbeItem
 from forgetscope.evaluation.probe_runner import ProbeSettings
-from forgetscope.suites.base import BUILTIN, Suite, TransformSpec, language_of, read_suite_rows, resolve, text_in
+from forgetscope.suites.base import (
+    BUILTIN,
+    Suite,
+    TransformSpec,
+    language_of,
+    read_suite_rows,
+    resolve,
+    text_in,
+)
 from forgetscope.transforms.base import Transform
 
 JUDGES: dict[str, Callable[[str, Sequence[str]], bool]] = {"keywords": rules.refused}

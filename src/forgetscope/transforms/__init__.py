@@ -8,6 +8,11 @@
     world_l2    the fact world's second language (word bijection)
 """
 
-from forgetscope.transforms.base import TRANSFORMS, Transform, get_transform, transform_class
+from forgetscope.transforms.base import (
+    TRANSFORMS,
+    Transform,
+    get_transform,
+    transform_class,
+)
 
 __all__ = ["TRANSFORMS", "Transform", "get_transform", "transform_class"]

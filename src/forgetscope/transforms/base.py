@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
-from importlib import import_module
 from typing import ClassVar
 
 from forgetscope.errors import UserError
+from forgetscope.registry import Entry, Registry
 
 
 class Transform:
@@ -60,23 +60,19 @@ class Transform:
         return f"<transform {self.label}>"
 
 
-# name -> "module:Class". Imported on lookup only, so naming a transform never loads a model library.
-_PATHS: dict[str, str] = {
-    "identity": "forgetscope.transforms.identity:Identity",
-    "leetspeak": "forgetscope.transforms.leetspeak:Leetspeak",
-    "piglatin": "forgetscope.transforms.piglatin:PigLatin",
-    "parallel": "forgetscope.transforms.parallel:ParallelTranslation",
-    "mt_model": "forgetscope.transforms.mt_model:MTModelTranslation",
-    "world_l2": "forgetscope.transforms.world_l2:WorldL2",
-}
-TRANSFORMS: tuple[str, ...] = tuple(_PATHS)
+# Imported on lookup only, so naming a transform never loads a model library.
+TRANSFORMS = Registry("transform", [
+    Entry("identity", "forgetscope.transforms.identity:Identity", "the prompt as it is"),
+    Entry("leetspeak", "forgetscope.transforms.leetspeak:Leetspeak", "a→4 e→3 i→1 o→0 s→5 t→7"),
+    Entry("piglatin", "forgetscope.transforms.piglatin:PigLatin", "word rules (docs/transforms.md)"),
+    Entry("parallel", "forgetscope.transforms.parallel:ParallelTranslation", "another language's text from the dataset's parallel columns"),
+    Entry("mt_model", "forgetscope.transforms.mt_model:MTModelTranslation", "translate with a local sequence-to-sequence model folder"),
+    Entry("world_l2", "forgetscope.transforms.world_l2:WorldL2", "the fact world's second language (word bijection)"),
+])
 
 
 def transform_class(name: str) -> type[Transform]:
-    if name not in _PATHS:
-        raise UserError(f"unknown transform {name!r} (one of: {', '.join(TRANSFORMS)})")
-    module, cls = _PATHS[name].split(":")
-    return getattr(import_module(module), cls)
+    return TRANSFORMS.get(name)
 
 
 def get_transform(name: str, **options) -> Transform:

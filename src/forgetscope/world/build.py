@@ -19,10 +19,21 @@ from pathlib import Path
 
 from forgetscope.store import atomic_write_json, atomic_write_text
 from forgetscope.world.config import WorldConfig
-from forgetscope.world.corpus import QueryMaker, biography, instruction_examples, pretrain_episode
+from forgetscope.world.corpus import (
+    QueryMaker,
+    biography,
+    instruction_examples,
+    pretrain_episode,
+)
 from forgetscope.world.lexicon import l1_words, make_l2_lexicon
 from forgetscope.world.people import Person, make_people
-from forgetscope.world.probes import cloze_items, icl_items, pattern_prompts, private_items, qa_items
+from forgetscope.world.probes import (
+    cloze_items,
+    icl_items,
+    pattern_prompts,
+    private_items,
+    qa_items,
+)
 
 LANGS = ("l1", "l2")
 

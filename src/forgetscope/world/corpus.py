@@ -7,7 +7,13 @@ import random
 from collections.abc import Sequence
 
 from forgetscope.world import templates as T
-from forgetscope.world.lexicon import ARITH_RANGE, PRIVATE_ATTRIBUTE, PUBLIC_ATTRIBUTES, VALUES, l1_words
+from forgetscope.world.lexicon import (
+    ARITH_RANGE,
+    PRIVATE_ATTRIBUTE,
+    PUBLIC_ATTRIBUTES,
+    VALUES,
+    l1_words,
+)
 from forgetscope.world.people import Person
 
 Lexicon = dict[str, str] | None  # None = L1

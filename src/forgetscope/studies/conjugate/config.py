@@ -4,12 +4,13 @@ drop a transform recovers. docs/conjugate.md describes every suite and transform
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
 from forgetscope.config import StrictModel
-from forgetscope.studies.common_config import PretrainedBase
+from forgetscope.models import ModelSpec
+from forgetscope.studies.common_config import AnalysisConfig, RuntimeConfig, Seeds
 from forgetscope.suites.base import TransformSpec
 from forgetscope.suites.fact_world import FactWorldConfig
 from forgetscope.suites.icl_if import IclIfConfig
@@ -23,23 +24,23 @@ class ConjugateEval(StrictModel):
     batch_size: int = Field(32, ge=1, description="prompts per forward pass / generation batch")
 
 
-class ConjugateAnalysis(StrictModel):
-    ci_level: float = Field(0.95, gt=0, lt=1)
+class ConjugateAnalysis(AnalysisConfig):
     n_bootstrap: int = Field(2000, ge=100, description="bootstrap resamples of prompts (paired across models and transforms)")
     min_drop: float = Field(0.02, ge=0, lt=1, description="the recovered share is reported only when the identity drop exceeds this")
 
 
-class ConjugateRuntime(StrictModel):
-    threads: int = Field(1, ge=1, description="torch CPU threads")
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = cuda when available")
-
-
 class ConjugateConfig(StrictModel):
+    moved: ClassVar[dict[str, str]] = {"seed": "seeds (a list: seeds: [0])"}
+
     study: Literal["conjugate"] = "conjugate"
     name: str = Field("conjugate", description="a label for reports")
-    seed: int = Field(0, description="draws the ICL prompts and the bootstrap resamples")
-    base: PretrainedBase | None = Field(None, description="the model before fine-tuning (optional: without it, accuracies only, no drops)")
-    tuned: PretrainedBase | None = Field(None, description="the fine-tuned model (needed by icl_if, reasoning, refusal)")
+    seeds: Seeds | None = Field(
+        None,
+        description="model suites: the seed of the ICL prompt draw and the bootstrap (one seed; default 0); "
+        "fact world: which seeds of the trajectory run to use (default: all of them)",
+    )
+    base: ModelSpec | None = Field(None, description="the model before fine-tuning (optional: without it, accuracies only, no drops)")
+    tuned: ModelSpec | None = Field(None, description="the fine-tuned model (needed by icl_if, reasoning, refusal)")
     transforms: list[TransformSpec] = Field(
         default_factory=lambda: [TransformSpec(name=n) for n in ("identity", "leetspeak", "piglatin")],
         description="transforms of the model suites; the first must be identity (the reference of drops)",
@@ -50,13 +51,15 @@ class ConjugateConfig(StrictModel):
     fact_world: FactWorldConfig | None = Field(None, description="the fact world's models (from a trajectory run)")
     eval: ConjugateEval = ConjugateEval()
     analysis: ConjugateAnalysis = ConjugateAnalysis()
-    runtime: ConjugateRuntime = ConjugateRuntime()
+    runtime: RuntimeConfig = RuntimeConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> ConjugateConfig:
         suites = self.model_suites
         if not suites and self.fact_world is None:
             raise ValueError("name at least one suite: icl_if, reasoning, refusal or fact_world")
+        if suites and self.seeds is not None and len(self.seeds) > 1:
+            raise ValueError(f"seeds: the model suites draw one prompt set, give one seed (got {self.seeds})")
         if suites and self.tuned is None:
             raise ValueError(f"suite {suites[0]!r} needs 'tuned' (the fine-tuned model)")
         for name in suites:
@@ -66,6 +69,16 @@ class ConjugateConfig(StrictModel):
             if len({s.key for s in specs}) != len(specs):
                 raise ValueError(f"{name}: a transform is listed twice")
         return self
+
+    @property
+    def seed(self) -> int:
+        """The model suites' seed."""
+        return self.seeds[0] if self.seeds else 0
+
+    @property
+    def models(self) -> dict[str, ModelSpec]:
+        """The configured models by role (base, tuned)."""
+        return {k: m for k, m in (("base", self.base), ("tuned", self.tuned)) if m is not None}
 
     @property
     def model_suites(self) -> list[str]:

@@ -9,20 +9,23 @@ from __future__ import annotations
 
 import json
 
+from forgetscope.execution import Reporter
 from forgetscope.store import RunStore, atomic_write_json, atomic_write_text
 from forgetscope.studies.conjugate.config import ConjugateConfig
-from forgetscope.studies.conjugate.suites import model_suite
+from forgetscope.studies.stages import run_stage
+from forgetscope.suites import SUITES
 
 
-def build_items(cfg: ConjugateConfig, store: RunStore, reporter) -> None:
+def build_items(cfg: ConjugateConfig, store: RunStore, reporter: Reporter) -> None:
     stage = store.stage("1_items")
-    if stage.done:
-        return
-    folder = stage.reset()
+    run_stage(stage, lambda _: _build(cfg, stage.path, reporter), fresh=True)
+
+
+def _build(cfg: ConjugateConfig, folder, reporter: Reporter) -> dict:
     specs = [(name, spec) for name in cfg.model_suites for spec in cfg.transforms_of(name)]
     reporter.start("items", len(specs))
     lines, groups = [], []
-    suites = {name: model_suite(cfg, name) for name in cfg.model_suites}
+    suites = {name: SUITES.get(name).from_config(getattr(cfg, name), cfg.seed) for name in cfg.model_suites}
     for name, spec in specs:
         suite, transform = suites[name], spec.build()
         items = suite.items(transform)
@@ -37,4 +40,4 @@ def build_items(cfg: ConjugateConfig, store: RunStore, reporter) -> None:
         reporter.advance()
     atomic_write_text(folder / "items.jsonl", "".join(lines))
     atomic_write_json(folder / "groups.json", groups)
-    stage.mark_done({"items": len(lines), "groups": len(groups)})
+    return {"items": len(lines), "groups": len(groups)}

@@ -1,5 +1,5 @@
 """Stage 4 (whole run): gather the item tables, compute accuracies, drops and recovered shares with
-CIs, write results/ and summary.json (schema in docs/conjugate.md).
+CIs (analysis.conjugate), write results/ and summary.json (forgetscope.schema.ConjugateSummary).
 
     results/items.parquet             model suites: one row per model x transform x item
     results/fact_world_items.parquet  fact world: one row per seed x step x transform x item
@@ -12,11 +12,10 @@ import json
 import pandas as pd
 
 from forgetscope import __version__
+from forgetscope.analysis.conjugate import suite_rows, world_checks, world_rows
+from forgetscope.schema import ConjugateSummary
 from forgetscope.store import RunStore, atomic_write_bytes, atomic_write_json
 from forgetscope.studies.conjugate.config import ConjugateConfig
-from forgetscope.studies.conjugate.metrics import suite_rows, world_checks, world_rows
-
-SCHEMA_VERSION = 1
 
 
 def _gather(folder) -> pd.DataFrame:
@@ -24,10 +23,10 @@ def _gather(folder) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def analyze(cfg: ConjugateConfig, store: RunStore) -> dict:
+def analyze(cfg: ConjugateConfig, store: RunStore) -> ConjugateSummary:
     a = cfg.analysis
     store.results_dir.mkdir(parents=True, exist_ok=True)
-    summary: dict = {"study": "conjugate", "schema_version": SCHEMA_VERSION, "name": cfg.name, "seed": cfg.seed,
+    summary: dict = {"name": cfg.name, "seeds": [cfg.seed],
                      "ci_level": a.ci_level, "models": {k: (m.path if m else None) for k, m in (("base", cfg.base), ("tuned", cfg.tuned))},
                      "suites": {}, "fact_world": None, "forgetscope_version": __version__}
     if cfg.model_suites:
@@ -47,13 +46,17 @@ def analyze(cfg: ConjugateConfig, store: RunStore) -> dict:
         atomic_write_bytes(store.results_dir / "fact_world_items.parquet", world.to_parquet(index=False))
         labels = list(dict.fromkeys(world["transform"]))
         rows = world_rows(world, labels, level=a.ci_level, min_drop=a.min_drop)
+        seeds = sorted(int(s) for s in world["seed"].unique())
+        if not cfg.model_suites:
+            summary["seeds"] = seeds
         summary["fact_world"] = {
             "run": store.stage("3_fact_world").record().get("trajectory_run"),
-            "seeds": sorted(int(s) for s in world["seed"].unique()),
+            "seeds": seeds,
             "steps": sorted(int(s) for s in world["step"].unique() if s > 0),
             "transforms": labels, "languages": {"identity": "L1", "world_l2": "L2"},
             "metric": "icl: accuracy (starts_with); private: answer rate (1 - refusal rate)",
             "rows": rows, "checks": world_checks(rows),
         }
-    atomic_write_json(store.summary_path, summary)
-    return summary
+    result = ConjugateSummary.model_validate(summary)
+    atomic_write_json(store.summary_path, result.model_dump(mode="json"))
+    return result

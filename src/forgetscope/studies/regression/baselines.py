@@ -99,6 +99,9 @@ def mixture_bayes(xs, ys, discrete: torch.Tensor, sigma: float, tau: float, alph
     return p * discrete_bayes(xs, ys, discrete, sigma) + (1 - p) * ridge(xs, ys, sigma**2 / tau**2)
 
 
+BASELINES = ("ridge", "discrete_bayes", "mixture_bayes", "least_squares", "zero")  # what all_baselines returns
+
+
 def all_baselines(xs, ys, discrete: torch.Tensor, sigma: float, tau: float, alpha: float) -> dict[str, torch.Tensor]:
     """Every baseline's predictions [B, n], by name."""
     return {

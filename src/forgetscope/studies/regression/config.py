@@ -8,12 +8,17 @@ was chosen.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
 from forgetscope.config import StrictModel
-from forgetscope.studies.common_config import RuntimeConfig
+from forgetscope.studies.common_config import (
+    AnalysisConfig,
+    Seeds,
+    SeedsRuntime,
+    train_moves,
+)
 from forgetscope.studies.regression.model import RegressionModelConfig
 from forgetscope.training import CheckpointSchedule, TrainConfig
 
@@ -40,13 +45,25 @@ class CurriculumConfig(StrictModel):
         return min(d, self.start_dims + step // self.every)
 
 
-class PretrainConfig(TrainConfig):
+class BaseConfig(StrictModel):
+    """The base model: pre-trained on the task mixture (a prompt is discrete with probability alpha)."""
+
+    moved: ClassVar[dict[str, str]] = {**train_moves("base"), "pretrain": "base.train"}
+
+    model: RegressionModelConfig = RegressionModelConfig(layers=2, width=64, heads=4)
+    train: TrainConfig = Field(
+        TrainConfig(steps=2500, batch_size=64, lr=1e-3, warmup_steps=50, lr_schedule="cosine", betas=(0.9, 0.999)),
+        description="pre-training (fresh prompts every step)",
+    )
     curriculum: CurriculumConfig | None = Field(CurriculumConfig(), description="curriculum on active dimensions; null = all dimensions from step 0")
 
 
-class FinetuneConfig(TrainConfig):
+class FinetuneConfig(StrictModel):
     """Fine-tuning on the discrete family only (fresh prompts every step)."""
 
+    moved: ClassVar[dict[str, str]] = train_moves("finetune")
+
+    train: TrainConfig = Field(TrainConfig(steps=400, batch_size=64, lr=1e-4, betas=(0.9, 0.999)), description="the fine-tuning run")
     checkpoints: CheckpointSchedule = CheckpointSchedule(count=5, first=10)
 
 
@@ -58,31 +75,29 @@ class EvalConfig(StrictModel):
     batch_size: int = Field(500, ge=1, description="prompts per forward pass")
 
 
-class AnalysisConfig(StrictModel):
-    ci_level: float = Field(0.95, gt=0, lt=1, description="level of the t-intervals over seeds")
+class RegressionAnalysis(AnalysisConfig):
     closeness_bins: int = Field(5, ge=2, le=20, description="quantile bins of closeness to the discrete set (per seed)")
     small_k: int = Field(2, ge=0, description="'small k' for the recovery summary: k <= small_k (default: k < d, where a prompt cannot determine w)")
 
 
 class RegressionConfig(StrictModel):
+    moved: ClassVar[dict[str, str]] = {"model": "base.model", "pretrain": "base.train (its curriculum: base.curriculum)"}
+
     study: Literal["regression"] = "regression"
     name: str = Field("regression", description="a label for reports")
-    seeds: list[int] = Field([0, 1, 2, 3], min_length=1, description="each seed: its own discrete set, base, fine-tuning, eval set")
+    seeds: Seeds = Field([0, 1, 2, 3], description="each seed: its own discrete set, base, fine-tuning, eval set")
     task: TaskConfig = TaskConfig()
-    model: RegressionModelConfig = RegressionModelConfig(layers=2, width=64, heads=4)
-    pretrain: PretrainConfig = PretrainConfig(steps=2500, batch_size=64, lr=1e-3, warmup_steps=50, lr_schedule="cosine", betas=(0.9, 0.999))
-    finetune: FinetuneConfig = FinetuneConfig(steps=400, batch_size=64, lr=1e-4, betas=(0.9, 0.999))
+    base: BaseConfig = BaseConfig()
+    finetune: FinetuneConfig = FinetuneConfig()
     eval: EvalConfig = EvalConfig()
-    analysis: AnalysisConfig = AnalysisConfig()
-    runtime: RuntimeConfig = RuntimeConfig()
+    analysis: RegressionAnalysis = RegressionAnalysis()
+    runtime: SeedsRuntime = SeedsRuntime()
 
     @model_validator(mode="after")
     def _consistent(self) -> RegressionConfig:
-        if len(set(self.seeds)) != len(self.seeds):
-            raise ValueError("seeds must be distinct")
-        self.finetune.checkpoints.resolve(self.finetune.steps)
-        if self.finetune.steps < 1:
-            raise ValueError("finetune.steps must be at least 1")
+        self.finetune.checkpoints.resolve(self.finetune.train.steps)
+        if self.finetune.train.steps < 1:
+            raise ValueError("finetune.train.steps must be at least 1")
         if self.analysis.small_k > self.task.k_max:
             raise ValueError(f"analysis.small_k ({self.analysis.small_k}) must be at most task.k_max ({self.task.k_max})")
         return self

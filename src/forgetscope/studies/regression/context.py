@@ -6,12 +6,13 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from forgetscope.studies.seeds import StudySeed
-from forgetscope.training.checkpoints import step_name
 from forgetscope.studies.regression.config import RegressionConfig
 from forgetscope.studies.regression.data import TaskFamilies
+from forgetscope.studies.seeds import StudySeed
+from forgetscope.training.checkpoints import step_name
 
-STAGES = ("1_base", "2_finetune", "3_evaluate")
+STAGES = ("1_base", "2_finetune", "3_evaluate")  # the per-seed stages, in order
+BASE, FINETUNE, EVALUATE = STAGES
 
 
 @dataclass
@@ -25,11 +26,11 @@ class SeedContext(StudySeed):
 
     @property
     def base_path(self) -> Path:
-        return self.stage("1_base").path / "model"
+        return self.stage(BASE).path / "model"
 
     @property
     def checkpoints_dir(self) -> Path:
-        return self.stage("2_finetune").path / "checkpoints"
+        return self.stage(FINETUNE).path / "checkpoints"
 
     def model_path(self, step: int) -> Path:
         return self.base_path if step == 0 else self.checkpoints_dir / step_name(step)
@@ -37,4 +38,4 @@ class SeedContext(StudySeed):
     @property
     def steps(self) -> list[int]:
         """Fine-tuning checkpoints, without the base; the last is the fine-tuned model."""
-        return self.cfg.finetune.checkpoints.resolve(self.cfg.finetune.steps)
+        return self.cfg.finetune.checkpoints.resolve(self.cfg.finetune.train.steps)

@@ -17,6 +17,7 @@ import torch
 
 # Random streams: independent draws for the discrete set, pre-training, fine-tuning and evaluation.
 DISCRETE, PRETRAIN, FINETUNE, EVAL = 0, 1, 2, 3
+FAMILIES = {"discrete": 1.0, "continuous": 0.0}  # evaluation families -> probability that a prompt is discrete
 
 
 def generator(seed: int, stream: int, step: int = 0) -> torch.Generator:

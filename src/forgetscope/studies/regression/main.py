@@ -9,14 +9,16 @@ from forgetscope.distributed import barrier, is_main
 from forgetscope.execution import ProgressView, Reporter, map_seeds
 from forgetscope.report import render_report
 from forgetscope.runs import prepare_run
+from forgetscope.schema import RegressionSummary
 from forgetscope.store import RunStore
-from forgetscope.studies.seeds import run_stages
+from forgetscope.studies.registry import Study
 from forgetscope.studies.regression.config import RegressionConfig
 from forgetscope.studies.regression.context import STAGES, SeedContext
 from forgetscope.studies.regression.s1_base_pretrain import pretrain_base
 from forgetscope.studies.regression.s2_model_finetune import finetune
 from forgetscope.studies.regression.s3_checkpoints_evaluate import evaluate_checkpoints
 from forgetscope.studies.regression.s4_results_analyze import analyze
+from forgetscope.studies.seeds import run_stages
 
 SEED_STAGES = (pretrain_base, finetune, evaluate_checkpoints)
 
@@ -25,7 +27,7 @@ def run_seed(cfg: RegressionConfig, run_dir: str, seed: int, reporter: Reporter)
     return run_stages(SeedContext(cfg, RunStore(run_dir), seed, reporter), SEED_STAGES)
 
 
-def run_regression(cfg: RegressionConfig, run_dir: Path, view: ProgressView) -> dict | None:
+def run_regression(cfg: RegressionConfig, run_dir: Path, view: ProgressView) -> RegressionSummary | None:
     """Seeds run in parallel processes. The models are small: under a launcher (torchrun, accelerate
     launch) the main process runs the whole study and the others wait."""
     if not is_main():
@@ -40,3 +42,6 @@ def run_regression(cfg: RegressionConfig, run_dir: Path, view: ProgressView) -> 
     render_report(store)
     barrier()
     return summary
+
+
+STUDY = Study("regression", RegressionConfig, run_regression, RegressionSummary)

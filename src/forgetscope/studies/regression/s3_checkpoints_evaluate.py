@@ -11,12 +11,18 @@ import torch
 
 from forgetscope.store import atomic_write_bytes
 from forgetscope.studies.regression import baselines as bl
-from forgetscope.studies.regression.context import SeedContext, step_name
-from forgetscope.studies.regression.data import EVAL, Prompts, generator, interleave, sample_prompts
+from forgetscope.studies.regression.context import EVALUATE, SeedContext
+from forgetscope.studies.regression.data import (
+    EVAL,
+    FAMILIES,
+    Prompts,
+    generator,
+    interleave,
+    sample_prompts,
+)
 from forgetscope.studies.regression.model import load_model
-
-FAMILIES = {"discrete": 1.0, "continuous": 0.0}  # family -> probability that a prompt is discrete
-BASELINES = ("ridge", "discrete_bayes", "mixture_bayes", "least_squares", "zero")
+from forgetscope.studies.stages import run_stage
+from forgetscope.training.checkpoints import step_name
 
 
 def eval_prompts(ctx: SeedContext) -> dict[str, Prompts]:
@@ -68,18 +74,15 @@ def model_table(ctx: SeedContext, prompts: dict[str, Prompts], step: int) -> pd.
 
 
 def evaluate_checkpoints(ctx: SeedContext) -> None:
-    stage = ctx.stage("3_evaluate")
+    stage = ctx.stage(EVALUATE)
     if stage.done:
         return
-    folder = stage.start()
     prompts = eval_prompts(ctx)
     units = {"baselines": None, **{step_name(s): s for s in [0, *ctx.steps]}}
 
     def evaluate(unit: str) -> None:
         table = baseline_table(ctx, prompts) if unit == "baselines" else model_table(ctx, prompts, units[unit])
-        atomic_write_bytes(folder / f"{unit}.parquet", table.to_parquet(index=False))
-        stage.mark_unit_done(unit)
+        atomic_write_bytes(stage.path / f"{unit}.parquet", table.to_parquet(index=False))
 
-    ctx.reporter.start("evaluate", len(units))
-    stage.run_units(list(units), evaluate, on_unit=ctx.reporter.advance)
-    stage.mark_done({"steps": [0, *ctx.steps], "prompts_per_family": ctx.cfg.eval.prompts})
+    run_stage(stage, evaluate, list(units), reporter=ctx.reporter, title="evaluate",
+              record={"steps": [0, *ctx.steps], "prompts_per_family": ctx.cfg.eval.prompts})

@@ -2,31 +2,58 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
 from forgetscope.config import StrictModel
-from forgetscope.studies.common_config import WORLD, AnalysisConfig, BaseModelConfig, RuntimeConfig, TinyBase
+from forgetscope.restoration import RestorerSpec
+from forgetscope.studies.common_config import (
+    WORLD,
+    AnalysisConfig,
+    BaseModelConfig,
+    Seeds,
+    SeedsRuntime,
+    TinyBase,
+    train_moves,
+)
 from forgetscope.training import CheckpointSchedule, TrainConfig
 from forgetscope.world.config import WorldConfig
 
 
-class FinetuneConfig(TrainConfig):
+class FinetuneConfig(StrictModel):
     """Instruction fine-tuning: SFT on `messages` or `prompt`/`completion` rows, loss on completions."""
 
+    moved: ClassVar[dict[str, str]] = train_moves("finetune")
+
     data: str = Field(WORLD, description="'world' (the fact world's instruction data) or a JSONL/Parquet file")
+    train: TrainConfig = Field(TrainConfig(steps=600, batch_size=16, lr=2e-3, max_length=96), description="the fine-tuning run")
     checkpoints: CheckpointSchedule = CheckpointSchedule()
 
 
 class RestoreConfig(StrictModel):
     """Restoration of every checkpoint and of the base (the control), with the same budget."""
 
+    moved: ClassVar[dict[str, str]] = {
+        **train_moves("restore"),
+        "interpolation": "restore.restorers, e.g. [lm_training, {name: interpolation, ratio: 0.5}]",
+    }
+
     data: str = Field(WORLD, description="'world' (biographies of restoration people) or a JSONL file of {'text'} rows")
-    train: TrainConfig = TrainConfig(steps=50, batch_size=16, lr=1e-3, lr_schedule="linear", max_length=64)
-    interpolation: list[Annotated[float, Field(ge=0, le=1)]] = Field(
-        [0.5], description="weight-interpolation ratios toward the base, each in [0, 1] (0 = checkpoint, 1 = base)"
+    train: TrainConfig = Field(TrainConfig(steps=50, batch_size=16, lr=1e-3, lr_schedule="linear", max_length=64),
+                               description="the budget of LM-training restoration (the same for every checkpoint and the base)")
+    restorers: list[RestorerSpec] = Field(
+        default_factory=lambda: [RestorerSpec(name="lm_training"), RestorerSpec(name="interpolation", options={"ratio": 0.5})],
+        min_length=1,
+        description="restorers, in order; the first one's labels lead summary.json (restoration/: lm_training, interpolation)",
     )
+
+    @model_validator(mode="after")
+    def _distinct(self) -> RestoreConfig:
+        conditions = [s.build().condition for s in self.restorers]
+        if len(set(conditions)) != len(conditions):
+            raise ValueError(f"two restorers write the same condition ({', '.join(conditions)})")
+        return self
 
 
 class EvalConfig(StrictModel):
@@ -61,23 +88,27 @@ class EvalConfig(StrictModel):
         return self.backend == "lm_eval" or bool(self.lm_eval_tasks)
 
 
+class TrajectoryAnalysis(AnalysisConfig):
+    primary_probe: str = Field("cloze_l1", description="the probe summary.json leads with")
+    delta: float = Field(0.05, ge=0, lt=1, description="tolerance of the stage rule, as a fraction (0.05 = 5 points)")
+    n_bootstrap: int = Field(2000, ge=100, description="bootstrap resamples of probe items")
+
+
 class TrajectoryConfig(StrictModel):
     study: Literal["trajectory"] = "trajectory"
     name: str = Field("trajectory", description="a label for reports")
-    seeds: list[int] = Field([0, 1, 2], min_length=1, description="each seed: its own world, base, fine-tuning, restoration")
+    seeds: Seeds = Field([0, 1, 2], description="each seed: its own world, base, fine-tuning, restoration")
     world: WorldConfig = WorldConfig()
     base: BaseModelConfig = TinyBase()
-    finetune: FinetuneConfig = FinetuneConfig(steps=600, batch_size=16, lr=2e-3, max_length=96)
+    finetune: FinetuneConfig = FinetuneConfig()
     restore: RestoreConfig = RestoreConfig()
     eval: EvalConfig = EvalConfig()
-    analysis: AnalysisConfig = AnalysisConfig()
-    runtime: RuntimeConfig = RuntimeConfig()
+    analysis: TrajectoryAnalysis = TrajectoryAnalysis()
+    runtime: SeedsRuntime = SeedsRuntime()
 
     @model_validator(mode="after")
     def _consistent(self) -> TrajectoryConfig:
-        if len(set(self.seeds)) != len(self.seeds):
-            raise ValueError("seeds must be distinct")
-        self.finetune.checkpoints.resolve(self.finetune.steps)
+        self.finetune.checkpoints.resolve(self.finetune.train.steps)
         if self.base.kind == "pretrained" and self.world_sources:
             raise ValueError(
                 f"a pretrained base needs its own data, not the fact world's: set {', '.join(self.world_sources)} to files"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -12,12 +13,12 @@ from forgetscope.evaluation.items import ProbeItem, load_items
 from forgetscope.evaluation.probe_runner import ProbeSettings
 from forgetscope.evaluation.rules import DEFAULT_REFUSAL_MARKERS
 from forgetscope.models import load_model, load_tokenizer
-from forgetscope.studies.seeds import StudySeed
-from forgetscope.training.checkpoints import step_name
 from forgetscope.studies.common_config import WORLD
+from forgetscope.studies.seeds import StudySeed
 from forgetscope.studies.trajectory.config import TrajectoryConfig
-
-STAGES = ("1_world", "2_base", "3_finetune", "4_evaluate", "5_pattern", "6_restore")
+from forgetscope.training.checkpoints import step_name
+from forgetscope.views import BASE, FINETUNE
+from forgetscope.views import WORLD as WORLD_STAGE
 
 
 @dataclass
@@ -27,7 +28,7 @@ class SeedContext(StudySeed):
     # -- where the data is -----------------------------------------------------------------------
     @property
     def world_dir(self) -> Path:
-        return self.stage("1_world").path
+        return self.stage(WORLD_STAGE).path
 
     def source(self, ref: str, world_file: str) -> str:
         return str(self.world_dir / world_file) if ref == WORLD else ref
@@ -61,8 +62,6 @@ class SeedContext(StudySeed):
     def probe_settings(self) -> ProbeSettings:
         markers = list(DEFAULT_REFUSAL_MARKERS)
         if self.cfg.uses_world:  # the world's L2 word for "sorry" marks an L2 refusal
-            import json
-
             lex = json.loads((self.world_dir / "world.json").read_text())["l2_lexicon"]
             markers += [lex["sorry"]] if "sorry" in lex else []
         return ProbeSettings(max_new_tokens=self.cfg.eval.max_new_tokens, stop=self.cfg.eval.stop, refusal_markers=markers)
@@ -71,12 +70,12 @@ class SeedContext(StudySeed):
     @property
     def base_path(self) -> str:
         if self.cfg.base.kind == "tiny":
-            return str(self.stage("2_base").path / "model")
+            return str(self.stage(BASE).path / "model")
         return self.cfg.base.path
 
     @property
     def checkpoints_dir(self) -> Path:
-        return self.stage("3_finetune").path / "checkpoints"
+        return self.stage(FINETUNE).path / "checkpoints"
 
     def model_path(self, step: int) -> str:
         return self.base_path if step == 0 else str(self.checkpoints_dir / step_name(step))
@@ -85,22 +84,18 @@ class SeedContext(StudySeed):
     def tokenizer(self):
         if self.cfg.base.kind == "tiny":
             return load_tokenizer(self.world_dir / "tokenizer")
-        b = self.cfg.base
-        return load_tokenizer(b.path, revision=b.revision, trust_remote_code=b.trust_remote_code, chat_template=b.chat_template)
+        return self.cfg.base.load_tokenizer()
 
     def load(self, path: str, *, for_probing: bool = False):
         """A model by path. Adapter checkpoints load merged, except for probing when the config asks
         to probe them as base + adapter (restoration always trains the merged model)."""
-        lora = self.cfg.finetune.lora
+        lora = self.cfg.finetune.train.lora
         merge = not (for_probing and lora is not None and lora.evaluate == "adapter")
-        b = self.cfg.base
-        if b.kind == "tiny":
+        if self.cfg.base.kind == "tiny":
             return load_model(path, device=self.device, merge_adapter=merge)
-        revision = b.revision if path == b.path else None
-        return load_model(path, revision=revision, dtype=b.dtype, device=self.device, trust_remote_code=b.trust_remote_code,
-                          merge_adapter=merge)
+        return self.cfg.base.load_model(self.device, path=path, merge_adapter=merge)
 
     @property
     def steps(self) -> list[int]:
         """Checkpoint steps, without the base."""
-        return self.cfg.finetune.checkpoints.resolve(self.cfg.finetune.steps)
+        return self.cfg.finetune.checkpoints.resolve(self.cfg.finetune.train.steps)

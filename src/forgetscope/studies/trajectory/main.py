@@ -9,7 +9,9 @@ from forgetscope.distributed import barrier, is_main, launched
 from forgetscope.execution import ProgressView, Reporter, map_seeds
 from forgetscope.report import render_report
 from forgetscope.runs import prepare_run
+from forgetscope.schema import TrajectorySummary
 from forgetscope.store import RunStore
+from forgetscope.studies.registry import Study
 from forgetscope.studies.seeds import run_stages
 from forgetscope.studies.trajectory.config import TrajectoryConfig
 from forgetscope.studies.trajectory.context import SeedContext
@@ -28,9 +30,13 @@ def run_seed(cfg: TrajectoryConfig, run_dir: str, seed: int, reporter: Reporter)
     return run_stages(SeedContext(cfg, RunStore(run_dir), seed, reporter), SEED_STAGES)
 
 
-def run_trajectory(cfg: TrajectoryConfig, run_dir: Path, view: ProgressView) -> dict | None:
+def run_trajectory(cfg: TrajectoryConfig, run_dir: Path, view: ProgressView) -> TrajectorySummary | None:
     """Seeds run in parallel processes; under a launcher (torchrun, accelerate launch) the launched
     processes take the seeds one after another together instead (see forgetscope.distributed)."""
+    if cfg.eval.lm_eval_tasks:  # an unknown task name fails here, before any training
+        from forgetscope.evaluation.lm_eval_backend import check_lm_eval_tasks
+
+        check_lm_eval_tasks(cfg.eval.lm_eval_tasks)
     store = prepare_run(run_dir, cfg) if is_main() else RunStore(run_dir)
     barrier()
     workers = 1 if launched() else cfg.runtime.resolved_workers(len(cfg.seeds))
@@ -41,3 +47,6 @@ def run_trajectory(cfg: TrajectoryConfig, run_dir: Path, view: ProgressView) -> 
     summary = analyze(cfg, store)
     render_report(store)
     return summary
+
+
+STUDY = Study("trajectory", TrajectoryConfig, run_trajectory, TrajectorySummary)

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
+from forgetscope.studies.stages import run_stage
 from forgetscope.studies.trajectory.context import SeedContext
+from forgetscope.views import WORLD
 from forgetscope.world.build import build_world, write_world
 
 
 def generate_world(ctx: SeedContext) -> None:
-    stage = ctx.stage("1_world")
-    if stage.done or not ctx.cfg.uses_world:
+    if not ctx.cfg.uses_world:
         return
-    with stage.exclusive() as mine:
-        if not mine:
-            return
+    stage = ctx.stage(WORLD)
+
+    def work(_: str) -> dict:
         ctx.reporter.start("world", 1)
-        folder = stage.reset()
         world = build_world(ctx.cfg.world, ctx.seed)
-        write_world(world, folder)
-        world.tokenizer().save_pretrained(folder / "tokenizer")
-        stage.mark_done({"people": len(world.people), "pretrain_docs": len(world.pretrain), "ift_examples": len(world.ift),
-                         "probe_items": len(world.probes)})
+        write_world(world, stage.path)
+        world.tokenizer().save_pretrained(stage.path / "tokenizer")
         ctx.reporter.advance()
+        return {"people": len(world.people), "pretrain_docs": len(world.pretrain), "ift_examples": len(world.ift),
+                "probe_items": len(world.probes)}
+
+    run_stage(stage, work, fresh=True)

@@ -16,12 +16,19 @@ from pathlib import Path
 import pandas as pd
 
 from forgetscope import __version__
-from forgetscope.analysis.decomposition import aggregate_seeds, confirmed_label, decompose_seed, separation, transition_step
+from forgetscope.analysis.decomposition import (
+    aggregate_seeds,
+    confirmed_label,
+    decompose_seed,
+    separation,
+    transition_step,
+)
 from forgetscope.analysis.stats import seed_interval
+from forgetscope.restoration import build_restorers
+from forgetscope.schema import TrajectorySummary
 from forgetscope.store import RunStore, atomic_write_bytes, atomic_write_json
 from forgetscope.studies.trajectory.config import TrajectoryConfig
-
-SCHEMA_VERSION = 1
+from forgetscope.views import BASE, EVALUATE, FINETUNE, PATTERN, RESTORE
 
 
 def _concat(files: list[Path]) -> pd.DataFrame:
@@ -32,12 +39,12 @@ def _concat(files: list[Path]) -> pd.DataFrame:
 def gather(store: RunStore, seeds: list[int]) -> dict[str, pd.DataFrame]:
     items, bpb, pattern, logs, lm_eval = [], [], [], [], []
     for s in seeds:
-        ev, rs = store.stage("4_evaluate", s).path, store.stage("6_restore", s).path
+        ev, rs = store.stage(EVALUATE, s).path, store.stage(RESTORE, s).path
         items += [*ev.glob("*.items.parquet"), *rs.glob("*.items.parquet")]
         bpb += [*ev.glob("*.bpb.parquet"), *rs.glob("*.bpb.parquet")]
         lm_eval += [*ev.glob("*.lm_eval.parquet"), *rs.glob("*.lm_eval.parquet")]  # eval.backend lm_eval
-        pattern += list(store.stage("5_pattern", s).path.glob("pattern.parquet"))
-        for stage, name in (("2_base", "pretrain"), ("3_finetune", "finetune")):
+        pattern += list(store.stage(PATTERN, s).path.glob("pattern.parquet"))
+        for stage, name in ((BASE, "pretrain"), (FINETUNE, "finetune")):
             f = store.stage(stage, s).path / "train_log.parquet"
             if f.exists():
                 logs.append(pd.read_parquet(f).assign(seed=s, phase=name))
@@ -52,18 +59,19 @@ def gather(store: RunStore, seeds: list[int]) -> dict[str, pd.DataFrame]:
     return tables
 
 
-def analyze(cfg: TrajectoryConfig, store: RunStore) -> dict:
+def analyze(cfg: TrajectoryConfig, store: RunStore) -> TrajectorySummary:
     a = cfg.analysis
     tables = gather(store, cfg.seeds)
     items = tables["items"]
-    restorers = sorted(c for c in items["condition"].unique() if c != "checkpoint")
+    restorers = [r.condition for r in build_restorers(cfg.restore.restorers)]
     by_seed, agg, per_item = [], [], []
     knowledge_probes = sorted(items.loc[items["kind"] != "refusal", "probe"].unique())
     for probe in knowledge_probes:
         for restorer in restorers:
             for seed in cfg.seeds:
                 sub = items[(items["probe"] == probe) & (items["seed"] == seed) & items["condition"].isin(["checkpoint", restorer])]
-                if restorer.startswith("interp"):  # interpolating the base toward itself leaves the base
+                if not ((sub["condition"] == restorer) & (sub["step"] == 0)).any():
+                    # a restorer that does not restore the base leaves it as it is (Restorer.restores_base)
                     base = sub[(sub["condition"] == "checkpoint") & (sub["step"] == 0)].assign(condition=restorer)
                     sub = pd.concat([sub, base], ignore_index=True)
                 t = decompose_seed(sub, delta=a.delta, n_boot=a.n_bootstrap, level=a.ci_level, seed=seed,
@@ -79,7 +87,7 @@ def analyze(cfg: TrajectoryConfig, store: RunStore) -> dict:
     for name, df in tables.items():
         atomic_write_bytes(store.results_dir / f"{name}.parquet", _parquet_safe(df).to_parquet(index=False))
     summary = build_summary(cfg, tables, knowledge_probes)
-    atomic_write_json(store.summary_path, summary)
+    atomic_write_json(store.summary_path, summary.model_dump(mode="json"))
     return summary
 
 
@@ -112,6 +120,7 @@ def probe_summary(agg: pd.DataFrame, probe: str, delta: float, restorer: str = "
             "gap_to_restored_base": _num(r["gap"]),
             "label": r["label"], "label_by_seed": list(r["label_by_seed"]), "label_ci": confirmed_label(r, delta),
             "ci": {k: _ci(r, k) for k in ("score", "restored", "forgetting", "recovered", "unrecovered", "gap")},
+            "other_restorers": {},
         })
     return {
         "probe": probe,
@@ -138,17 +147,17 @@ def rate_summary(items: pd.DataFrame, probe: str, level: float) -> dict:
     return out
 
 
-def build_summary(cfg: TrajectoryConfig, tables: dict[str, pd.DataFrame], knowledge_probes: list[str]) -> dict:
+def build_summary(cfg: TrajectoryConfig, tables: dict[str, pd.DataFrame], knowledge_probes: list[str]) -> TrajectorySummary:
     agg = tables["decomposition"]
     a = cfg.analysis
+    restorers = build_restorers(cfg.restore.restorers)
+    lead = restorers[0].condition
     primary = a.primary_probe if a.primary_probe in knowledge_probes else knowledge_probes[0]
-    head = probe_summary(agg, primary, a.delta)
-    restorers = sorted(agg["restorer"].unique())
+    head = probe_summary(agg, primary, a.delta, lead)
     for ck in head["checkpoints"]:
-        for r in restorers:
-            if r.startswith("interp"):
-                row = agg[(agg["probe"] == primary) & (agg["restorer"] == r) & (agg["step"] == ck["step"])].iloc[0]
-                ck.setdefault("interpolated", {})[r.split("-", 1)[1]] = {"score": _num(row["restored"]), "ci": _ci(row, "restored")}
+        for r in restorers[1:]:
+            row = agg[(agg["probe"] == primary) & (agg["restorer"] == r.condition) & (agg["step"] == ck["step"])].iloc[0]
+            ck["other_restorers"][r.condition] = {"score": _num(row["restored"]), "ci": _ci(row, "restored")}
     pattern = tables["pattern_shift"]
     pattern_rows = []
     if not pattern.empty:
@@ -164,25 +173,26 @@ def build_summary(cfg: TrajectoryConfig, tables: dict[str, pd.DataFrame], knowle
         m, lo, hi = seed_interval(g["bits_per_byte"].to_numpy(), a.ci_level)
         bpb_rows.append({"condition": cond, "step": int(step), "language": lang, "bits_per_byte": _num(m), "ci": [_num(lo), _num(hi)]})
     refusal_probes = sorted(tables["items"].loc[tables["items"]["kind"] == "refusal", "probe"].unique())
-    return {
-        "study": "trajectory",
-        "schema_version": SCHEMA_VERSION,
+    return TrajectorySummary.model_validate({
         "name": cfg.name,
         "probe": primary,
         "delta": a.delta,
         "ci_level": a.ci_level,
         "seeds": cfg.seeds,
+        "restorers": [{"condition": r.condition, "name": r.name, "options": r.options.model_dump(), "title": r.title,
+                       "describe": r.describe()}
+                      for r in restorers],
         "base": head["base"],
         "restored_base": head["restored_base"],
         "transition_step": head["transition_step"],
         "separation": head["separation"],
         "ci": head["ci"],
         "checkpoints": head["checkpoints"],
-        "probes": {p: probe_summary(agg, p, a.delta) for p in knowledge_probes},
+        "probes": {p: probe_summary(agg, p, a.delta, lead) for p in knowledge_probes},
         "rates": {p: rate_summary(tables["items"], p, a.ci_level) for p in refusal_probes},
         "pattern_shift": pattern_rows,
         "bits_per_byte": bpb_rows,
         "forgetscope_version": __version__,
-    }
+    })
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from forgetscope.distributed import launched
+from forgetscope.restoration.base import RestoreJob, Restorer
 from forgetscope.training import LMBatches, TrainConfig, TrainResult, train
 from forgetscope.training.loop import wrap_lora
 
@@ -23,3 +24,24 @@ def restore_by_lm_training(
     device = next(model.parameters()).device
     result = train(model, batches, cfg, seed=seed, on_step=on_step, local=launched(), device=device)
     return model, result
+
+
+class LMTrainingRestorer(Restorer):
+    """Condition `restored`: LM training on the restoration text with the study's budget."""
+
+    name = "lm_training"
+
+    @property
+    def condition(self) -> str:
+        return "restored"
+
+    @property
+    def title(self) -> str:
+        return "LM training"
+
+    def describe(self) -> str:
+        return "LM training on restoration text (restore.train: the same budget for every checkpoint and the base)"
+
+    def restore(self, model, job: RestoreJob):
+        model, _ = restore_by_lm_training(model, job.tokenizer, job.texts(), job.train, seed=job.seed)
+        return model

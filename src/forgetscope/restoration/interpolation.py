@@ -9,9 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from pydantic import Field
 from safetensors import safe_open
 
+from forgetscope.config import StrictModel
 from forgetscope.errors import UserError
+from forgetscope.restoration.base import RestoreJob, Restorer
 
 
 @torch.no_grad()
@@ -38,3 +41,28 @@ def interpolate_toward_base(model, base_folder: str | Path, ratio: float) -> Non
 def _tied(model, name: str) -> bool:
     """A tied output embedding is saved once, under the input embedding's name."""
     return bool(getattr(model.config, "tie_word_embeddings", False)) and name.endswith("lm_head.weight")
+
+
+class InterpolationRestorer(Restorer):
+    """Condition `interp-<ratio>`: theta = (1 - ratio) theta_checkpoint + ratio theta_base."""
+
+    name = "interpolation"
+    restores_base = False  # the base interpolated toward itself is the base
+
+    class Options(StrictModel):
+        ratio: float = Field(..., ge=0, le=1, description="how far toward the base (0 = the checkpoint, 1 = the base)")
+
+    @property
+    def condition(self) -> str:
+        return f"interp-{self.options.ratio:.2f}"
+
+    @property
+    def title(self) -> str:
+        return f"interpolated toward base ({self.options.ratio:.2f})"
+
+    def describe(self) -> str:
+        return f"weight interpolation toward the base, ratio {self.options.ratio:.2f} (0 = checkpoint, 1 = base)"
+
+    def restore(self, model, job: RestoreJob):
+        interpolate_toward_base(model, job.base_path, self.options.ratio)
+        return model

@@ -1,0 +1,48 @@
+"""One model spec for every study: where a causal LM comes from and how to load it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import torch
+from pydantic import Field
+
+from forgetscope.config import StrictModel
+from forgetscope.models.loading import (
+    check_model_folder,
+    is_local_path,
+    load_model,
+    load_tokenizer,
+)
+
+
+class ModelSpec(StrictModel):
+    """Any causal LM: a local folder (config.json + safetensors + tokenizer, or a PEFT adapter folder)
+    or a hub id. `kind: pretrained` tells it apart from a study's synthetic base (`kind: tiny`)."""
+
+    kind: Literal["pretrained"] = "pretrained"
+    path: str = Field(..., description="local model folder or hub id")
+    revision: str | None = Field(None, description="hub revision (branch, tag or commit)")
+    dtype: Literal["fp32", "bf16", "fp16"] = Field("fp32", description="weights' dtype when loaded")
+    trust_remote_code: bool = Field(False, description="run code shipped with the model (only if you trust it)")
+    chat_template: str | None = Field(
+        None, description="a Jinja chat template, or a file holding one; default: the tokenizer's own"
+    )
+
+    def check(self) -> None:
+        """A one-line error, before any work, unless a local path is a model (or adapter) folder."""
+        if is_local_path(self.path):
+            check_model_folder(Path(self.path).expanduser())
+
+    def load_tokenizer(self):
+        return load_tokenizer(self.path, revision=self.revision, trust_remote_code=self.trust_remote_code,
+                              chat_template=self.chat_template)
+
+    def load_model(self, device: str | torch.device = "cpu", *, path: str | Path | None = None, merge_adapter: bool = True):
+        """This model, or another folder (`path`: a checkpoint of it) loaded the same way; the revision
+        applies to this spec's own path only."""
+        source = self.path if path is None else str(path)
+        revision = self.revision if source == self.path else None
+        return load_model(source, revision=revision, dtype=self.dtype, device=device, trust_remote_code=self.trust_remote_code,
+                          merge_adapter=merge_adapter)

@@ -1,0 +1,49 @@
+"""The one registry shape for every plug-in kind: studies, suites, transforms, restorers, report
+sections. A name maps to "module:attribute", imported only when the name is looked up, so naming a
+plug-in in a config never loads a library it does not need.
+
+An unknown name is a one-line UserError listing the known ones. A plug-in that fails to import is a
+bug in that plug-in, not bad input: its ImportError propagates with its traceback (never swallowed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import import_module
+from typing import Any
+
+from forgetscope.errors import UserError
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    target: str  # "module:attribute"
+    about: str = ""
+
+    def load(self) -> Any:
+        module, attr = self.target.split(":")
+        return getattr(import_module(module), attr)
+
+
+class Registry:
+    """Named plug-ins of one kind ("study", "suite", "transform", "restorer", "report section")."""
+
+    def __init__(self, kind: str, entries: list[Entry]):
+        self.kind = kind
+        self.entries = {e.name: e for e in entries}
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.entries
+
+    def entry(self, name: str) -> Entry:
+        if name not in self.entries:
+            raise UserError(f"unknown {self.kind} {name!r} (one of: {', '.join(self.entries)})")
+        return self.entries[name]
+
+    def get(self, name: str) -> Any:
+        """The plug-in called `name` (a class, function or descriptor), imported now."""
+        return self.entry(name).load()

@@ -1,0 +1,84 @@
+"""Training with checkpoints on a schedule, resumable: what every fine-tuning stage does.
+
+"Load from X, train N steps, save to Y" stays visible in the stage that calls this; here live the
+parts every such stage shares: find the step to resume from, keep the loss of every step, save each
+scheduled checkpoint with its optimizer state (and the losses so far) beside it, write the training
+log, drop the optimizer states when done. Batches are a function of the step, so a resumed run
+equals an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from forgetscope.distributed import is_main
+from forgetscope.execution import Reporter
+from forgetscope.store import atomic_write_bytes
+from forgetscope.training.checkpoints import CheckpointFolder
+from forgetscope.training.config import TrainConfig
+from forgetscope.training.loop import TrainResult, train
+
+TRAIN_LOG = "train_log.parquet"
+
+
+def write_train_log(folder: Path, losses: Sequence[tuple[int, float]]) -> None:
+    """`train_log.parquet`: one row per optimizer step (step counted from 1) and its loss."""
+    log = pd.DataFrame(list(losses), columns=["step", "loss"]).drop_duplicates("step", keep="last")
+    atomic_write_bytes(folder / TRAIN_LOG, log.to_parquet(index=False))
+
+
+def train_with_checkpoints(
+    folder: Path,
+    start_model: Callable[[Path | None], Any],
+    batches,
+    cfg: TrainConfig,
+    schedule: Sequence[int],
+    *,
+    seed: int,
+    save_checkpoint: Callable[[Any, Path, dict | None], None],
+    reporter: Reporter,
+    title: str = "finetune",
+    **train_kwargs: Any,
+) -> tuple[TrainResult, int]:
+    """Train for `cfg.steps` steps, keeping a checkpoint at every step of `schedule` in
+    `folder/checkpoints/step-NNNNNN/`, and write `folder/train_log.parquet`.
+
+    `start_model(checkpoint)` gives the model to train: the starting model for None, or the model with
+    the weights of `checkpoint` (a folder written by `save_checkpoint`) when resuming.
+    `save_checkpoint(model, target, full_state)` writes one checkpoint folder (`full_state`: the state
+    dict gathered from a sharded model, else None). Returns (result, the step it resumed from).
+    """
+    ckpts = CheckpointFolder(folder / "checkpoints")
+    ckpts.path.mkdir(parents=True, exist_ok=True)
+    resume_step = ckpts.last_resumable(schedule)
+    model = start_model(ckpts.model(resume_step) if resume_step else None)
+    losses: list[list] = []
+    resume = None
+    if resume_step:
+        state_file = ckpts.state_file(resume_step)
+        losses = [list(r) for r in torch.load(state_file, map_location="cpu", weights_only=True).get("losses", [])]
+        resume = (resume_step, state_file)
+        reporter.log(f"{title} resumes at step {resume_step}")
+
+    def save(m, step: int, state: dict, model_state: dict | None = None) -> None:
+        save_checkpoint(m, ckpts.model(step), model_state)
+        if state:  # a sharded run keeps no optimizer state: it restarts from step 0
+            ckpts.save_state(step, {**state, "losses": [r for r in losses if r[0] <= step]})
+
+    def on_step(step: int, loss: float) -> None:
+        losses.append([step, loss])
+        reporter.advance()
+
+    reporter.start(title, cfg.steps)
+    if resume_step:
+        reporter.advance(resume_step)
+    result = train(model, batches, cfg, seed=seed, save_steps=schedule, save=save, resume=resume, on_step=on_step, **train_kwargs)
+    if is_main():
+        write_train_log(folder, losses)
+        ckpts.clear_states()
+    return result, resume_step

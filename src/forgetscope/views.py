@@ -1,0 +1,82 @@
+"""Read-only views of finished runs: how a study reads what another study wrote. Studies meet only
+through these (the run folder's published layout), never through each other's modules.
+
+A trajectory run (docs/outputs.md) publishes, per seed, its world (`1_world/`), its base
+(`2_base/model/`, or the configured pretrained model) and its fine-tuning checkpoints
+(`3_finetune/checkpoints/step-NNNNNN/`, listed in `3_finetune/_done.json`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+import yaml
+
+from forgetscope.errors import UserError
+from forgetscope.models import load_model, load_tokenizer
+from forgetscope.store import RunStore
+from forgetscope.training.checkpoints import step_name
+
+# The trajectory study's per-seed stages, in order (the study names its stage folders from here).
+TRAJECTORY_STAGES = ("1_world", "2_base", "3_finetune", "4_evaluate", "5_pattern", "6_restore")
+WORLD, BASE, FINETUNE, EVALUATE, PATTERN, RESTORE = TRAJECTORY_STAGES
+
+
+class TrajectoryRun:
+    """A trajectory run folder, read only."""
+
+    def __init__(self, root: str | Path):
+        self.store = RunStore(root)
+        self.root = self.store.root
+
+    @property
+    def exists(self) -> bool:
+        return self.store.config_path.exists()
+
+    @property
+    def config(self) -> dict:
+        if not self.exists:
+            raise UserError(f"{self.root}: no trajectory run there (no config.yaml)")
+        data = yaml.safe_load(self.store.config_path.read_text()) or {}
+        if data.get("study") != "trajectory":
+            raise UserError(f"{self.root}: holds a {data.get('study')!r} run, not a trajectory run")
+        return data
+
+    @property
+    def seeds(self) -> list[int]:
+        return [int(s) for s in self.config["seeds"]]
+
+    @property
+    def has_world(self) -> bool:
+        """A run on the fact world (a tiny base pre-trained on it), not on a pretrained model."""
+        return (self.config.get("base") or {}).get("kind") == "tiny"
+
+    def ready(self, seed: int) -> bool:
+        """Its world, base and checkpoints are complete."""
+        return all(self.store.stage(s, seed).done for s in (WORLD, BASE, FINETUNE))
+
+    def world_dir(self, seed: int) -> Path:
+        return self.store.stage(WORLD, seed).path
+
+    def steps(self, seed: int) -> list[int]:
+        """The fine-tuning checkpoints' steps (without the base)."""
+        return [int(s) for s in self.store.stage(FINETUNE, seed).record()["checkpoints"]]
+
+    def model_path(self, seed: int, step: int) -> Path:
+        """Step 0 is the base."""
+        if step == 0:
+            return self.store.stage(BASE, seed).path / "model"
+        if step not in self.steps(seed):
+            raise UserError(f"{self.root}: seed {seed} has no checkpoint at step {step} (its steps: {self.steps(seed)})")
+        return self.store.stage(FINETUNE, seed).path / "checkpoints" / step_name(step)
+
+    def tokenizer(self, seed: int):
+        return load_tokenizer(self.world_dir(seed) / "tokenizer")
+
+    def load_model(self, seed: int, step: int, device: str | torch.device = "cpu"):
+        return load_model(self.model_path(seed, step), device=device)
+
+    def l2_lexicon(self, seed: int) -> dict[str, str]:
+        return json.loads((self.world_dir(seed) / "world.json").read_text())["l2_lexicon"]
