@@ -14,6 +14,7 @@ in refusals; the refusal rate and whether the true value leaked are kept beside 
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -57,7 +58,9 @@ class FactWorldConfig(StrictModel):
         return v
 
     def run_path(self, run_dir: str | Path) -> Path:
-        return Path(self.run.replace("{run_dir}", str(run_dir))).expanduser()
+        """`run` with `{run_dir}` filled in, normalised as text ("<run>/../trajectory" must not need
+        this run's folder to exist yet)."""
+        return Path(os.path.normpath(Path(self.run.replace("{run_dir}", str(run_dir))).expanduser()))
 
 
 class FactWorldSuite(Suite):
