@@ -160,7 +160,7 @@ BAD_VALUES = [
     ({"task__n_discrete": 0}, ["task.n_discrete", "greater than or equal to 1"]),
     ({"task__alpha": 1.5}, ["task.alpha", "less than or equal to 1"]),
     ({"eval__gammas": [1.5, 0.0]}, ["eval.gammas.1", "greater than 0"]),
-    ({"model__width": 18, "model__heads": 4}, ["divisible by heads"]),
+    ({"base__model__width": 18, "base__model__heads": 4}, ["divisible by heads"]),
     ({"analysis__small_k": 9}, ["small_k", "k_max"]),
 ]
 
@@ -198,4 +198,4 @@ def test_shipped_regression_configs_validate():
         study, cfg = load_config(f)
         assert study.name == "regression" and cfg.seeds, f
     _, paper = load_config(root / "configs/regression-paper.yaml")
-    assert (paper.model.layers, paper.model.heads, paper.model.width) == (12, 8, 256)
+    assert (paper.base.model.layers, paper.base.model.heads, paper.base.model.width) == (12, 8, 256)

@@ -19,6 +19,7 @@ import torch
 from forgetscope.distributed import is_main
 from forgetscope.execution import Reporter
 from forgetscope.store import atomic_write_bytes
+from forgetscope.store.atomic import remove_stale_tmp
 from forgetscope.training.checkpoints import CheckpointFolder
 from forgetscope.training.config import TrainConfig
 from forgetscope.training.loop import TrainResult, train
@@ -55,6 +56,8 @@ def train_with_checkpoints(
     """
     ckpts = CheckpointFolder(folder / "checkpoints")
     ckpts.path.mkdir(parents=True, exist_ok=True)
+    if is_main():
+        remove_stale_tmp(ckpts.path)  # a checkpoint or optimizer state half-written when a run was killed
     resume_step = ckpts.last_resumable(schedule)
     model = start_model(ckpts.model(resume_step) if resume_step else None)
     losses: list[list] = []
