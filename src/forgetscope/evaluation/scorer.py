@@ -22,6 +22,8 @@ import torch
 import torch.nn.functional as F
 from transformers import StoppingCriteria, StoppingCriteriaList
 
+from forgetscope import precision
+
 
 @dataclass
 class Loglik:
@@ -32,11 +34,15 @@ class Loglik:
 
 class NativeScorer:
     def __init__(self, model, tokenizer, *, batch_size: int = 64, max_length: int | None = None,
-                 progress: Callable[[int], None] | None = None, share_prefix: bool = True):
+                 progress: Callable[[int], None] | None = None, share_prefix: bool = True,
+                 mixed_precision: str | None = None):
         self.model = model.eval()
         self.tok = tokenizer
         self.batch_size = batch_size
         self.device = next(model.parameters()).device
+        # bf16 autocast of the forward passes (forgetscope.precision): None = this process's setting
+        # (a study's eval.mixed_precision); `auto` = bf16 for a real model on bf16 hardware.
+        self.mixed_precision = precision.resolve(mixed_precision or precision.scoring(), self.device, model)
         self.max_length = max_length or getattr(model.config, "max_position_embeddings", 2048)
         self.prefix_id = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -155,7 +161,8 @@ class NativeScorer:
         recomputed for every choice). Same numbers as one row per request, up to float rounding.
         False (nothing scored) if the model returns no cache that can be repeated over a batch."""
         keep = {"logits_to_keep": 1} if self._keeps_logits else {}
-        first = self.model(input_ids=torch.tensor([ctx], device=self.device), use_cache=True, **keep)
+        with self._autocast():
+            first = self.model(input_ids=torch.tensor([ctx], device=self.device), use_cache=True, **keep)
         cache = getattr(first, "past_key_values", None)
         if not hasattr(cache, "batch_repeat_interleave"):
             self.share_prefix = False
@@ -167,7 +174,8 @@ class NativeScorer:
         for r, c in enumerate(conts):  # right padding: a causal model never attends to it
             ids[r, : len(c) - 1] = torch.tensor(c[:-1])
         cache.batch_repeat_interleave(len(conts))
-        rest = self.model(input_ids=ids.to(self.device), past_key_values=cache, use_cache=False).logits
+        with self._autocast():
+            rest = self.model(input_ids=ids.to(self.device), past_key_values=cache, use_cache=False).logits
         rest = F.log_softmax(rest.float(), dim=-1).cpu()
         for r, (i, cont) in enumerate(members):
             lp = torch.cat([head[None], rest[r, : len(cont) - 1]])
@@ -189,10 +197,14 @@ class NativeScorer:
         kwargs = {}
         if keep is not None and keep < width and self._keeps_logits:
             kwargs = {"logits_to_keep": keep}
-        logits = self.model(input_ids=ids.to(self.device), **kwargs).logits
+        with self._autocast():
+            logits = self.model(input_ids=ids.to(self.device), **kwargs).logits
         if keep is not None:
             logits = logits[:, -keep:]
         return F.log_softmax(logits.float(), dim=-1).cpu()
+
+    def _autocast(self):
+        return precision.autocast(self.mixed_precision, self.device)
 
     @functools.cached_property
     def _keeps_logits(self) -> bool:
@@ -252,10 +264,11 @@ class NativeScorer:
                 ids[r, width - len(encoded[i]) :] = torch.tensor(encoded[i])
                 mask[r, width - len(encoded[i]) :] = 1
             criteria = StoppingCriteriaList([StopOnStrings(self.tok, stop, width)]) if stop else None
-            gen = self.model.generate(
-                input_ids=ids.to(self.device), attention_mask=mask.to(self.device), max_new_tokens=max_new_tokens,
-                do_sample=False, pad_token_id=self.pad_id, eos_token_id=eos, stopping_criteria=criteria,
-            )
+            with self._autocast():
+                gen = self.model.generate(
+                    input_ids=ids.to(self.device), attention_mask=mask.to(self.device), max_new_tokens=max_new_tokens,
+                    do_sample=False, pad_token_id=self.pad_id, eos_token_id=eos, stopping_criteria=criteria,
+                )
             for r, i in enumerate(idx):
                 new = gen[r, width:].tolist()
                 if eos in new:
@@ -303,10 +316,11 @@ def greedy_token_ids(scorer: NativeScorer, prompts: Sequence[str], max_new_token
         for r, i in enumerate(idx):
             ids[r, width - len(encoded[i]) :] = torch.tensor(encoded[i])
             mask[r, width - len(encoded[i]) :] = 1
-        gen = scorer.model.generate(
-            input_ids=ids.to(scorer.device), attention_mask=mask.to(scorer.device), max_new_tokens=max_new_tokens,
-            do_sample=False, pad_token_id=scorer.pad_id, eos_token_id=eos,
-        )
+        with scorer._autocast():
+            gen = scorer.model.generate(
+                input_ids=ids.to(scorer.device), attention_mask=mask.to(scorer.device), max_new_tokens=max_new_tokens,
+                do_sample=False, pad_token_id=scorer.pad_id, eos_token_id=eos,
+            )
         for r, i in enumerate(idx):
             new = gen[r, width:].tolist()
             if eos in new:

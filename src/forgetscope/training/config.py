@@ -36,7 +36,10 @@ class TrainConfig(StrictModel):
     max_length: int = Field(128, ge=8, description="tokens per sequence (packing length for LM training)")
     grad_accum: int = Field(1, ge=1, description="micro-batches per step; batch_size must divide by it")
     lora: LoraSettings | None = Field(None, description="train a LoRA adapter instead of all weights")
-    mixed_precision: Literal["no", "bf16", "fp16"] = Field("no", description="accelerate's mixed precision")
+    mixed_precision: Literal["auto", "no", "bf16", "fp16"] = Field(
+        "auto", description="auto = bf16 autocast (fp32 master weights) for models of 20M+ parameters on a GPU with "
+        "bf16 or a CPU with AMX-BF16, else fp32 (no); bf16 forces it; fp16: GPU only (forgetscope/precision.py)"
+    )
 
     @model_validator(mode="after")
     def _accum_divides(self) -> TrainConfig:

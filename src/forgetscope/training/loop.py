@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
 
+from forgetscope import precision
 from forgetscope.errors import UserError
 from forgetscope.store import atomic_write_bytes
 from forgetscope.training.batches import IGNORE
@@ -31,6 +32,7 @@ class TrainResult:
     tokens: int = 0
     seconds: float = 0.0
     processes: int = 1  # how many processes trained together (the data-parallel group)
+    mixed_precision: str = "no"  # what `cfg.mixed_precision` resolved to
 
     @property
     def tokens_per_second(self) -> float:
@@ -100,12 +102,14 @@ def train(
     launch` configures) and checkpoints are saved as full, loadable weights; `local=True` trains in
     this process alone on `device` (a restoration unit while the group's other processes do others).
     """
+    target = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    mixed = precision.resolve(cfg.mixed_precision, target, model)  # `auto`: bf16 where it pays (precision.py)
     if accelerator is not None:
         acc = accelerator
     elif local:
-        acc = _SingleProcess(device or ("cuda" if torch.cuda.is_available() else "cpu"), cfg.mixed_precision)
+        acc = _SingleProcess(target, mixed)
     else:
-        acc = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=cfg.mixed_precision)
+        acc = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=mixed)
     sharded = _is_sharded(acc)
     torch.manual_seed(seed)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -120,7 +124,7 @@ def train(
     model, opt = acc.prepare(model, opt)
     model.train()
     rank, world = acc.process_index, acc.num_processes
-    result = TrainResult(start_step=start, steps=cfg.steps, processes=world)
+    result = TrainResult(start_step=start, steps=cfg.steps, processes=world, mixed_precision=mixed)
     save_at = set(save_steps)
     t0 = time.perf_counter()
     for step in range(start, cfg.steps):

@@ -22,6 +22,10 @@ MODEL_SUITES = ("icl_if", "reasoning", "refusal")
 
 class ConjugateEval(StrictModel):
     batch_size: int = Field(32, ge=1, description="prompts per forward pass / generation batch")
+    mixed_precision: Literal["auto", "no", "bf16"] = Field(
+        "auto", description="scoring's forward passes: auto = bf16 autocast for models of 20M+ parameters on a GPU "
+        "with bf16 or a CPU with AMX-BF16, else fp32 (no); bf16 forces it (forgetscope/precision.py)"
+    )
 
 
 class ConjugateAnalysis(AnalysisConfig):

@@ -11,6 +11,7 @@ import torch
 
 from forgetscope.distributed import device_for
 from forgetscope.errors import UserError
+from forgetscope import precision
 from forgetscope.execution import ProgressView, Reporter, quiet_libraries
 from forgetscope.report import render_report
 from forgetscope.runs import prepare_run
@@ -67,6 +68,7 @@ def trajectory_run(cfg: ConjugateConfig, run_dir: Path, view: ProgressView) -> T
 def run_conjugate(cfg: ConjugateConfig, run_dir: Path, view: ProgressView) -> ConjugateSummary:
     quiet_libraries()
     torch.set_num_threads(cfg.runtime.threads)
+    precision.set_scoring(cfg.eval.mixed_precision)  # every NativeScorer of this process
     if cfg.model_suites:
         check_models(cfg)
     world = trajectory_run(cfg, Path(run_dir), view) if cfg.fact_world is not None else None

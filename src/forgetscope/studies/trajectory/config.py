@@ -61,6 +61,10 @@ class EvalConfig(StrictModel):
     heldout_text: str = Field(WORLD, description="'world' or a JSONL file of {'text'} rows: bits/byte")
     pattern_prompts: str = Field(WORLD, description="'world' or a JSONL file of {'messages'} rows: pattern shift")
     batch_size: int = Field(64, ge=1)
+    mixed_precision: Literal["auto", "no", "bf16"] = Field(
+        "auto", description="scoring's forward passes: auto = bf16 autocast for models of 20M+ parameters on a GPU "
+        "with bf16 or a CPU with AMX-BF16, else fp32 (no); bf16 forces it (forgetscope/precision.py)"
+    )
     max_new_tokens: int = Field(10, ge=1, description="generation budget of exact/starts_with/refusal probes")
     pattern_max_new_tokens: int = Field(16, ge=1, description="response length for the pattern-shift metrics")
     stop: list[str] = Field(["\n"], description="generation stops at these strings (and at EOS)")

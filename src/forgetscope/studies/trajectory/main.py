@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from forgetscope.distributed import barrier, is_main, launched
+from forgetscope import precision
 from forgetscope.execution import ProgressView, Reporter, map_seeds
 from forgetscope.report import render_report
 from forgetscope.runs import prepare_run
@@ -27,6 +28,7 @@ SEED_STAGES = (generate_world, pretrain_base, finetune, evaluate_checkpoints, me
 
 
 def run_seed(cfg: TrajectoryConfig, run_dir: str, seed: int, reporter: Reporter) -> int:
+    precision.set_scoring(cfg.eval.mixed_precision)  # every NativeScorer of this process
     return run_stages(SeedContext(cfg, RunStore(run_dir), seed, reporter), SEED_STAGES)
 
 
