@@ -84,6 +84,7 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=128)
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--profile", action="store_true", help="print torch.profiler's table of one round per side, then stop")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     models, samplers, tasks, peer_train = import_peer(args.peer.resolve())
@@ -124,6 +125,15 @@ def main() -> None:
           f"batch {args.batch}, {args.threads} threads, {args.steps} steps x {args.rounds} rounds; torch {torch.__version__}")
     print(f"parameters: forgetscope {n_ours:,}; Garg et al. {n_peer:,} (without GPT-2's unused token-embedding table)")
     ours(1000), peer(1000)  # warm-up, untimed
+    if args.profile:
+        from torch.profiler import ProfilerActivity, profile
+
+        for name, run in (("forgetscope", ours), ("Garg et al.", peer)):
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                run(0)
+            print(f"\n{name}: {args.steps} steps\n" + prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15,
+                                                                              max_name_column_width=40))
+        return
     sides = {"forgetscope": ours, "Garg et al.": peer}
     wall: dict[str, list[float]] = {k: [] for k in sides}  # steps per wall-clock second
     cpu: dict[str, list[float]] = {k: [] for k in sides}  # CPU seconds of this process per step
