@@ -29,8 +29,10 @@ $(BIN)/.installed: pyproject.toml $(LOCK) | $(UV)
 env: $(BIN)/.installed
 
 # Re-resolve every pin from pyproject.toml's ranges (newest releases that fit), then reinstall.
+# `make lock LOCK_UPGRADE=` keeps the current pins and only adds what a new requirement needs.
+LOCK_UPGRADE ?= --upgrade
 lock: | $(UV)
-	$(UV) pip compile --quiet --python $(BIN)/python --upgrade --generate-hashes \
+	$(UV) pip compile --quiet --python $(BIN)/python $(LOCK_UPGRADE) --generate-hashes \
 		--custom-compile-command 'make lock' --find-links $(TORCH_WHEELS) \
 		--extra dev -c constraints/torch-cpu.txt pyproject.toml constraints/tools.in -o $(LOCK)
 	$(MAKE) env
