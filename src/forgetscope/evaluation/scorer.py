@@ -132,7 +132,7 @@ class NativeScorer:
                 keep = width - max(first, 0)
                 logprobs = self._forward_logprobs(inputs, keep=keep)
                 offset = width - keep
-                for b, (inp, members) in enumerate(chunk):
+                for b, (inp, (_, members)) in enumerate(zip(inputs, chunk, strict=True)):  # inp: as truncated
                     n = len(inp) - offset
                     if len(members) > 1 or len(members[0][1]) == 1:  # single tokens after one context
                         last = logprobs[b, n - 1]
