@@ -175,3 +175,24 @@ def test_model_is_causal_and_round_trips(tmp_path, fam):
     save_model(model, tmp_path / "m")
     torch.testing.assert_close(load_model(tmp_path / "m")(inputs), out)
     assert build_model(RegressionModelConfig(layers=2, width=16, heads=2), D, 5, seed=0).state_dict().keys() == model.state_dict().keys()
+
+
+def test_ridge_prior_is_sigma2_over_tau2(prompts, fam):
+    """The baselines' ridge is the Bayes posterior mean under w ~ N(0, tau^2 I), y = <w, x> + N(0, sigma^2),
+    computed here in the kernel form E[w | X, y] = tau^2 X^T (tau^2 X X^T + sigma^2 I)^-1 y (no lambda
+    at all); the ridge penalties sigma^2 / tau and sigma / tau give other numbers, by far more than the
+    tolerance."""
+    got = bl.all_baselines(prompts.xs, prompts.ys, fam.discrete, SIGMA, TAU, ALPHA)
+    p = _np(bl.posterior_discrete(prompts.xs, prompts.ys, fam.discrete, SIGMA, TAU, ALPHA))
+    disc = _np(bl.discrete_bayes(prompts.xs, prompts.ys, fam.discrete, SIGMA))
+    xs, ys = _np(prompts.xs), _np(prompts.ys)
+    want = np.zeros(ys.shape)
+    for b in range(len(xs)):
+        for i in range(1, K + 1):
+            x, y = xs[b, :i], ys[b, :i]
+            w = TAU**2 * x.T @ np.linalg.solve(TAU**2 * x @ x.T + SIGMA**2 * np.eye(i), y)
+            want[b, i] = w @ xs[b, i]
+    np.testing.assert_allclose(_np(got["ridge"]), want, atol=1e-9)
+    np.testing.assert_allclose(_np(got["mixture_bayes"]), p * disc + (1 - p) * want, atol=1e-9)
+    for wrong in (SIGMA**2 / TAU, SIGMA / TAU):
+        assert np.abs(_np(bl.ridge(prompts.xs, prompts.ys, wrong)) - want).max() > 1e-3
