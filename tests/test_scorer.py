@@ -211,3 +211,20 @@ def test_cut_at_stop():
     assert cut_at_stop("paris\nlisbon", ["\n"]) == "paris"
     assert cut_at_stop("a b . c", [" .", "\n"]) == "a b"
     assert cut_at_stop("abc", []) == "abc"
+
+
+def test_progress_counts_the_work_done(tiny_lm):
+    """The progress callback receives how many rows (requests, windows, prompts) each batch finished."""
+    model, tok = tiny_lm
+    seen = []
+    sc = NativeScorer(model, tok, batch_size=2, max_length=8, progress=seen.append)
+    reqs = [(f"the pet of {n} is called", " biscuit . x") for n in ("alice-baker", "bruno-costa", "nora-xu")]
+    sc.loglikelihood(reqs)
+    assert seen == [2, 1]  # three rows in batches of two
+    seen.clear()
+    text = " ".join(["alice-baker works for acme ."] * 4)  # 20 tokens + the prefix: three windows of 8
+    sc.rolling_nll([text])
+    assert sum(seen) == 3 and seen == [2, 1]
+    seen.clear()
+    sc.generate(["alice-baker was", "nora-xu is", "what is"], max_new_tokens=2)
+    assert seen == [2, 1]
