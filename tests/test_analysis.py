@@ -295,3 +295,20 @@ def test_paired_bootstrap_percentile_interval_covers_at_its_level():
             assert hi[0] - lo[0] < 2 * 0.5 / np.sqrt(n)  # a 50% interval of a paired difference: ~1.35 sd/sqrt(n)
     assert 0.91 <= hits[0.95] / reps <= 0.99
     assert 0.40 <= hits[0.5] / reps <= 0.60
+
+
+def test_the_float_tolerance_is_the_edge_of_within_delta():
+    """Differences up to delta + 1e-9 (float rounding of an exact delta) are within delta; the next
+    representable number above is beyond it: for the label and for the confirmed label alike."""
+    from forgetscope.analysis.decomposition import _EPS
+
+    edge = 0.25 + _EPS
+    above = float(np.nextafter(edge, 1.0))
+    assert label(edge, 0.0, 1.0, 1.0, 0.25) == "none" and label(above, 0.0, 1.0, 1.0, 0.25) == "pseudo"
+    assert label(1.0, 0.0, 0.0, edge, 0.25) == "pseudo" and label(1.0, 0.0, 0.0, above, 0.25) == "actual"
+    assert confirmed_label(_ci_row(edge, 0.4, 0.5), 0.25) == "uncertain"
+    assert confirmed_label(_ci_row(above, 0.4, 0.5), 0.25) == "actual"
+    assert confirmed_label(_ci_row(-0.1, 0.1, edge), 0.25) == "uncertain"
+    assert confirmed_label(_ci_row(-0.1, 0.1, above), 0.25) == "pseudo"
+    assert confirmed_label(_ci_row(-0.1, edge, 0.5), 0.25) == "pseudo"
+    assert confirmed_label(_ci_row(-0.1, above, 0.5), 0.25) == "uncertain"
