@@ -312,3 +312,17 @@ def test_the_float_tolerance_is_the_edge_of_within_delta():
     assert confirmed_label(_ci_row(-0.1, 0.1, above), 0.25) == "pseudo"
     assert confirmed_label(_ci_row(-0.1, edge, 0.5), 0.25) == "pseudo"
     assert confirmed_label(_ci_row(-0.1, above, 0.5), 0.25) == "uncertain"
+
+
+def test_transition_and_separation_count_checkpoints_from_step_1():
+    """Step 0 is the base: never a transition nor a pseudo/actual checkpoint, whatever its label;
+    step 1 is the first checkpoint. Steps come back as ints (they go into summary.json)."""
+    df = pd.DataFrame({"step": [0, 1, 5], "label": ["actual", "actual", "actual"]})
+    assert transition_step(df) == 1 and type(transition_step(df)) is int
+    agg = pd.DataFrame({"step": [0, 1, 2, 3], "label": ["actual", "pseudo", "none", "actual"],
+                        "gap_lo": [0.9, -0.02, 0.8, 0.2], "gap_hi": [0.95, 0.04, 0.9, 0.3]})
+    sep = separation(agg)
+    assert sep == {"separated": True, "pseudo_steps": [1], "actual_steps_separated": [3], "pseudo_gap_hi": 0.04}
+    assert all(type(s) is int for s in sep["pseudo_steps"] + sep["actual_steps_separated"])
+    none = separation(agg[agg["label"] != "actual"])
+    assert none["pseudo_steps"] == [1] and all(type(s) is int for s in none["pseudo_steps"])
