@@ -85,6 +85,15 @@ def test_interpolation_of_an_untied_model_needs_its_output_layer(tiny_world, tmp
         interpolate_toward_base(b, tmp_path / "nohead", 0.5)
     interpolate_toward_base(b, tmp_path / "a", 1.0)
     torch.testing.assert_close(b.lm_head.weight, a.lm_head.weight)
+    # a model whose config ties the output layer needs no lm_head.weight in the base's files, even
+    # where its own lm_head is a separate tensor (the base wrote the tied weight once)
+    tied = LlamaForCausalLM(cfg)
+    tied.config.tie_word_embeddings = True
+    assert "lm_head.weight" in dict(tied.named_parameters())
+    head = tied.lm_head.weight.detach().clone()
+    interpolate_toward_base(tied, tmp_path / "nohead", 1.0)
+    torch.testing.assert_close(tied.model.embed_tokens.weight, weights["model.embed_tokens.weight"])
+    assert torch.equal(tied.lm_head.weight, head)
 
 
 # -- restoration by LM training ------------------------------------------------------------------

@@ -151,3 +151,8 @@ def test_exact_match_normalises_case_space_and_edge_punctuation():
     assert rules.normalise("a-b") == "a-b"  # inner punctuation is kept
     assert rules.exact_match("The cat", "the   CAT.") and not rules.exact_match("the cat", "the dog")
     assert not rules.exact_match("cats", "cat")
+
+
+def test_starts_with_compares_one_word_by_default():
+    assert rules.starts_with("what was it", "what is it")  # Kotha et al.: the first word
+    assert not rules.starts_with("what was it", "what is it", 2)

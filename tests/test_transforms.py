@@ -71,10 +71,43 @@ def test_world_l2_reads_a_world_folder(tmp_path, tiny_world):
     write_world(tiny_world, tmp_path)
     t = get_transform("world_l2", world=str(tmp_path))
     assert t.apply("sorry") == tiny_world.l2["sorry"]
+    assert get_transform("world_l2", world=str(tmp_path / "world.json")).lexicon == t.lexicon  # the file itself
     with pytest.raises(UserError, match="not a fact-world folder"):
         get_transform("world_l2", world=str(tmp_path / "nope"))
     with pytest.raises(UserError, match="not a bijection"):
         get_transform("world_l2", lexicon={"a": "x", "b": "x"})
+
+
+def _error(fn) -> str:
+    with pytest.raises(UserError) as e:
+        fn()
+    return str(e.value)
+
+
+def test_world_l2_errors_word_for_word(tmp_path):
+    assert _error(lambda: get_transform("world_l2")) == \
+        "transform 'world_l2': give exactly one of 'world' (a world folder) and 'lexicon'"
+    assert _error(lambda: get_transform("world_l2", world="w", lexicon={})) == \
+        "transform 'world_l2': give exactly one of 'world' (a world folder) and 'lexicon'"
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"l2_lexicon": {"a": "b",}}', encoding="utf-8")
+    assert _error(lambda: get_transform("world_l2", world=str(bad))) == f"{bad}:1: malformed JSON: Expecting property name enclosed in double quotes"
+    for content in ('["a"]', '{"l2_lexicon": ["a"]}', '{"other": {}}'):
+        bad.write_text(content, encoding="utf-8")
+        assert _error(lambda: get_transform("world_l2", world=str(bad))) == \
+            f"{bad}: no 'l2_lexicon' mapping (was the world built without a second language?)"
+    bad.write_text('{"l2_lexicon": {"café": "kafe", "a": 3}}', encoding="utf-8")
+    assert _error(lambda: get_transform("world_l2", world=str(bad))) == f"{bad}: l2_lexicon: entries must map a word to a word, got 'a': 3"
+    assert _error(lambda: get_transform("world_l2", lexicon={"a": "x", "b": "x"})) == \
+        "transform 'world_l2': lexicon: not a bijection, 'a' and 'b' both map to 'x'"
+    bad.write_text('{"l2_lexicon": {"café": "kafé"}}', encoding="utf-8")
+    assert get_transform("world_l2", world=str(bad)).apply("un café") == "un kafé"  # read as UTF-8
+
+
+def test_non_invertible_transforms_say_so():
+    with pytest.raises(NotImplementedError) as e:
+        get_transform("piglatin").invert("igpay")
+    assert str(e.value) == "transform 'piglatin' is not invertible"
 
 
 def test_parallel_selects_columns_and_refuses_free_text():
