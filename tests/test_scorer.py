@@ -228,3 +228,23 @@ def test_progress_counts_the_work_done(tiny_lm):
     seen.clear()
     sc.generate(["alice-baker was", "nora-xu is", "what is"], max_new_tokens=2)
     assert seen == [2, 1]
+
+
+def test_encoding_helpers_follow_hflm(tiny_lm):
+    """encode: the tokenizer's special tokens (here a BOS) unless the text starts with the prefix
+    token's text; encode_plain: none; split_request: trailing spaces of the context move to the
+    continuation, an empty context becomes the prefix token."""
+    from test_lm_eval_agreement import bos_tokenizer
+
+    model, world_tok = tiny_lm
+    tok = bos_tokenizer(world_tok)
+    bos = tok.bos_token_id
+    sc = NativeScorer(model, tok)
+    plain = tok("alice-baker was", add_special_tokens=False)["input_ids"]
+    assert sc.encode("alice-baker was") == [bos, *plain]
+    assert sc.encode_plain("alice-baker was") == plain
+    assert sc.encode("<user> alice-baker was") == tok("<user> alice-baker was", add_special_tokens=False)["input_ids"]
+    ctx, cont = sc.split_request("alice-baker was born in ", "paris")
+    assert ctx == [bos, *tok("alice-baker was born in", add_special_tokens=False)["input_ids"]]
+    assert ctx + cont == [bos, *tok("alice-baker was born in paris", add_special_tokens=False)["input_ids"]]
+    assert sc.split_request("", "paris is") == ([bos], tok("paris is", add_special_tokens=False)["input_ids"])
