@@ -48,6 +48,19 @@ def test_interpolation_is_the_weighted_mean_toward_the_base(base_and_checkpoint,
         assert all(torch.equal(after[k], base[k]) for k in base)
 
 
+def test_interpolation_reads_a_base_stored_in_another_dtype(base_and_checkpoint, tmp_path):
+    """A base saved in bfloat16 is cast to the checkpoint's float32 before mixing."""
+    folder, base, ck, _ = base_and_checkpoint
+    half = {k: v.to(torch.bfloat16) for k, v in load_file(str(folder / "model.safetensors")).items()}
+    (tmp_path / "bf16").mkdir()
+    save_file(half, tmp_path / "bf16" / "model.safetensors")
+    model = copy.deepcopy(ck)
+    interpolate_toward_base(model, tmp_path / "bf16", 0.5)
+    for k, v in model.state_dict().items():
+        assert v.dtype == torch.float32
+        torch.testing.assert_close(v, 0.5 * ck.state_dict()[k] + 0.5 * base[k].to(torch.bfloat16).float(), rtol=1e-6, atol=1e-6)
+
+
 def test_interpolation_refuses_bad_ratios_and_foreign_weights(base_and_checkpoint, tmp_path):
     folder, _, ck, tok = base_and_checkpoint
     for bad in (-0.1, 1.5):

@@ -139,6 +139,16 @@ def test_parallel_errors_name_the_row(row, field, where, message):
     with pytest.raises(UserError) as e:
         t.select(row, field, where=where)
     assert str(e.value) == message
+    if not where:  # where="" is the default
+        with pytest.raises(UserError) as e:
+            t.select(row, field)
+        assert str(e.value) == message
+
+
+def test_parallel_lists_every_language_a_row_has():
+    with pytest.raises(UserError) as e:
+        get_transform("parallel", language="fr").select({"id": 5, "en": "cat", "de": "Katze"})
+    assert str(e.value) == "row 5: no column in language 'fr' (languages there: en, de)"
 
 
 @pytest.mark.parametrize("bad", ["", "  ", 3, None])
