@@ -326,3 +326,54 @@ def test_transition_and_separation_count_checkpoints_from_step_1():
     assert all(type(s) is int for s in sep["pseudo_steps"] + sep["actual_steps_separated"])
     none = separation(agg[agg["label"] != "actual"])
     assert none["pseudo_steps"] == [1] and all(type(s) is int for s in none["pseudo_steps"])
+
+
+def test_step0_row_per_item_states_and_columns():
+    """Step 0 compares the base with itself: zero forgetting with a zero-width interval. Per item,
+    a score of exactly 0.5 counts as known (>= 0.5), and the recovered column is R - F."""
+    base = [1, 1, 1, 1, 0.5, 1, 0, 1]
+    steps = {3: ([0.5, 0, 0, 1, 1, 0, 0, 0.4], [1, 0.5, 0.4, 1, 1, 0, 1, 0.5])}
+    t = decompose_seed(_table(base, base, steps), delta=0.05, n_boot=200, level=0.95, seed=0)
+    s0 = t.per_step.set_index("step").loc[0]
+    assert s0["forgetting"] == 0 and s0["forgetting_lo"] == 0 and s0["forgetting_hi"] == 0
+    assert s0["gap_lo"] == 0 and s0["gap_hi"] == 0 and s0["recovered_lo"] == s0["recovered_hi"] == 0
+    pi = t.per_item.set_index("item_id")
+    assert list(pi["state"]) == ["kept", "pseudo", "actual", "kept", "kept", "actual", "unknown_at_base", "pseudo"]
+    np.testing.assert_allclose(pi["recovered"], np.array(steps[3][1]) - np.array(steps[3][0]))
+    np.testing.assert_allclose(pi["unrecovered"], np.array(base) - np.array(steps[3][1]))
+
+
+def test_two_seeds_use_the_seed_interval():
+    rows = [_seed_row(0, 5, 0.6, 0.8, "pseudo"), _seed_row(1, 5, 0.7, 0.85, "pseudo")]
+    agg = aggregate_seeds(pd.DataFrame(rows), delta=0.05, level=0.95).iloc[0]
+    assert agg["ci_method"] == "seeds" and agg["n_seeds"] == 2
+    half = 12.706204736174698 * np.std([0.6, 0.7], ddof=1) / np.sqrt(2)  # t(0.975, 1)
+    assert agg["score_lo"] == pytest.approx(0.65 - half) and agg["score_hi"] == pytest.approx(0.65 + half)
+
+
+def test_seed_interval_defaults_and_two_values():
+    m, lo, hi = seed_interval(np.array([1.0, 2.0]))  # default level: 95%
+    half = 12.706204736174698 * np.std([1.0, 2.0], ddof=1) / np.sqrt(2)
+    assert (m, lo, hi) == pytest.approx((1.5, 1.5 - half, 1.5 + half))
+    assert seed_interval(np.array([1, 2, 4])) == pytest.approx(seed_interval(np.array([1.0, 2.0, 4.0])))
+
+
+def test_paired_bootstrap_defaults_and_determinism():
+    from forgetscope.analysis.stats import paired_bootstrap
+
+    cols = np.random.default_rng(0).normal(size=(50, 2))
+
+    def first(m):
+        return m[..., :1]
+
+    a = paired_bootstrap(cols, first, n_boot=500, seed=4)
+    b = paired_bootstrap(cols, first, n_boot=500, seed=4, level=0.95)
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)  # 95% by default, and the same seed gives the same interval
+    assert a[2][0] - a[1][0] == pytest.approx(2 * 1.96 * cols[:, 0].std() / np.sqrt(50), rel=0.15)
+
+
+def test_actual_at_step_1_is_separated():
+    agg = pd.DataFrame({"step": [0, 1, 2], "label": ["none", "actual", "pseudo"],
+                        "gap_lo": [0.0, 0.3, -0.02], "gap_hi": [0.0, 0.4, 0.04]})
+    assert separation(agg)["actual_steps_separated"] == [1]
