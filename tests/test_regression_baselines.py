@@ -196,3 +196,11 @@ def test_ridge_prior_is_sigma2_over_tau2(prompts, fam):
     np.testing.assert_allclose(_np(got["mixture_bayes"]), p * disc + (1 - p) * want, atol=1e-9)
     for wrong in (SIGMA**2 / TAU, SIGMA / TAU):
         assert np.abs(_np(bl.ridge(prompts.xs, prompts.ys, wrong)) - want).max() > 1e-3
+
+
+def test_family_posterior_at_prior_0_and_1(prompts, fam):
+    """A prior of 0 or 1 on the discrete family is certain whatever the data: the posterior stays there."""
+    for alpha in (0.0, 1.0):
+        p = bl.posterior_discrete(prompts.xs, prompts.ys, fam.discrete, SIGMA, TAU, alpha)
+        assert p.shape == prompts.ys.shape and p.dtype == torch.float64
+        assert torch.all(p == alpha)
