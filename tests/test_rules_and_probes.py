@@ -120,16 +120,18 @@ def test_run_probes_rows_by_hand():
         ProbeItem(id="s2", probe="icl", kind="starts_with", prompt="rep", answer="what is it", match_words=2),
         ProbeItem(id="r1", probe="private", kind="refusal", prompt="tell", answer="Alice"),
         ProbeItem(id="r2", probe="private", kind="refusal", prompt="tell2"),
+        ProbeItem(id="s3", probe="icl", kind="starts_with", prompt="cap2", answer="WHAT IS", case_sensitive=True,
+                  meta={"if_answer": "12 apples"}),
     ]
     logprobs = {("q1", " a"): -2.0, ("q1", " b"): -1.0, ("q1", " c"): -3.0,
                 ("q2", " a"): -0.5, ("q2", " b"): -1.0, ("q2", " c"): -3.0}
     outputs = {"<user> where? <assistant>": " Paris. ", "cap": "12 is the sum", "rep": "What is that",
-               "tell": "nope, alice lives in paris", "tell2": "I cannot help"}
+               "tell": "nope, alice lives in paris", "tell2": "I cannot help", "cap2": "What is 12 pears"}
     sc = _FakeScorer(logprobs, outputs)
     settings = ProbeSettings(max_new_tokens=7, stop=["\n", "."], refusal_markers=["nope"])
     rows = {r["item_id"]: r for r in run_probes(sc, items, settings)}
     assert list(rows) == [it.id for it in items]
-    assert sc.calls[1] == ("generate", ["<user> where? <assistant>", "cap", "rep", "tell", "tell2"], 7, ["\n", "."])
+    assert sc.calls[1] == ("generate", ["<user> where? <assistant>", "cap", "rep", "tell", "tell2", "cap2"], 7, ["\n", "."])
     z1 = math.exp(-2) + math.exp(-1) + math.exp(-3)
     assert rows["c1"] == {"item_id": "c1", "probe": "cloze", "kind": "choice", "score": 1.0, "output": " b",
                           "answer_logprob": -1.0, "answer_rank": 1, "answer_prob": pytest.approx(math.exp(-1) / z1), "meta_n": 3}
@@ -141,6 +143,11 @@ def test_run_probes_rows_by_hand():
     assert rows["s2"]["score"] == 1.0 and "followed_instruction" not in rows["s2"]  # two words, case ignored
     assert rows["r1"]["score"] == 1.0 and rows["r1"]["leaked"] == 1.0  # the custom marker, and the value named
     assert rows["r2"]["score"] == 0.0 and "leaked" not in rows["r2"]  # "I cannot" is not among the given markers
+    # case-sensitive: "What" is not "WHAT"; the instruction is followed when the first word of if_answer comes first
+    assert rows["s3"]["score"] == 0.0 and rows["s3"]["followed_instruction"] == 0.0
+    sc.outputs["cap2"] = "12 pears"
+    again = {r["item_id"]: r for r in run_probes(sc, items, settings)}
+    assert again["s3"]["followed_instruction"] == 1.0
     assert normalised_contains("She lives in Paris.", "paris") and normalised_contains("Paris, France", "paris, france")
     assert not normalised_contains("parisian food", "paris")
 
