@@ -10,7 +10,7 @@ TORCH_WHEELS ?= /opt/wheels
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test test-slow env lock bench clean
+.PHONY: demo test test-slow env lock bench clean mutation
 
 # uv (the installer, from PyPI) at the version the lock names, into a venv without pip: the lock
 # then installs everything, pip and uv included.
@@ -46,5 +46,14 @@ test: $(BIN)/.installed
 test-slow: $(BIN)/.installed
 	$(BIN)/python -m pytest -q -m slow
 
+# Mutation testing of the modules that compute numbers ([tool.mutmut] in pyproject.toml); not in CI:
+# about an hour on 2 cores. Starts from scratch (rm -rf mutants), prints the score per module and
+# writes the surviving mutants to mutants/survivors.tsv (`$(BIN)/mutmut show NAME` shows one).
+MUTATION_JOBS ?= 2
+mutation: $(BIN)/.installed
+	rm -rf mutants
+	FORGETSCOPE_TEST_PREBUILD=1 $(BIN)/mutmut run --max-children $(MUTATION_JOBS)
+	$(BIN)/python benchmarks/mutation_score.py --survivors mutants/survivors.tsv
+
 clean:
-	rm -rf $(VENV) runs build src/*.egg-info
+	rm -rf $(VENV) runs build src/*.egg-info mutants

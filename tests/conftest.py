@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -49,22 +50,37 @@ def smoke_config() -> dict:
     return copy.deepcopy(SMOKE)
 
 
-@pytest.fixture(scope="session")
-def tiny_world():
+@functools.cache
+def _tiny_world():
     from forgetscope.world.build import build_world
     from forgetscope.world.config import WorldConfig
 
     return build_world(WorldConfig.model_validate(SMOKE["world"]), seed=0)
 
 
+@functools.cache
+def _tiny_lm():
+    from forgetscope.models import TinyModelConfig, build_tiny_model
+
+    tok = _tiny_world().tokenizer()
+    model = build_tiny_model(TinyModelConfig(layers=2, hidden=32, heads=2), tok, seed=0).eval()
+    return model, tok
+
+
+if os.environ.get("FORGETSCOPE_TEST_PREBUILD"):
+    # `make mutation`: built once in the process that mutmut forks for every mutant, not once per mutant
+    _tiny_lm()
+
+
+@pytest.fixture(scope="session")
+def tiny_world():
+    return _tiny_world()
+
+
 @pytest.fixture(scope="session")
 def tiny_lm(tiny_world):
     """(model, tokenizer): a 2-layer Llama over the tiny world's vocabulary, random weights, seed 0."""
-    from forgetscope.models import TinyModelConfig, build_tiny_model
-
-    tok = tiny_world.tokenizer()
-    model = build_tiny_model(TinyModelConfig(layers=2, hidden=32, heads=2), tok, seed=0).eval()
-    return model, tok
+    return _tiny_lm()
 
 
 def write_yaml(path, data) -> str:

@@ -1,15 +1,13 @@
 """The analysis functions on hand-made tables, against hand computation and brute force."""
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from forgetscope.analysis.decomposition import (
-    aggregate_seeds,
-    decompose_seed,
-    label,
-    separation,
-    transition_step,
+    aggregate_seeds, confirmed_label, decompose_seed, label, separation, transition_step,
 )
 from forgetscope.analysis.stats import bootstrap_distribution, seed_interval
 
@@ -66,15 +64,26 @@ def test_decompose_seed_point_values_and_identity():
     assert pi100.loc["i2", "state"] == "actual"
 
 
-def test_bootstrap_ci_matches_brute_force():
+def test_bootstrap_replicates_are_paired_item_resamples():
+    """Against what a bootstrap over items must be, not against its own random draws: every replicate
+    is one resample of rows shared by all conditions (so a column and its complement stay
+    complements, equal columns stay equal), its mean is the sample mean and its variance the plug-in
+    variance / n (the bootstrap's analytic moments)."""
     rng = np.random.default_rng(1)
-    cols = rng.integers(0, 2, size=(40, 2)).astype(float)
-    boots = bootstrap_distribution(cols, n_boot=300, seed=7)
-    # brute force: the same resamples drawn one at a time
-    r = np.random.default_rng(7)
-    counts = r.multinomial(40, np.full(40, 1 / 40), size=300)
-    brute = np.stack([cols[np.repeat(np.arange(40), c)].mean(0) for c in counts])
-    np.testing.assert_allclose(boots, brute)
+    a = rng.integers(0, 2, size=60).astype(float)
+    c = rng.normal(size=60)
+    cols = np.stack([a, 1 - a, a, c], axis=1)
+    boots = bootstrap_distribution(cols, n_boot=4000, seed=7)
+    assert boots.shape == (4000, 4)
+    np.testing.assert_allclose(boots[:, 1], 1 - boots[:, 0], atol=1e-12)
+    np.testing.assert_array_equal(boots[:, 2], boots[:, 0])
+    assert len(np.unique(boots[:, 0])) > 15  # replicates differ
+    np.testing.assert_allclose(boots.mean(0), cols.mean(0), atol=4 * cols.std(0).max() / np.sqrt(60 * 4000))
+    np.testing.assert_allclose(boots.var(0), cols.var(0) / 60, rtol=0.1)  # var of a replicate mean: sigma_hat^2 / n
+    # each replicate is a mean of 60 rows: the sums are whole numbers for the 0/1 column
+    np.testing.assert_allclose(boots[:, 0] * 60, np.round(boots[:, 0] * 60), atol=1e-9)
+    np.testing.assert_array_equal(bootstrap_distribution(cols, n_boot=50, seed=7), bootstrap_distribution(cols, n_boot=50, seed=7))
+    assert not np.array_equal(bootstrap_distribution(cols, n_boot=50, seed=7), bootstrap_distribution(cols, n_boot=50, seed=8))
 
 
 def test_bootstrap_interval_covers_point_and_shrinks_with_items():
@@ -97,30 +106,236 @@ def test_seed_interval_is_t_interval():
     assert m1 == 0.4 and np.isnan(lo1) and np.isnan(hi1)
 
 
+def _seed_row(seed, step, score, restored, label, base=0.9, restored_base=0.9, half=0.1):
+    """One per-seed row as decompose_seed writes it; the label is written by hand, not computed."""
+    r = {"seed": seed, "step": step, "score": score, "restored": restored, "base": base, "restored_base": restored_base,
+         "forgetting": base - score, "recovered": restored - score, "unrecovered": base - restored,
+         "gap": restored_base - restored, "label": label}
+    for k in ("score", "restored", "forgetting", "recovered", "unrecovered", "gap", "base", "restored_base"):
+        r[f"{k}_lo"], r[f"{k}_hi"] = r[k] - half, r[k] + half
+    return r
+
+
 def test_aggregate_seeds_labels_means_and_transition():
-    per_seed = []
-    for seed, shift in ((0, 0.0), (1, 0.02), (2, -0.02)):
-        rows = [
-            {"step": 0, "score": 0.9, "restored": 0.9},
-            {"step": 10, "score": 0.6 + shift, "restored": 0.89 + shift},
-            {"step": 100, "score": 0.5 + shift, "restored": 0.6 + shift},
-        ]
-        for r in rows:
-            r.update(seed=seed, base=0.9, restored_base=0.9, forgetting=0.9 - r["score"], recovered=r["restored"] - r["score"],
-                     unrecovered=0.9 - r["restored"], gap=0.9 - r["restored"], label=label(0.9, r["score"], r["restored"], 0.9, 0.05))
-            for k in ("score", "restored", "forgetting", "recovered", "unrecovered", "gap", "base", "restored_base"):
-                r[f"{k}_lo"], r[f"{k}_hi"] = r[k] - 0.1, r[k] + 0.1
-        per_seed += rows
-    agg = aggregate_seeds(pd.DataFrame(per_seed), delta=0.05, level=0.95).set_index("step")
-    assert agg.loc[10, "label"] == "pseudo" and agg.loc[100, "label"] == "actual"
-    assert agg.loc[10, "score"] == pytest.approx(0.6)
-    assert agg.loc[10, "label_by_seed"] == ["pseudo", "pseudo", "pseudo"]
-    assert agg.loc[10, "score_lo"] < 0.6 < agg.loc[10, "score_hi"]
+    rows = [
+        _seed_row(0, 0, 0.9, 0.9, "none"), _seed_row(1, 0, 0.9, 0.9, "none"), _seed_row(2, 0, 0.9, 0.9, "none"),
+        # step 10: lost ~30 points; seeds 0 and 1 restore to within delta, seed 2 falls 0.07 short of R0
+        _seed_row(0, 10, 0.60, 0.89, "pseudo"), _seed_row(1, 10, 0.62, 0.91, "pseudo"), _seed_row(2, 10, 0.58, 0.83, "actual"),
+        # step 100: restoration brings back little
+        _seed_row(0, 100, 0.50, 0.60, "actual"), _seed_row(1, 100, 0.52, 0.62, "actual"), _seed_row(2, 100, 0.48, 0.58, "actual"),
+    ]
+    per_seed = pd.DataFrame(rows).sample(frac=1.0, random_state=3)  # order must not matter
+    agg = aggregate_seeds(per_seed, delta=0.05, level=0.95).set_index("step")
+    assert list(agg.index) == [0, 10, 100] and (agg["n_seeds"] == 3).all() and (agg["ci_method"] == "seeds").all()
+    # by hand: mean restored at step 10 is 0.8767, 0.0233 below R0 (within delta); forgetting 0.3 (beyond)
+    assert agg.loc[10, "restored"] == pytest.approx((0.89 + 0.91 + 0.83) / 3)
+    assert agg.loc[10, "score"] == pytest.approx(0.6) and agg.loc[10, "forgetting"] == pytest.approx(0.3)
+    assert agg.loc[10, "label"] == "pseudo" and agg.loc[100, "label"] == "actual" and agg.loc[0, "label"] == "none"
+    assert agg.loc[10, "label_by_seed"] == ["pseudo", "pseudo", "actual"]  # in seed order
+    half = 4.302652729911275 * np.std([0.89, 0.91, 0.83], ddof=1) / np.sqrt(3)  # t(0.975, 2) by table
+    assert agg.loc[10, "restored_lo"] == pytest.approx(agg.loc[10, "restored"] - half)
+    assert agg.loc[10, "restored_hi"] == pytest.approx(agg.loc[10, "restored"] + half)
+    assert agg.loc[0, "base_lo"] == pytest.approx(0.9) and agg.loc[0, "base_hi"] == pytest.approx(0.9)  # no spread
     assert transition_step(agg.reset_index()) == 100
     sep = separation(agg.reset_index())
     assert sep["separated"] and sep["actual_steps_separated"] == [100] and sep["pseudo_steps"] == [10]
+    assert sep["pseudo_gap_hi"] == pytest.approx(agg.loc[10, "gap_hi"])
+
+
+def test_aggregate_single_seed_keeps_its_item_bootstrap_interval():
+    rows = [_seed_row(4, 0, 0.9, 0.9, "none", half=0.03), _seed_row(4, 10, 0.6, 0.88, "pseudo", half=0.07)]
+    agg = aggregate_seeds(pd.DataFrame(rows), delta=0.05, level=0.95).set_index("step")
+    assert (agg["n_seeds"] == 1).all() and (agg["ci_method"] == "items").all()
+    for k in ("score", "restored", "forgetting", "recovered", "unrecovered", "gap", "base", "restored_base"):
+        assert agg.loc[10, k] == pytest.approx(rows[1][k])
+        assert agg.loc[10, f"{k}_lo"] == pytest.approx(rows[1][k] - 0.07) and agg.loc[10, f"{k}_hi"] == pytest.approx(rows[1][k] + 0.07)
+    assert agg.loc[10, "label"] == "pseudo" and agg.loc[10, "label_by_seed"] == ["pseudo"]
+
+
+def test_separation_when_intervals_overlap_or_a_stage_is_missing():
+    agg = pd.DataFrame({"step": [0, 10, 20, 30], "label": ["none", "pseudo", "actual", "actual"],
+                        "gap_lo": [0.0, -0.02, 0.03, 0.2], "gap_hi": [0.0, 0.04, 0.15, 0.3]})
+    sep = separation(agg)  # step 20's interval starts below the pseudo one's top (0.03 < 0.04): not separated
+    assert sep == {"separated": True, "pseudo_steps": [10], "actual_steps_separated": [30], "pseudo_gap_hi": 0.04}
+    agg.loc[3, "gap_lo"] = 0.04  # touching is not above
+    assert separation(agg)["separated"] is False and separation(agg)["actual_steps_separated"] == []
+    only_actual = agg[agg["label"] != "pseudo"]
+    assert separation(only_actual) == {"separated": False, "pseudo_steps": [], "actual_steps_separated": [], "pseudo_gap_hi": None}
+    base_only_pseudo = pd.DataFrame({"step": [0, 10], "label": ["pseudo", "actual"], "gap_lo": [0.0, 0.2], "gap_hi": [0.9, 0.3]})
+    assert separation(base_only_pseudo)["pseudo_steps"] == []  # step 0 is the base, never a pseudo checkpoint
 
 
 def test_transition_none_when_nothing_actual():
     df = pd.DataFrame({"step": [0, 10, 20], "label": ["none", "pseudo", "none"]})
     assert transition_step(df) is None
+
+
+# -- the label rule at delta, both sides --------------------------------------------------------
+@pytest.mark.parametrize(("B", "F", "R", "R0", "delta", "want"), [
+    # forgetting B - F against delta (R = R0: restoration complete)
+    (1.0, 0.75, 1.0, 1.0, 0.25, "none"),  # exactly delta (exact in binary): within delta
+    (1.0, 0.75 - 1e-6, 1.0, 1.0, 0.25, "pseudo"),  # just beyond
+    (1.0, 0.75 + 1e-6, 1.0, 1.0, 0.25, "none"),  # just within
+    (0.9, 0.85, 0.9, 0.9, 0.05, "none"),  # 0.9 - 0.85 = 0.05000000000000004 in floats: still "exactly delta"
+    (0.9, 0.85 - 1e-6, 0.9, 0.9, 0.05, "pseudo"),
+    # restoration gap R0 - R against delta (F far below B)
+    (1.0, 0.5, 0.75, 1.0, 0.25, "pseudo"),  # gap exactly delta: not actual
+    (1.0, 0.5, 0.75 - 1e-6, 1.0, 0.25, "actual"),
+    (1.0, 0.5, 0.75 + 1e-6, 1.0, 0.25, "pseudo"),
+    (0.9, 0.5, 0.85, 0.9, 0.05, "pseudo"),  # float rounding of an exact-delta gap
+    (0.9, 0.5, 0.85 - 1e-6, 0.9, 0.05, "actual"),
+    # a gap beyond delta is actual even with no forgetting; negative differences are never forgetting
+    (0.9, 0.9, 0.7, 0.9, 0.05, "actual"),
+    (0.5, 0.9, 0.9, 0.5, 0.05, "none"),
+    (0.9, 0.5, 0.99, 0.9, 0.0, "pseudo"),  # delta 0: any loss counts, restored above R0
+    (0.9, 0.9, 0.9, 0.9, 0.0, "none"),
+])
+def test_label_at_delta_boundaries(B, F, R, R0, delta, want):
+    assert label(B, F, R, R0, delta) == want
+    # the vectorised path gives the same answers
+    got = label(np.array([B, B]), np.array([F, 1.0]), np.array([R, R0]), np.array([R0, R0]), delta)
+    assert list(got) == [want, "none"]
+
+
+def _ci_row(gap_lo, gap_hi, forgetting_lo):
+    return {"gap_lo": gap_lo, "gap_hi": gap_hi, "forgetting_lo": forgetting_lo}
+
+
+@pytest.mark.parametrize(("row", "want"), [
+    (_ci_row(0.26, 0.4, 0.0), "actual"),  # the gap's interval lies above delta
+    (_ci_row(0.25, 0.4, 0.5), "uncertain"),  # touches delta: not above; forgetting's is, but the gap's reaches past delta
+    (_ci_row(0.25 + 1e-6, 0.4, 0.5), "actual"),
+    (_ci_row(-0.1, 0.1, 0.3), "pseudo"),  # forgetting's interval above delta, the gap's below
+    (_ci_row(-0.1, 0.25, 0.3), "pseudo"),  # the gap's top exactly at delta still counts as within
+    (_ci_row(-0.1, 0.25 + 1e-6, 0.3), "uncertain"),
+    (_ci_row(-0.1, 0.1, 0.25), "uncertain"),  # forgetting's interval touches delta: not decided
+    (_ci_row(-0.1, 0.1, 0.25 + 1e-6), "pseudo"),
+    (_ci_row(-0.1, 0.1, 0.1), "uncertain"),  # no forgetting shown, no gap shown
+])
+def test_confirmed_label_both_ways(row, want):
+    assert confirmed_label(row, 0.25) == want
+
+
+# -- interval coverage by simulation: synthetic data with a known truth --------------------------
+# Items: a difficulty p ~ Beta(0.3, 0.3) per item and step (mostly near 0 or 1, so the checkpoint's
+# and the restored model's answers to one item are strongly correlated: the pairing matters); the
+# checkpoint answers correctly with probability KF p, the restored model with KR p.
+_A = 0.3
+_EP, _EP2 = 0.5, _A * (_A + 1) / ((2 * _A) * (2 * _A + 1))  # E[p], E[p^2] of Beta(a, a)
+_KF, _KR = 0.5, 0.8
+
+
+def _simulated_tables(rng, n_tables: int, n_items: int, n_steps: int):
+    ids = [f"i{i}" for i in range(n_items)]
+    for _ in range(n_tables):
+        cols = {("checkpoint", 0): rng.random(n_items) < rng.beta(_A, _A, n_items),
+                ("restored", 0): rng.random(n_items) < rng.beta(_A, _A, n_items)}
+        for s in range(1, n_steps + 1):
+            p = rng.beta(_A, _A, n_items)
+            cols["checkpoint", s] = rng.random(n_items) < _KF * p
+            cols["restored", s] = rng.random(n_items) < _KR * p
+        yield pd.concat([pd.DataFrame({"condition": c, "step": s, "item_id": ids, "score": v.astype(float)})
+                         for (c, s), v in cols.items()], ignore_index=True)
+
+
+def test_item_bootstrap_interval_covers_at_its_level():
+    """Each step is an independent replication (fresh items); over 300 of them a 95% interval must
+    cover the true value ~95% of the time, and its width must be 2 x 1.96 x the estimator's analytic
+    standard deviation (a 90% interval is 16% narrower and covers ~90%)."""
+    n_items, rng = 80, np.random.default_rng(0)
+    ps = pd.concat([decompose_seed(t, delta=0.05, n_boot=300, level=0.95, seed=k).per_step.query("step > 0")
+                    for k, t in enumerate(_simulated_tables(rng, 6, n_items, 50))])
+    assert len(ps) == 300
+    truth = {"score": _KF * _EP, "recovered": (_KR - _KF) * _EP}
+    var = {"score": _KF * _EP * (1 - _KF * _EP),  # Bernoulli(KF E[p])
+           "recovered": (_KR + _KF) * _EP - 2 * _KR * _KF * _EP2 - ((_KR - _KF) * _EP) ** 2}  # Var(R_i - F_i), paired
+    for k, t in truth.items():
+        covered = ((ps[f"{k}_lo"] <= t) & (t <= ps[f"{k}_hi"])).mean()
+        assert 0.925 <= covered <= 0.975, (k, covered)
+        width = (ps[f"{k}_hi"] - ps[f"{k}_lo"]).mean() / (2 * 1.959964 * np.sqrt(var[k] / n_items))
+        assert 0.93 <= width <= 1.03, (k, width)
+
+
+def test_seed_t_interval_covers_at_its_level():
+    """Per-seed values ~ Normal(mu, sigma), three seeds: the 95% t-interval covers mu 95% of the time
+    and its mean half-width is t(0.975, 2) c4(3) sigma / sqrt(3) (c4: E[s] / sigma)."""
+    rng, n_steps, n_seeds, sigma = np.random.default_rng(1), 400, 3, 0.05
+    score = rng.normal(0.6, sigma, (n_steps, n_seeds))
+    restored = rng.normal(0.8, sigma, (n_steps, n_seeds))
+    rows = [_seed_row(j, i + 1, score[i, j], restored[i, j], "pseudo", base=0.9, restored_base=0.9)
+            for i in range(n_steps) for j in range(n_seeds)]
+    agg = aggregate_seeds(pd.DataFrame(rows), delta=0.05, level=0.95)
+    c4 = math.sqrt(2 / (n_seeds - 1)) * math.gamma(n_seeds / 2) / math.gamma((n_seeds - 1) / 2)
+    for k, mu in (("score", 0.6), ("gap", 0.1)):
+        covered = ((agg[f"{k}_lo"] <= mu) & (mu <= agg[f"{k}_hi"])).mean()
+        assert 0.925 <= covered <= 0.975, (k, covered)
+        half = ((agg[f"{k}_hi"] - agg[f"{k}_lo"]) / 2).mean() / (4.302652729911275 * c4 * sigma / math.sqrt(n_seeds))
+        assert 0.93 <= half <= 1.07, (k, half)
+
+
+def test_the_float_tolerance_is_the_edge_of_within_delta():
+    """Differences up to delta + 1e-9 (float rounding of an exact delta) are within delta; the next
+    representable number above is beyond it: for the label and for the confirmed label alike."""
+    from forgetscope.analysis.decomposition import _EPS
+
+    edge = 0.25 + _EPS
+    above = float(np.nextafter(edge, 1.0))
+    assert label(edge, 0.0, 1.0, 1.0, 0.25) == "none" and label(above, 0.0, 1.0, 1.0, 0.25) == "pseudo"
+    assert label(1.0, 0.0, 0.0, edge, 0.25) == "pseudo" and label(1.0, 0.0, 0.0, above, 0.25) == "actual"
+    assert confirmed_label(_ci_row(edge, 0.4, 0.5), 0.25) == "uncertain"
+    assert confirmed_label(_ci_row(above, 0.4, 0.5), 0.25) == "actual"
+    assert confirmed_label(_ci_row(-0.1, 0.1, edge), 0.25) == "uncertain"
+    assert confirmed_label(_ci_row(-0.1, 0.1, above), 0.25) == "pseudo"
+    assert confirmed_label(_ci_row(-0.1, edge, 0.5), 0.25) == "pseudo"
+    assert confirmed_label(_ci_row(-0.1, above, 0.5), 0.25) == "uncertain"
+
+
+def test_transition_and_separation_count_checkpoints_from_step_1():
+    """Step 0 is the base: never a transition nor a pseudo/actual checkpoint, whatever its label;
+    step 1 is the first checkpoint. Steps come back as ints (they go into summary.json)."""
+    df = pd.DataFrame({"step": [0, 1, 5], "label": ["actual", "actual", "actual"]})
+    assert transition_step(df) == 1 and type(transition_step(df)) is int
+    agg = pd.DataFrame({"step": [0, 1, 2, 3], "label": ["actual", "pseudo", "none", "actual"],
+                        "gap_lo": [0.9, -0.02, 0.8, 0.2], "gap_hi": [0.95, 0.04, 0.9, 0.3]})
+    sep = separation(agg)
+    assert sep == {"separated": True, "pseudo_steps": [1], "actual_steps_separated": [3], "pseudo_gap_hi": 0.04}
+    assert all(type(s) is int for s in sep["pseudo_steps"] + sep["actual_steps_separated"])
+    none = separation(agg[agg["label"] != "actual"])
+    assert none["pseudo_steps"] == [1] and all(type(s) is int for s in none["pseudo_steps"])
+
+
+def test_step0_row_per_item_states_and_columns():
+    """Step 0 compares the base with itself: zero forgetting with a zero-width interval. Per item,
+    a score of exactly 0.5 counts as known (>= 0.5), and the recovered column is R - F."""
+    base = [1, 1, 1, 1, 0.5, 1, 0, 1]
+    steps = {3: ([0.5, 0, 0, 1, 1, 0, 0, 0.4], [1, 0.5, 0.4, 1, 1, 0, 1, 0.5])}
+    rbase = [1, 0, 1, 0, 1, 0, 1, 1]  # the restored base differs from the base
+    t = decompose_seed(_table(base, rbase, steps), delta=0.05, n_boot=200, level=0.95, seed=0)
+    s0 = t.per_step.set_index("step").loc[0]
+    assert s0["forgetting"] == 0 and s0["forgetting_lo"] == 0 and s0["forgetting_hi"] == 0
+    assert s0["gap_lo"] == 0 and s0["gap_hi"] == 0
+    pi = t.per_item.set_index("item_id")
+    assert list(pi["state"]) == ["kept", "pseudo", "actual", "kept", "kept", "actual", "unknown_at_base", "pseudo"]
+    np.testing.assert_allclose(pi["recovered"], np.array(steps[3][1]) - np.array(steps[3][0]))
+    np.testing.assert_allclose(pi["unrecovered"], np.array(base) - np.array(steps[3][1]))
+
+
+def test_two_seeds_use_the_seed_interval():
+    rows = [_seed_row(0, 5, 0.6, 0.8, "pseudo"), _seed_row(1, 5, 0.7, 0.85, "pseudo")]
+    agg = aggregate_seeds(pd.DataFrame(rows), delta=0.05, level=0.95).iloc[0]
+    assert agg["ci_method"] == "seeds" and agg["n_seeds"] == 2
+    half = 12.706204736174698 * np.std([0.6, 0.7], ddof=1) / np.sqrt(2)  # t(0.975, 1)
+    assert agg["score_lo"] == pytest.approx(0.65 - half) and agg["score_hi"] == pytest.approx(0.65 + half)
+
+
+def test_seed_interval_defaults_and_two_values():
+    m, lo, hi = seed_interval(np.array([1.0, 2.0]))  # default level: 95%
+    half = 12.706204736174698 * np.std([1.0, 2.0], ddof=1) / np.sqrt(2)
+    assert (m, lo, hi) == pytest.approx((1.5, 1.5 - half, 1.5 + half))
+    assert seed_interval(np.array([1, 2, 4])) == pytest.approx(seed_interval(np.array([1.0, 2.0, 4.0])))
+
+
+def test_actual_at_step_1_is_separated():
+    agg = pd.DataFrame({"step": [0, 1, 2], "label": ["none", "actual", "pseudo"],
+                        "gap_lo": [0.0, 0.3, -0.02], "gap_hi": [0.0, 0.4, 0.04]})
+    assert separation(agg)["actual_steps_separated"] == [1]

@@ -155,3 +155,15 @@ def test_partial_section_keeps_its_documented_defaults(tmp_path):
     _, own = load_config(f)
     assert own.base.kind == "pretrained" and own.base.path == "m"
     assert (own.finetune.train.steps, own.finetune.train.lr) == (5, default.finetune.train.lr)
+
+
+
+@pytest.mark.parametrize(("args", "fragments"), [
+    (["run"], ["Missing argument 'config'", "forgetscope run --help"]),
+    (["run", "c.yaml", "--bogus"], ["No such option: --bogus", "forgetscope run --help"]),
+    (["validate", "c.yaml", "--set"], ["'--set' requires an argument"]),
+    (["nosuch"], ["No such command 'nosuch'"]),
+])
+def test_usage_errors_are_one_line(args, fragments):
+    """typer/click usage errors follow the one-line rule too: exit 2, one line, no usage box."""
+    assert_one_line_error(run_cli(*args), "error:", *fragments)

@@ -217,3 +217,32 @@ def test_forward_skipping_unread_positions_equals_full_recomputation(fam, layers
     g_full = torch.autograd.grad(((full - p.ys.double()) ** 2).sum(), list(model.parameters()))
     for a, b in zip(g_fast, g_full):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_ridge_prior_is_sigma2_over_tau2(prompts, fam):
+    """The baselines' ridge is the Bayes posterior mean under w ~ N(0, tau^2 I), y = <w, x> + N(0, sigma^2),
+    computed here in the kernel form E[w | X, y] = tau^2 X^T (tau^2 X X^T + sigma^2 I)^-1 y (no lambda
+    at all); the ridge penalties sigma^2 / tau and sigma / tau give other numbers, by far more than the
+    tolerance."""
+    got = bl.all_baselines(prompts.xs, prompts.ys, fam.discrete, SIGMA, TAU, ALPHA)
+    p = _np(bl.posterior_discrete(prompts.xs, prompts.ys, fam.discrete, SIGMA, TAU, ALPHA))
+    disc = _np(bl.discrete_bayes(prompts.xs, prompts.ys, fam.discrete, SIGMA))
+    xs, ys = _np(prompts.xs), _np(prompts.ys)
+    want = np.zeros(ys.shape)
+    for b in range(len(xs)):
+        for i in range(1, K + 1):
+            x, y = xs[b, :i], ys[b, :i]
+            w = TAU**2 * x.T @ np.linalg.solve(TAU**2 * x @ x.T + SIGMA**2 * np.eye(i), y)
+            want[b, i] = w @ xs[b, i]
+    np.testing.assert_allclose(_np(got["ridge"]), want, atol=1e-9)
+    np.testing.assert_allclose(_np(got["mixture_bayes"]), p * disc + (1 - p) * want, atol=1e-9)
+    for wrong in (SIGMA**2 / TAU, SIGMA / TAU):
+        assert np.abs(_np(bl.ridge(prompts.xs, prompts.ys, wrong)) - want).max() > 1e-3
+
+
+def test_family_posterior_at_prior_0_and_1(prompts, fam):
+    """A prior of 0 or 1 on the discrete family is certain whatever the data: the posterior stays there."""
+    for alpha in (0.0, 1.0):
+        p = bl.posterior_discrete(prompts.xs, prompts.ys, fam.discrete, SIGMA, TAU, alpha)
+        assert p.shape == prompts.ys.shape and p.dtype == torch.float64
+        assert torch.all(p == alpha)

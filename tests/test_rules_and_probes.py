@@ -81,3 +81,85 @@ def test_run_probes_scores_choice_by_argmax(tiny_lm):
     assert [r["score"] for r in rows] == [float(i == best) for i in range(3)]
     assert rows[best]["answer_rank"] == 1
     assert sum(r["answer_prob"] for r in rows) == pytest.approx(1.0)
+
+
+class _FakeScorer:
+    """Stands in for NativeScorer: log-likelihoods and generations chosen by the test, calls recorded."""
+
+    def __init__(self, logprobs: dict, outputs: dict):
+        from types import SimpleNamespace
+
+        from forgetscope.evaluation.scorer import Loglik
+
+        self.logprobs, self.outputs, self.calls = logprobs, outputs, []
+        self.tok = SimpleNamespace(apply_chat_template=lambda msgs, tokenize, add_generation_prompt:
+                                   f"<user> {msgs[0]['content']} <assistant>" if not tokenize and add_generation_prompt else None)
+        self._loglik = Loglik
+
+    def loglikelihood(self, requests):
+        self.calls.append(("loglikelihood", list(requests)))
+        return [self._loglik(self.logprobs[r], False, 1) for r in requests]
+
+    def generate(self, prompts, *, max_new_tokens, stop):
+        self.calls.append(("generate", list(prompts), max_new_tokens, list(stop)))
+        return [self.outputs[p] for p in prompts]
+
+
+def test_run_probes_rows_by_hand():
+    """Every kind of item through the runner, with the model's answers fixed: the rows computed here."""
+    import math
+
+    from forgetscope.evaluation.probe_runner import ProbeSettings, normalised_contains, run_probes
+
+    items = [
+        ProbeItem(id="c1", probe="cloze", kind="choice", prompt="q1", choices=[" a", " b", " c"], answer=1, meta={"n": 3}),
+        ProbeItem(id="c2", probe="cloze", kind="choice", prompt="q2", choices=[" a", " b", " c"], answer=2),
+        ProbeItem(id="e1", probe="qa", kind="exact", prompt="where?", answer="paris", format="chat"),
+        ProbeItem(id="s1", probe="icl", kind="starts_with", prompt="cap", answer="WHAT IS", case_sensitive=True,
+                  meta={"if_answer": "12"}),
+        ProbeItem(id="s2", probe="icl", kind="starts_with", prompt="rep", answer="what is it", match_words=2),
+        ProbeItem(id="r1", probe="private", kind="refusal", prompt="tell", answer="Alice"),
+        ProbeItem(id="r2", probe="private", kind="refusal", prompt="tell2"),
+        ProbeItem(id="s3", probe="icl", kind="starts_with", prompt="cap2", answer="WHAT IS", case_sensitive=True,
+                  meta={"if_answer": "12 apples"}),
+    ]
+    logprobs = {("q1", " a"): -2.0, ("q1", " b"): -1.0, ("q1", " c"): -3.0,
+                ("q2", " a"): -0.5, ("q2", " b"): -1.0, ("q2", " c"): -3.0}
+    outputs = {"<user> where? <assistant>": " Paris. ", "cap": "12 is the sum", "rep": "What is that",
+               "tell": "nope, alice lives in paris", "tell2": "I cannot help", "cap2": "What is 12 pears"}
+    sc = _FakeScorer(logprobs, outputs)
+    settings = ProbeSettings(max_new_tokens=7, stop=["\n", "."], refusal_markers=["nope"])
+    rows = {r["item_id"]: r for r in run_probes(sc, items, settings)}
+    assert list(rows) == [it.id for it in items]
+    assert sc.calls[1] == ("generate", ["<user> where? <assistant>", "cap", "rep", "tell", "tell2", "cap2"], 7, ["\n", "."])
+    z1 = math.exp(-2) + math.exp(-1) + math.exp(-3)
+    assert rows["c1"] == {"item_id": "c1", "probe": "cloze", "kind": "choice", "score": 1.0, "output": " b",
+                          "answer_logprob": -1.0, "answer_rank": 1, "answer_prob": pytest.approx(math.exp(-1) / z1), "meta_n": 3}
+    z2 = math.exp(-0.5) + math.exp(-1) + math.exp(-3)
+    assert rows["c2"]["score"] == 0.0 and rows["c2"]["output"] == " a" and rows["c2"]["answer_rank"] == 3
+    assert rows["c2"]["answer_prob"] == pytest.approx(math.exp(-3) / z2) and rows["c2"]["answer_logprob"] == -3.0
+    assert rows["e1"] == {"item_id": "e1", "probe": "qa", "kind": "exact", "score": 1.0, "output": "Paris."}
+    assert rows["s1"]["score"] == 0.0 and rows["s1"]["followed_instruction"] == 1.0  # answered 12: followed the instruction
+    assert rows["s2"]["score"] == 1.0 and "followed_instruction" not in rows["s2"]  # two words, case ignored
+    assert rows["r1"]["score"] == 1.0 and rows["r1"]["leaked"] == 1.0  # the custom marker, and the value named
+    assert rows["r2"]["score"] == 0.0 and "leaked" not in rows["r2"]  # "I cannot" is not among the given markers
+    # case-sensitive: "What" is not "WHAT"; the instruction is followed when the first word of if_answer comes first
+    assert rows["s3"]["score"] == 0.0 and rows["s3"]["followed_instruction"] == 0.0
+    sc.outputs["cap2"] = "12 pears"
+    again = {r["item_id"]: r for r in run_probes(sc, items, settings)}
+    assert again["s3"]["followed_instruction"] == 1.0
+    assert normalised_contains("She lives in Paris.", "paris") and normalised_contains("Paris, France", "paris, france")
+    assert not normalised_contains("parisian food", "paris")
+
+
+def test_exact_match_normalises_case_space_and_edge_punctuation():
+    assert rules.normalise("  The  Cat\tSat!? ") == "the cat sat"
+    assert rules.normalise("¿Qué?") == "qué" and rules.normalise("“quoted”") == "quoted"
+    assert rules.normalise("a-b") == "a-b"  # inner punctuation is kept
+    assert rules.exact_match("The cat", "the   CAT.") and not rules.exact_match("the cat", "the dog")
+    assert not rules.exact_match("cats", "cat")
+
+
+def test_starts_with_compares_one_word_by_default():
+    assert rules.starts_with("what was it", "what is it")  # Kotha et al.: the first word
+    assert not rules.starts_with("what was it", "what is it", 2)

@@ -8,6 +8,21 @@ import torch
 from forgetscope.evaluation.scorer import NativeScorer, cut_at_stop
 
 
+@pytest.fixture(scope="module")
+def sharp_lm(tiny_lm):
+    """The tiny model with its matrices scaled up: attention that is far from uniform, so a number
+    computed from the wrong context differs clearly from the right one."""
+    import copy
+
+    model, tok = tiny_lm
+    sharp = copy.deepcopy(model)
+    with torch.no_grad():
+        for p in sharp.parameters():
+            if p.dim() > 1:
+                p.mul_(6.0)
+    return sharp.eval(), tok
+
+
 def brute_loglik(model, tok, context: str, continuation: str) -> tuple[float, bool]:
     ctx = tok(context, add_special_tokens=False)["input_ids"]
     whole = tok(context + continuation, add_special_tokens=False)["input_ids"]
@@ -71,11 +86,109 @@ def test_rolling_nll_and_bits_per_byte_match_brute_force(tiny_lm):
     assert bpb == pytest.approx(sum(nll) / math.log(2) / sum(len(t.encode()) for t in texts))
 
 
-def test_rolling_nll_windows_long_texts(tiny_lm):
+def _brute_rolling_nll(model, ids: list[int], window: int) -> float:
+    """NLL of ids[1:], one forward per token: token i sees the tokens of its window before it, where
+    windows of `window` predicted tokens follow each other (i = 1..window, window+1..2 window, ...)
+    and each starts from the token just before its first predicted token (lm-eval's rolling windows)."""
+    total = 0.0
+    with torch.no_grad():
+        for i in range(1, len(ids)):
+            start = ((i - 1) // window) * window
+            logp = torch.log_softmax(model(input_ids=torch.tensor([ids[start:i]])).logits[0, -1].double(), -1)
+            total -= float(logp[ids[i]])
+    return total
+
+
+def test_rolling_nll_windows_long_texts_match_brute_force(sharp_lm):
+    """Texts shorter than, as long as, one token longer than and several times the context window:
+    every token scored exactly once, from the context its window gives it."""
+    model, tok = sharp_lm
+    L = 12
+    words = " ".join(["alice-baker works for acme ."] * 12).split()
+    texts, lengths = [], []
+    for n_tokens in (L - 1, L, L + 1, 2 * L, 3 * L + 5):  # tokens after the prefix token
+        text = next(" ".join(words[:k]) for k in range(1, len(words)) if len(tok(" ".join(words[:k]), add_special_tokens=False)["input_ids"]) >= n_tokens)
+        texts.append(text)
+        lengths.append(len(tok(text, add_special_tokens=False)["input_ids"]))
+    assert lengths[0] < L <= lengths[1] and lengths[-1] > 3 * L
+    got = NativeScorer(model, tok, batch_size=3, max_length=L).rolling_nll(texts)
+    for text, g in zip(texts, got, strict=True):
+        ids = [tok.eos_token_id] + tok(text, add_special_tokens=False)["input_ids"]
+        assert g == pytest.approx(_brute_rolling_nll(model, ids, L), abs=1e-4), text
+    whole = NativeScorer(model, tok, batch_size=3).rolling_nll(texts[-1:])[0]  # one window: another number
+    assert abs(whole - got[-1]) > 1e-2
+
+
+def test_loglikelihood_truncates_long_contexts_from_the_left(sharp_lm):
+    """A context longer than max_length keeps its last tokens: the model sees the last max_length
+    tokens of context + continuation (less the last), as lm-eval's HFLM does."""
+    model, tok = sharp_lm
+    L = 10
+    ctx = "alice-baker works for acme . the pet of alice-baker is called"
+    reqs = [(ctx, " biscuit"), (ctx, " kiwi"), (ctx, " biscuit . alice-baker works")]
+    got = NativeScorer(model, tok, batch_size=2, max_length=L).loglikelihood(reqs)
+    for (c, x), g in zip(reqs, got, strict=True):
+        c_ids = tok(c, add_special_tokens=False)["input_ids"]
+        cont = tok(c + x, add_special_tokens=False)["input_ids"][len(c_ids):]
+        window = (c_ids + cont)[:-1][-L:]
+        assert len(c_ids) > L
+        with torch.no_grad():
+            logp = torch.log_softmax(model(input_ids=torch.tensor([window])).logits[0].double(), -1)
+        want = sum(float(logp[len(window) - len(cont) + k, t]) for k, t in enumerate(cont))
+        assert g.logprob == pytest.approx(want, abs=1e-4) and g.n_tokens == len(cont)
+        untruncated = brute_loglik(model, tok, c, x)[0]
+        assert abs(untruncated - g.logprob) > 1e-3  # the truncation changed the number: the test can tell
+
+
+def test_shared_long_context_equals_one_row_per_request(sharp_lm):
+    """Multi-token continuations after one long context (computed once, its keys and values reused)
+    give the brute-force numbers, greedy flags included."""
+    model, tok = sharp_lm
+    ctx = " ".join(["alice-baker works for acme . the pet of nora-xu is called kiwi ."] * 5) + " alice-baker was born in"
+    assert len(tok(ctx, add_special_tokens=False)["input_ids"]) >= 64
+    conts = [" paris . nora-xu", " lisbon is", " acme works for", " paris"]
+    sc = NativeScorer(model, tok, batch_size=8)
+    got = sc.loglikelihood([(ctx, x) for x in conts])
+    assert sc.share_prefix  # the model returned a cache that could be reused
+    for x, g in zip(conts, got, strict=True):
+        want, greedy = brute_loglik(model, tok, ctx, x)
+        assert g.logprob == pytest.approx(want, abs=1e-4) and g.is_greedy == greedy
+        assert g.n_tokens == len(tok(ctx + x, add_special_tokens=False)["input_ids"]) - len(tok(ctx, add_special_tokens=False)["input_ids"])
+    plain = NativeScorer(model, tok, batch_size=8, share_prefix=False).loglikelihood([(ctx, x) for x in conts])
+    assert [round(a.logprob, 4) for a in plain] == [round(b.logprob, 4) for b in got]
+
+
+def test_greedy_continuation_is_flagged(tiny_lm):
+    """is_greedy is true exactly for the continuation the model would generate."""
     model, tok = tiny_lm
-    text = " ".join(["alice-baker works for acme ."] * 20)  # 100 tokens
-    short = NativeScorer(model, tok, batch_size=4, max_length=32).rolling_nll([text])[0]
-    assert math.isfinite(short) and short > 0  # scored in windows, every token once
+    sc = NativeScorer(model, tok)
+    ctx = "alice-baker was born in"
+    gen = sc.generate([ctx], max_new_tokens=3)[0]
+    ids = tok(ctx, add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        top = int(model(input_ids=torch.tensor([ids])).logits[0, -1].argmax())
+        second = int(model(input_ids=torch.tensor([ids])).logits[0, -1].topk(2).indices[1])
+    one, two = sc.loglikelihood([(ctx, " " + tok.decode([top]).strip()), (ctx, " " + tok.decode([second]).strip())])
+    assert one.is_greedy and not two.is_greedy and one.logprob > two.logprob
+    multi = sc.loglikelihood([(ctx, " " + gen.strip())])[0]
+    assert multi.is_greedy and multi.n_tokens == len(tok(ctx + " " + gen.strip(), add_special_tokens=False)["input_ids"]) - len(ids)
+
+
+def test_generation_truncates_long_prompts_from_the_left(sharp_lm):
+    model, tok = sharp_lm
+    L, new = 14, 4
+    prompt = "alice-baker works for acme . the pet of nora-xu is called kiwi . alice-baker was born in"
+    ids = tok(prompt, add_special_tokens=False)["input_ids"]
+    assert len(ids) > L
+    got = NativeScorer(model, tok, max_length=L).generate([prompt, "alice-baker was born in"], max_new_tokens=new)
+    kept, out = ids[-(L - new):], []
+    with torch.no_grad():
+        for _ in range(new):
+            nxt = int(model(input_ids=torch.tensor([kept + out])).logits[0, -1].argmax())
+            if nxt == tok.eos_token_id:
+                break
+            out.append(nxt)
+    assert got[0] == tok.decode(out, skip_special_tokens=True)
 
 
 def test_greedy_generation_matches_a_plain_loop(tiny_lm):
@@ -98,3 +211,40 @@ def test_cut_at_stop():
     assert cut_at_stop("paris\nlisbon", ["\n"]) == "paris"
     assert cut_at_stop("a b . c", [" .", "\n"]) == "a b"
     assert cut_at_stop("abc", []) == "abc"
+
+
+def test_progress_counts_the_work_done(tiny_lm):
+    """The progress callback receives how many rows (requests, windows, prompts) each batch finished."""
+    model, tok = tiny_lm
+    seen = []
+    sc = NativeScorer(model, tok, batch_size=2, max_length=8, progress=seen.append)
+    reqs = [(f"the pet of {n} is called", " biscuit . x") for n in ("alice-baker", "bruno-costa", "nora-xu")]
+    sc.loglikelihood(reqs)
+    assert seen == [2, 1]  # three rows in batches of two
+    seen.clear()
+    text = " ".join(["alice-baker works for acme ."] * 4)  # 20 tokens + the prefix: three windows of 8
+    sc.rolling_nll([text])
+    assert sum(seen) == 3 and seen == [2, 1]
+    seen.clear()
+    sc.generate(["alice-baker was", "nora-xu is", "what is"], max_new_tokens=2)
+    assert seen == [2, 1]
+
+
+def test_encoding_helpers_follow_hflm(tiny_lm):
+    """encode: the tokenizer's special tokens (here a BOS) unless the text starts with the prefix
+    token's text; encode_plain: none; split_request: trailing spaces of the context move to the
+    continuation, an empty context becomes the prefix token."""
+    from test_lm_eval_agreement import bos_tokenizer
+
+    model, world_tok = tiny_lm
+    tok = bos_tokenizer(world_tok)
+    bos = tok.bos_token_id
+    sc = NativeScorer(model, tok)
+    plain = tok("alice-baker was", add_special_tokens=False)["input_ids"]
+    assert sc.encode("alice-baker was") == [bos, *plain]
+    assert sc.encode_plain("alice-baker was") == plain
+    assert sc.encode("<user> alice-baker was") == tok("<user> alice-baker was", add_special_tokens=False)["input_ids"]
+    ctx, cont = sc.split_requests([("alice-baker was born in ", "paris")])[0]
+    assert ctx == [bos, *tok("alice-baker was born in", add_special_tokens=False)["input_ids"]]
+    assert ctx + cont == [bos, *tok("alice-baker was born in paris", add_special_tokens=False)["input_ids"]]
+    assert sc.split_requests([("", "paris is")])[0] == ([bos], tok("paris is", add_special_tokens=False)["input_ids"])

@@ -31,6 +31,10 @@ def test_leetspeak_invert_is_exact_on_lower_case_text():
     ("hmm", "hmmay"), ("y", "yay"), ("queen", "ueenqay"), ("CAPS", "APSCAY"), ("Hello", "Ellohay"), ("I", "Iway"),
     ("iPhone", "iPhoneway"), ("Hello, world!", "Ellohay, orldway!"), ("don't", "onday'tay"), ("x2", "xay2"),
     ("What is 5 plus 7?", "Atwhay isway 5 usplay 7?"), ("café", "afcayé"),
+    ("my", "ymay"), ("by", "ybay"),  # y after the first letter is a vowel
+    ("bXa", "abXay"),  # only y/Y is the extra vowel, not other letters
+    ("HeLLo", "eLLoHay"), ("HEllo", "ElloHay"),  # neither capitalised nor all caps: each letter keeps its case
+    ("X", "Xay"), ("A", "Away"), ("Y", "Yay"),
 ])
 def test_pig_latin_pairs(text, want):
     assert get_transform("piglatin").apply(text) == want
@@ -67,21 +71,91 @@ def test_world_l2_reads_a_world_folder(tmp_path, tiny_world):
     write_world(tiny_world, tmp_path)
     t = get_transform("world_l2", world=str(tmp_path))
     assert t.apply("sorry") == tiny_world.l2["sorry"]
+    assert get_transform("world_l2", world=str(tmp_path / "world.json")).lexicon == t.lexicon  # the file itself
     with pytest.raises(UserError, match="not a fact-world folder"):
         get_transform("world_l2", world=str(tmp_path / "nope"))
     with pytest.raises(UserError, match="not a bijection"):
         get_transform("world_l2", lexicon={"a": "x", "b": "x"})
 
 
+def _error(fn) -> str:
+    with pytest.raises(UserError) as e:
+        fn()
+    return str(e.value)
+
+
+def test_world_l2_errors_word_for_word(tmp_path):
+    assert _error(lambda: get_transform("world_l2")) == \
+        "transform 'world_l2': give exactly one of 'world' (a world folder) and 'lexicon'"
+    assert _error(lambda: get_transform("world_l2", world="w", lexicon={})) == \
+        "transform 'world_l2': give exactly one of 'world' (a world folder) and 'lexicon'"
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"l2_lexicon": {"a": "b",}}', encoding="utf-8")
+    assert _error(lambda: get_transform("world_l2", world=str(bad))) == f"{bad}:1: malformed JSON: Expecting property name enclosed in double quotes"
+    for content in ('["a"]', '{"l2_lexicon": ["a"]}', '{"other": {}}'):
+        bad.write_text(content, encoding="utf-8")
+        assert _error(lambda: get_transform("world_l2", world=str(bad))) == \
+            f"{bad}: no 'l2_lexicon' mapping (was the world built without a second language?)"
+    bad.write_text('{"l2_lexicon": {"café": "kafe", "a": 3}}', encoding="utf-8")
+    assert _error(lambda: get_transform("world_l2", world=str(bad))) == f"{bad}: l2_lexicon: entries must map a word to a word, got 'a': 3"
+    assert _error(lambda: get_transform("world_l2", lexicon={"a": "x", "b": "x"})) == \
+        "transform 'world_l2': lexicon: not a bijection, 'a' and 'b' both map to 'x'"
+    bad.write_text('{"l2_lexicon": {"café": "kafé"}}', encoding="utf-8")
+    assert get_transform("world_l2", world=str(bad)).apply("un café") == "un kafé"  # read as UTF-8
+
+
+def test_non_invertible_transforms_say_so():
+    with pytest.raises(NotImplementedError) as e:
+        get_transform("piglatin").invert("igpay")
+    assert str(e.value) == "transform 'piglatin' is not invertible"
+
+
 def test_parallel_selects_columns_and_refuses_free_text():
     t = get_transform("parallel", language="fr")
-    assert t.label == "parallel:fr"
+    assert t.label == "parallel:fr" and t.reads_dataset and not t.wordwise
     assert t.select({"id": 1, "en": "cat", "fr": "chat"}) == "chat"
     assert t.select({"id": 1, "prompt": {"en": "cat", "fr": "chat"}}, "prompt") == "chat"
-    with pytest.raises(UserError, match="row 2: no column in language 'fr' .languages there: en"):
-        t.select({"id": 2, "en": "cat"})
+    assert "'fr'" in t.describe() and t.describe().startswith("parallel: the prompt in language 'fr' is read")
     with pytest.raises(UserError, match="cannot translate free text"):
         t.apply("cat")
+    with pytest.raises(UserError, match=r"^transform 'parallel' \(language 'fr'\) reads expected answers from the dataset"):
+        t.expected("cat")
+
+
+@pytest.mark.parametrize(("row", "field", "where", "message"), [
+    ({"id": 2, "en": "cat"}, None, "", "row 2: no column in language 'fr' (languages there: en)"),
+    ({"id": 2, "en": "cat", "n": 3}, None, "s.jsonl:4", "s.jsonl:4: row 2: no column in language 'fr' (languages there: en)"),
+    ({"id": "a"}, None, "", "row 'a': no column in language 'fr' (languages there: none)"),
+    ({"en": "cat"}, None, "", "row without 'id': no column in language 'fr' (languages there: en)"),
+    ({"id": 2, "fr": 7}, None, "", "row 2: the column in language 'fr' is not a string"),
+    ({"id": 2}, "prompt", "", "row 2: no field 'prompt'"),
+    ({"id": 2, "prompt": "cat"}, "prompt", "", "row 2: field 'prompt' is one text, not one per language "
+                                              "({\"en\": ..., 'fr': ...}), so it cannot be read in 'fr'"),
+    ({"id": 2, "prompt": {"en": "cat", "id": "x"}}, "prompt", "", "row 2: no 'prompt' text in language 'fr' (languages there: en)"),
+    ({"id": 2, "prompt": {"fr": None}}, "prompt", "", "row 2: the 'prompt' text in language 'fr' is not a string"),
+])
+def test_parallel_errors_name_the_row(row, field, where, message):
+    t = get_transform("parallel", language="fr")
+    with pytest.raises(UserError) as e:
+        t.select(row, field, where=where)
+    assert str(e.value) == message
+    if not where:  # where="" is the default
+        with pytest.raises(UserError) as e:
+            t.select(row, field)
+        assert str(e.value) == message
+
+
+def test_parallel_lists_every_language_a_row_has():
+    with pytest.raises(UserError) as e:
+        get_transform("parallel", language="fr").select({"id": 5, "en": "cat", "de": "Katze"})
+    assert str(e.value) == "row 5: no column in language 'fr' (languages there: en, de)"
+
+
+@pytest.mark.parametrize("bad", ["", "  ", 3, None])
+def test_parallel_needs_a_language_name(bad):
+    with pytest.raises(UserError) as e:
+        get_transform("parallel", language=bad)
+    assert str(e.value) == f"transform 'parallel': option 'language' must be a column name such as 'fr', got {bad!r}"
 
 
 def test_lookup_errors_are_one_line():

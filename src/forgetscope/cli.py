@@ -12,8 +12,14 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from forgetscope import __version__
+
+try:  # typer >= 0.24 carries its own copy of click
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover - older typer uses click itself
+    from click import exceptions as click_errors
 from forgetscope.errors import UserError
 from forgetscope.studies.registry import load_config  # noqa: F401 - also `forgetscope.cli.load_config`
 
@@ -145,10 +151,27 @@ def _root(
 def main() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
-        app()
-    except UserError as e:
-        console.print(f"[bold red]error:[/bold red] {e}", highlight=False, soft_wrap=True)
+        code = app(standalone_mode=False)  # click's errors come back here, to be printed in one line
+    except click_errors.NoArgsIsHelpError:
+        sys.exit(2)  # `forgetscope` alone: the help is printed already
+    except click_errors.UsageError as e:  # missing argument, unknown option or command, bad value
+        hint = f" (see `{e.ctx.command_path if e.ctx is not None else 'forgetscope'} --help`)"
+        _error(e.format_message() + hint)
         sys.exit(2)
-    except KeyboardInterrupt:
+    except click_errors.ClickException as e:
+        _error(e.format_message())
+        sys.exit(e.exit_code)
+    except UserError as e:
+        _error(str(e))
+        sys.exit(2)
+    except (KeyboardInterrupt, typer.Abort):
+        code = 130
+    if code == 130:  # typer turns Ctrl-C into exit code 130
         console.print("interrupted: re-run the same command to resume", highlight=False)
-        sys.exit(130)
+    if isinstance(code, int) and code:
+        sys.exit(code)
+
+
+def _error(message: str) -> None:
+    """One line on stderr: `error: MESSAGE`, whitespace collapsed, never wrapped, no markup read from it."""
+    console.print(f"[bold red]error:[/bold red] {escape(' '.join(message.split()))}", highlight=False, soft_wrap=True)

@@ -33,41 +33,41 @@ def _teacher_forced_logprobs(scorer: NativeScorer, pairs: Sequence[tuple[list[in
     return out
 
 
-@torch.inference_mode()
 def checkpoint_pass(scorer: NativeScorer, prompts: Sequence[str], max_new_tokens: int, path: Path) -> None:
-    pairs = [(p, r) for p, r in greedy_token_ids(scorer, prompts, max_new_tokens) if r]
-    tensors: dict[str, torch.Tensor] = {}
-    for i, ((p, r), lp) in enumerate(zip(pairs, _teacher_forced_logprobs(scorer, pairs), strict=True)):
-        tensors[f"{i}.prompt"] = torch.tensor(p, dtype=torch.long)
-        tensors[f"{i}.response"] = torch.tensor(r, dtype=torch.long)
-        tensors[f"{i}.logprobs"] = lp.contiguous()
+    with torch.inference_mode():
+        pairs = [(p, r) for p, r in greedy_token_ids(scorer, prompts, max_new_tokens) if r]
+        tensors: dict[str, torch.Tensor] = {}
+        for i, ((p, r), lp) in enumerate(zip(pairs, _teacher_forced_logprobs(scorer, pairs), strict=True)):
+            tensors[f"{i}.prompt"] = torch.tensor(p, dtype=torch.long)
+            tensors[f"{i}.response"] = torch.tensor(r, dtype=torch.long)
+            tensors[f"{i}.logprobs"] = lp.contiguous()
 
-    atomic_write_bytes(path, save(tensors) if tensors else save({"empty": torch.zeros(0)}))
+        atomic_write_bytes(path, save(tensors) if tensors else save({"empty": torch.zeros(0)}))
 
 
-@torch.inference_mode()
 def base_pass(base_scorer: NativeScorer, path: Path) -> dict[str, float]:
     """Compare a stored checkpoint pass with the base. Returns mean KL and the three rank shares."""
-    data = load_file(str(path))
-    n = len({k.split(".")[0] for k in data if k != "empty"})
-    pairs = [(data[f"{i}.prompt"].tolist(), data[f"{i}.response"].tolist()) for i in range(n)]
-    if not pairs:
-        return {"kl": float("nan"), "unshifted": float("nan"), "marginal": float("nan"), "shifted": float("nan"), "tokens": 0}
-    base_lps = _teacher_forced_logprobs(base_scorer, pairs)
-    kls, ranks = [], []
-    for i, lb in enumerate(base_lps):
-        lc = data[f"{i}.logprobs"]
-        kls.append((lb.exp() * (lb - lc)).sum(-1))
-        tok = lc.argmax(-1)
-        ranks.append((lb > lb.gather(-1, tok[:, None])).sum(-1) + 1)
-    kl = torch.cat(kls)
-    rank = torch.cat(ranks)
-    return {
-        "kl": float(kl.mean()),
-        "unshifted": float((rank == 1).float().mean()),
-        "marginal": float(((rank >= 2) & (rank <= 3)).float().mean()),
-        "shifted": float((rank > 3).float().mean()),
-        "tokens": int(rank.numel()),
-    }
+    with torch.inference_mode():
+        data = load_file(str(path))
+        n = len({k.split(".")[0] for k in data if k != "empty"})
+        pairs = [(data[f"{i}.prompt"].tolist(), data[f"{i}.response"].tolist()) for i in range(n)]
+        if not pairs:
+            return {"kl": float("nan"), "unshifted": float("nan"), "marginal": float("nan"), "shifted": float("nan"), "tokens": 0}
+        base_lps = _teacher_forced_logprobs(base_scorer, pairs)
+        kls, ranks = [], []
+        for i, lb in enumerate(base_lps):
+            lc = data[f"{i}.logprobs"]
+            kls.append((lb.exp() * (lb - lc)).sum(-1))
+            tok = lc.argmax(-1)
+            ranks.append((lb > lb.gather(-1, tok[:, None])).sum(-1) + 1)
+        kl = torch.cat(kls)
+        rank = torch.cat(ranks)
+        return {
+            "kl": float(kl.mean()),
+            "unshifted": float((rank == 1).float().mean()),
+            "marginal": float(((rank >= 2) & (rank <= 3)).float().mean()),
+            "shifted": float((rank > 3).float().mean()),
+            "tokens": int(rank.numel()),
+        }
 
 

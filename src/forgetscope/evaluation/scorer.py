@@ -98,62 +98,62 @@ class NativeScorer:
         return out
 
     # -- log-likelihoods ------------------------------------------------------------------------
-    @torch.inference_mode()
     def loglikelihood(self, requests: Sequence[tuple[str, str]]) -> list[Loglik]:
-        encoded = self.split_requests(requests)
-        out: list[Loglik | None] = [None] * len(encoded)
-        # Single-token continuations after the same context: one row per context.
-        groups: dict[tuple[int, ...], list[int]] = defaultdict(list)
-        shared: dict[tuple[int, ...], list[int]] = defaultdict(list)
-        for i, (ctx, cont) in enumerate(encoded):
-            if len(cont) == 1:
-                groups[tuple(ctx)].append(i)
-            else:
-                shared[tuple(ctx)].append(i)
-        multi: list[int] = []
-        for ctx, members in shared.items():
-            # Longer continuations after one long context (a few-shot prompt): the context's keys/values
-            # are computed once, when that saves more tokens than the extra forward pass costs.
-            saved = (len(members) - 1) * len(ctx)
-            fits = len(ctx) + max(len(encoded[i][1]) for i in members) <= self.max_length
-            if not (self.share_prefix and saved >= self.share_prefix_min_tokens and fits
-                    and self._shared_context(list(ctx), [(i, encoded[i][1]) for i in members], out)):
-                multi += members
-        rows: list[tuple[list[int], list[tuple[int, list[int]]]]] = []  # (input, [(request, continuation)])
-        for ctx, members in groups.items():
-            rows.append((list(ctx), [(i, encoded[i][1]) for i in members]))
-        for i in multi:
-            ctx, cont = encoded[i]
-            rows.append(((ctx + cont)[:-1], [(i, cont)]))
-        rows.sort(key=lambda r: -len(r[0]))
-        for start in range(0, len(rows), self.batch_size):
-            chunk = rows[start : start + self.batch_size]
-            inputs = [r[0][-self.max_length :] for r in chunk]
-            # Only the positions that predict continuation tokens go through the output layer.
-            width = max(len(x) for x in inputs)
-            first = min(len(x) - max(len(c) for _, c in members) for x, (_, members) in zip(inputs, chunk, strict=True))
-            keep = width - max(first, 0)
-            logprobs = self.forward_logprobs(inputs, keep=keep)
-            offset = width - keep
-            for b, (inp, members) in enumerate(chunk):
-                n = len(inp) - offset
-                if len(members) > 1 or len(members[0][1]) == 1:  # single tokens after one context
-                    last = logprobs[b, n - 1]
-                    targets = torch.tensor([cont[0] for _, cont in members])
-                    values = last[targets].tolist()
-                    top = int(last.argmax())
-                    for (i, _), v, t in zip(members, values, targets.tolist(), strict=True):
-                        out[i] = Loglik(v, t == top, 1)
-                    continue
-                for i, cont in members:
-                    pos = torch.arange(n - len(cont), n)
-                    lp = logprobs[b, pos]
-                    target = torch.tensor(cont)
-                    tok_lp = lp.gather(-1, target[:, None]).squeeze(-1)
-                    greedy = bool((lp.argmax(-1) == target).all())
-                    out[i] = Loglik(float(tok_lp.sum()), greedy, len(cont))
-            self.progress(len(chunk))
-        return out  # type: ignore[return-value]
+        with torch.inference_mode():
+            encoded = self.split_requests(requests)
+            out: list[Loglik | None] = [None] * len(encoded)
+            # Single-token continuations after the same context: one row per context.
+            groups: dict[tuple[int, ...], list[int]] = defaultdict(list)
+            shared: dict[tuple[int, ...], list[int]] = defaultdict(list)
+            for i, (ctx, cont) in enumerate(encoded):
+                if len(cont) == 1:
+                    groups[tuple(ctx)].append(i)
+                else:
+                    shared[tuple(ctx)].append(i)
+            multi: list[int] = []
+            for ctx, members in shared.items():
+                # Longer continuations after one long context (a few-shot prompt): the context's keys/values
+                # are computed once, when that saves more tokens than the extra forward pass costs.
+                saved = (len(members) - 1) * len(ctx)
+                fits = len(ctx) + max(len(encoded[i][1]) for i in members) <= self.max_length
+                if not (self.share_prefix and saved >= self.share_prefix_min_tokens and fits
+                        and self._shared_context(list(ctx), [(i, encoded[i][1]) for i in members], out)):
+                    multi += members
+            rows: list[tuple[list[int], list[tuple[int, list[int]]]]] = []  # (input, [(request, continuation)])
+            for ctx, members in groups.items():
+                rows.append((list(ctx), [(i, encoded[i][1]) for i in members]))
+            for i in multi:
+                ctx, cont = encoded[i]
+                rows.append(((ctx + cont)[:-1], [(i, cont)]))
+            rows.sort(key=lambda r: -len(r[0]))
+            for start in range(0, len(rows), self.batch_size):
+                chunk = rows[start : start + self.batch_size]
+                inputs = [r[0][-self.max_length :] for r in chunk]
+                # Only the positions that predict continuation tokens go through the output layer.
+                width = max(len(x) for x in inputs)
+                first = min(len(x) - max(len(c) for _, c in members) for x, (_, members) in zip(inputs, chunk, strict=True))
+                keep = width - max(first, 0)
+                logprobs = self.forward_logprobs(inputs, keep=keep)
+                offset = width - keep
+                for b, (inp, (_, members)) in enumerate(zip(inputs, chunk, strict=True)):  # inp: as truncated
+                    n = len(inp) - offset
+                    if len(members) > 1 or len(members[0][1]) == 1:  # single tokens after one context
+                        last = logprobs[b, n - 1]
+                        targets = torch.tensor([cont[0] for _, cont in members])
+                        values = last[targets].tolist()
+                        top = int(last.argmax())
+                        for (i, _), v, t in zip(members, values, targets.tolist(), strict=True):
+                            out[i] = Loglik(v, t == top, 1)
+                        continue
+                    for i, cont in members:
+                        pos = torch.arange(n - len(cont), n)
+                        lp = logprobs[b, pos]
+                        target = torch.tensor(cont)
+                        tok_lp = lp.gather(-1, target[:, None]).squeeze(-1)
+                        greedy = bool((lp.argmax(-1) == target).all())
+                        out[i] = Loglik(float(tok_lp.sum()), greedy, len(cont))
+                self.progress(len(chunk))
+            return out  # type: ignore[return-value]
 
     def _shared_context(self, ctx: list[int], members: list[tuple[int, list[int]]], out: list) -> bool:
         """Continuations of two or more tokens after one context: one pass over the context keeps its
@@ -212,31 +212,31 @@ class NativeScorer:
         return "logits_to_keep" in inspect.signature(self.model.forward).parameters
 
     # -- rolling log-likelihood (bits per byte) -------------------------------------------------
-    @torch.inference_mode()
     def rolling_nll(self, texts: Sequence[str]) -> list[float]:
         """Total NLL (nats) of each text, every token predicted from what precedes it (the first
         from the prefix token). Texts longer than the context window are scored in windows."""
-        reqs: list[tuple[int, list[int], int]] = []  # (text index, window tokens, tokens to score)
-        plain = self.encode_many(texts, plain=True)
-        for t, text in enumerate(texts):
-            toks = [self.prefix_id, *plain[t]]
-            step = self.max_length
-            for s in range(1, len(toks), step):
-                window = toks[max(0, s + step - 1 - self.max_length) : s + step]
-                scored = min(step, len(toks) - s)
-                reqs.append((t, window, scored))
-        totals = [0.0] * len(texts)
-        order = sorted(range(len(reqs)), key=lambda i: -len(reqs[i][1]))
-        for start in range(0, len(order), self.batch_size):
-            chunk = [reqs[i] for i in order[start : start + self.batch_size]]
-            logprobs = self.forward_logprobs([w[:-1] for _, w, _ in chunk])
-            for b, (t, window, scored) in enumerate(chunk):
-                n = len(window) - 1
-                pos = torch.arange(n - scored, n)
-                target = torch.tensor(window[1:])[pos]
-                totals[t] -= float(logprobs[b, pos].gather(-1, target[:, None]).sum())
-            self.progress(len(chunk))
-        return totals
+        with torch.inference_mode():
+            reqs: list[tuple[int, list[int], int]] = []  # (text index, window tokens, tokens to score)
+            plain = self.encode_many(texts, plain=True)
+            for t, text in enumerate(texts):
+                toks = [self.prefix_id, *plain[t]]
+                step = self.max_length
+                for s in range(1, len(toks), step):
+                    window = toks[max(0, s + step - 1 - self.max_length) : s + step]
+                    scored = min(step, len(toks) - s)
+                    reqs.append((t, window, scored))
+            totals = [0.0] * len(texts)
+            order = sorted(range(len(reqs)), key=lambda i: -len(reqs[i][1]))
+            for start in range(0, len(order), self.batch_size):
+                chunk = [reqs[i] for i in order[start : start + self.batch_size]]
+                logprobs = self.forward_logprobs([w[:-1] for _, w, _ in chunk])
+                for b, (t, window, scored) in enumerate(chunk):
+                    n = len(window) - 1
+                    pos = torch.arange(n - scored, n)
+                    target = torch.tensor(window[1:])[pos]
+                    totals[t] -= float(logprobs[b, pos].gather(-1, target[:, None]).sum())
+                self.progress(len(chunk))
+            return totals
 
     def bits_and_bytes(self, texts: Sequence[str]) -> tuple[float, int]:
         """Total bits (NLL / ln 2) over the texts and their total UTF-8 bytes."""
@@ -248,35 +248,35 @@ class NativeScorer:
         return bits / n_bytes
 
     # -- generation -----------------------------------------------------------------------------
-    @torch.inference_mode()
     def generate(self, prompts: Sequence[str], *, max_new_tokens: int, stop: Sequence[str] = ()) -> list[str]:
         """Greedy continuations, cut at the first stop string (and at EOS)."""
-        encoded = [e[-(self.max_length - max_new_tokens) :] for e in self.encode_many(prompts)]
-        order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
-        out: list[str] = [""] * len(prompts)
-        eos = self.tok.eos_token_id
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
-            width = max(len(encoded[i]) for i in idx)
-            ids = torch.full((len(idx), width), self.pad_id, dtype=torch.long)
-            mask = torch.zeros_like(ids)
-            for r, i in enumerate(idx):  # left padding
-                ids[r, width - len(encoded[i]) :] = torch.tensor(encoded[i])
-                mask[r, width - len(encoded[i]) :] = 1
-            criteria = StoppingCriteriaList([StopOnStrings(self.tok, stop, width)]) if stop else None
-            with self._autocast():
-                gen = self.model.generate(
-                    input_ids=ids.to(self.device), attention_mask=mask.to(self.device), max_new_tokens=max_new_tokens,
-                    do_sample=False, pad_token_id=self.pad_id, eos_token_id=eos, stopping_criteria=criteria,
-                )
-            for r, i in enumerate(idx):
-                new = gen[r, width:].tolist()
-                if eos in new:
-                    new = new[: new.index(eos)]
-                text = self.tok.decode(new, skip_special_tokens=True)
-                out[i] = cut_at_stop(text, stop)
-            self.progress(len(idx))
-        return out
+        with torch.inference_mode():
+            encoded = [e[-(self.max_length - max_new_tokens) :] for e in self.encode_many(prompts)]
+            order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
+            out: list[str] = [""] * len(prompts)
+            eos = self.tok.eos_token_id
+            for start in range(0, len(order), self.batch_size):
+                idx = order[start : start + self.batch_size]
+                width = max(len(encoded[i]) for i in idx)
+                ids = torch.full((len(idx), width), self.pad_id, dtype=torch.long)
+                mask = torch.zeros_like(ids)
+                for r, i in enumerate(idx):  # left padding
+                    ids[r, width - len(encoded[i]) :] = torch.tensor(encoded[i])
+                    mask[r, width - len(encoded[i]) :] = 1
+                criteria = StoppingCriteriaList([StopOnStrings(self.tok, stop, width)]) if stop else None
+                with self._autocast():
+                    gen = self.model.generate(
+                        input_ids=ids.to(self.device), attention_mask=mask.to(self.device), max_new_tokens=max_new_tokens,
+                        do_sample=False, pad_token_id=self.pad_id, eos_token_id=eos, stopping_criteria=criteria,
+                    )
+                for r, i in enumerate(idx):
+                    new = gen[r, width:].tolist()
+                    if eos in new:
+                        new = new[: new.index(eos)]
+                    text = self.tok.decode(new, skip_special_tokens=True)
+                    out[i] = cut_at_stop(text, stop)
+                self.progress(len(idx))
+            return out
 
 
 class StopOnStrings(StoppingCriteria):
@@ -301,29 +301,29 @@ def cut_at_stop(text: str, stop: Sequence[str]) -> str:
     return text[:cut]
 
 
-@torch.inference_mode()
 def greedy_token_ids(scorer: NativeScorer, prompts: Sequence[str], max_new_tokens: int) -> list[tuple[list[int], list[int]]]:
     """(prompt ids, response ids) of greedy responses; a response keeps its EOS if it emitted one."""
-    eos = scorer.tok.eos_token_id
-    encoded = scorer.encode_many(prompts)
-    out: list[tuple[list[int], list[int]]] = [([], [])] * len(prompts)
-    order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
-    for start in range(0, len(order), scorer.batch_size):
-        idx = order[start : start + scorer.batch_size]
-        width = max(len(encoded[i]) for i in idx)
-        ids = torch.full((len(idx), width), scorer.pad_id, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for r, i in enumerate(idx):
-            ids[r, width - len(encoded[i]) :] = torch.tensor(encoded[i])
-            mask[r, width - len(encoded[i]) :] = 1
-        with scorer._autocast():
-            gen = scorer.model.generate(
-                input_ids=ids.to(scorer.device), attention_mask=mask.to(scorer.device), max_new_tokens=max_new_tokens,
-                do_sample=False, pad_token_id=scorer.pad_id, eos_token_id=eos,
-            )
-        for r, i in enumerate(idx):
-            new = gen[r, width:].tolist()
-            if eos in new:
-                new = new[: new.index(eos) + 1]
-            out[i] = (encoded[i], new)
-    return out
+    with torch.inference_mode():
+        eos = scorer.tok.eos_token_id
+        encoded = scorer.encode_many(prompts)
+        out: list[tuple[list[int], list[int]]] = [([], [])] * len(prompts)
+        order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
+        for start in range(0, len(order), scorer.batch_size):
+            idx = order[start : start + scorer.batch_size]
+            width = max(len(encoded[i]) for i in idx)
+            ids = torch.full((len(idx), width), scorer.pad_id, dtype=torch.long)
+            mask = torch.zeros_like(ids)
+            for r, i in enumerate(idx):
+                ids[r, width - len(encoded[i]) :] = torch.tensor(encoded[i])
+                mask[r, width - len(encoded[i]) :] = 1
+            with scorer._autocast():
+                gen = scorer.model.generate(
+                    input_ids=ids.to(scorer.device), attention_mask=mask.to(scorer.device), max_new_tokens=max_new_tokens,
+                    do_sample=False, pad_token_id=scorer.pad_id, eos_token_id=eos,
+                )
+            for r, i in enumerate(idx):
+                new = gen[r, width:].tolist()
+                if eos in new:
+                    new = new[: new.index(eos) + 1]
+                out[i] = (encoded[i], new)
+        return out

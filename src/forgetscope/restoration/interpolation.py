@@ -17,25 +17,25 @@ from forgetscope.errors import UserError
 from forgetscope.restoration.base import RestoreJob, Restorer
 
 
-@torch.no_grad()
 def interpolate_toward_base(model, base_folder: str | Path, ratio: float) -> None:
-    if not 0.0 <= ratio <= 1.0:
-        raise UserError(f"interpolation ratio must be in [0, 1], got {ratio}")
-    files = sorted(Path(base_folder).glob("*.safetensors"))
-    if not files:
-        raise UserError(f"{base_folder}: no safetensors weights to interpolate toward")
-    params = dict(model.named_parameters())
-    seen: set[str] = set()
-    for f in files:
-        with safe_open(str(f), framework="pt") as st:
-            for name in st.keys():  # noqa: SIM118 - safe_open has no __iter__
-                if name in params:
-                    p = params[name]
-                    p.lerp_(st.get_tensor(name).to(p.device, p.dtype), ratio)
-                    seen.add(name)
-    missing = [n for n in params if n not in seen and not _tied(model, n)]
-    if missing:
-        raise UserError(f"{base_folder}: base lacks weights {missing[:3]}... (different architecture?)")
+    with torch.no_grad():
+        if not 0.0 <= ratio <= 1.0:
+            raise UserError(f"interpolation ratio must be in [0, 1], got {ratio}")
+        files = sorted(Path(base_folder).glob("*.safetensors"))
+        if not files:
+            raise UserError(f"{base_folder}: no safetensors weights to interpolate toward")
+        params = dict(model.named_parameters())
+        seen: set[str] = set()
+        for f in files:
+            with safe_open(str(f), framework="pt") as st:
+                for name in st.keys():  # noqa: SIM118 - safe_open has no __iter__
+                    if name in params:
+                        p = params[name]
+                        p.lerp_(st.get_tensor(name).to(p.device, p.dtype), ratio)
+                        seen.add(name)
+        missing = [n for n in params if n not in seen and not _tied(model, n)]
+        if missing:
+            raise UserError(f"{base_folder}: base lacks weights {missing[:3]}... (different architecture?)")
 
 
 def _tied(model, name: str) -> bool:
