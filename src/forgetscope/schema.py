@@ -54,17 +54,38 @@ class Checkpoint(Record):
     gap_to_restored_base: Num = Field(description="R_0 - R_t: below the restored base (the control)")
     label: Label = Field(description="the stage rule (docs/concepts.md) applied to the seed means")
     label_by_seed: list[Label] = Field(description="the rule applied to each seed, in seed order")
-    label_ci: Literal["none", "pseudo", "actual", "uncertain"] = Field(description="the label the intervals support")
+    label_ci: Literal["none", "pseudo", "actual", "uncertain"] = Field(
+        description="the label the intervals support: actual when the gap's interval lies above delta (and, when a "
+        "larger restoration budget ran, it finds the checkpoint actual too); pseudo when the forgetting's interval lies "
+        "above delta and the gap's at or below it; uncertain otherwise")
+    saturated: bool | None = Field(
+        description="for a checkpoint actual at the configured budget: whether every larger budget agrees (false: "
+        "restoration had not run its course, so label_ci is uncertain); null when no larger budget ran")
     ci: StatIntervals
     other_restorers: dict[str, ScoreWithInterval] = Field(
         default_factory=dict, description="restored score under every restorer after the first, by condition")
 
 
-class Separation(Record):
-    separated: bool = Field(description="some actual checkpoint's gap interval lies above every pseudo checkpoint's")
-    pseudo_steps: list[int]
-    actual_steps_separated: list[int]
-    pseudo_gap_hi: Num
+class Finding(Record):
+    """A source study's claim, measured, with the interval that decides it (analysis/findings.py)."""
+
+    id: str
+    claim: str = Field(description="the claim, in words")
+    source: str = Field(description="the study it comes from")
+    measure: str = Field(description="what is measured")
+    unit: str = Field(description="the unit of value and ci")
+    value: Num
+    ci: Interval
+    verdict: Literal["holds", "fails", "uncertain"] = Field(
+        description="holds: the interval lies on the claim's side; fails: on the other side; uncertain: it straddles")
+    evidence: str = Field(description="one sentence from the labels and intervals behind the verdict")
+
+
+class CurvePoint(Record):
+    step: int = Field(description="the fine-tuning checkpoint (0 = the base)")
+    budget: float = Field(description="restoration steps in multiples of restore.train.steps (0 = not restored)")
+    score: Num
+    ci: Interval
 
 
 class ProbeDecomposition(Record):
@@ -73,8 +94,7 @@ class ProbeDecomposition(Record):
     base: Num = Field(description="B: the base's score")
     restored_base: Num = Field(description="R_0: the base's score after restoration (the control)")
     ci: BaseIntervals
-    transition_step: int | None = Field(description="first checkpoint labelled actual")
-    separation: Separation
+    transition_step: int | None = Field(description="first checkpoint labelled actual by its interval (label_ci)")
     checkpoints: list[Checkpoint]
 
 
@@ -109,6 +129,7 @@ class RestorerInfo(Record):
     condition: str = Field(description="its label in the result tables")
     name: str = Field(description="the restorer (restoration/)")
     options: dict[str, Any]
+    budget: float = Field(description="restoration steps in multiples of restore.train.steps (1 for a training-free restorer)")
     title: str = Field(description="a short label for plots and tables")
     describe: str
 
@@ -125,9 +146,10 @@ class TrajectorySummary(Record):
     base: Num
     restored_base: Num
     transition_step: int | None
-    separation: Separation
     ci: BaseIntervals
+    findings: list[Finding] = Field(description="Zhang et al.'s claims, each decided by its interval")
     checkpoints: list[Checkpoint] = Field(description="the primary probe under the first restorer")
+    restoration_curve: list[CurvePoint] = Field(description="the primary probe against the restoration budget")
     probes: dict[str, ProbeDecomposition] = Field(description="every knowledge probe under the first restorer")
     rates: dict[str, dict[str, list[Rate]]] = Field(description="refusal probes: rate per condition and step")
     pattern_shift: list[PatternShift]
@@ -182,11 +204,19 @@ class WorldRow(DropStats):
     leaked_tuned: Num = None
 
 
+class MeanInterval(Record):
+    mean: Num
+    ci: Interval
+
+
 class Check(Record):
     step: int
     claim: str
-    value: Num
-    holds: bool
+    value: Num = Field(description="what the claim reads as (mean over seeds)")
+    ci: Interval
+    decided_on: MeanInterval | None = Field(
+        description="where a claim compares two quantities (L2 against half of L1): the per-seed difference that decides it")
+    verdict: Literal["holds", "fails", "uncertain"]
 
 
 class FactWorldBlock(Record):
@@ -207,6 +237,7 @@ class ConjugateSummary(Record):
     seeds: list[int] = Field(description="the seeds drawn from (model suites: the first; fact world: the trajectory run's)")
     ci_level: float
     models: dict[str, str | None]
+    findings: list[Finding] = Field(description="Kotha et al.'s claims, each decided by its interval")
     suites: dict[str, SuiteBlock]
     fact_world: FactWorldBlock | None
     forgetscope_version: str
@@ -245,7 +276,7 @@ class Effect(Record):
 
 
 class ClosenessBin(Record):
-    bin: int = Field(description="0 = farthest from the discrete set")
+    bin: int = Field(description="0 = farthest from the discrete set (posterior_discrete: bins within each k, averaged over k)")
     damage: Num
     ci: Interval
     closeness: Num
@@ -284,29 +315,15 @@ class GammaRecovery(Record):
     small_minus_large: SeedStat
 
 
-class MeanInterval(Record):
-    mean: Num
-    ci: Interval
-
-
 class Agreement(Record):
     k: int
     to_ridge: MeanInterval = Field(description="mean squared distance of the prediction to ridge's")
     to_discrete_bayes: MeanInterval = Field(description="... to the discrete-Bayes prediction")
 
 
-class RegressionChecks(Record):
-    discrete_loss_falls: bool
-    continuous_loss_rises: bool
-    closer_hurts_more: dict[str, bool]
-    conjugate_recovers: dict[str, bool]
-    conjugate_recovers_at_small_k: dict[str, bool]
-    recovery_most_at_small_k: dict[str, bool]
-
-
 class RegressionSummary(Record):
     study: Literal["regression"] = "regression"
-    schema_version: Literal[1] = 1
+    schema_version: Literal[2] = 2
     name: str
     seeds: list[int]
     ci_level: float
@@ -322,7 +339,7 @@ class RegressionSummary(Record):
     agreement: dict[str, dict[str, list[Agreement]]]
     closeness: dict[str, Closeness]
     conjugate: dict[str, GammaRecovery] = Field(description="gamma -> recovery by conjugate prompts (X, gamma y)")
-    checks: RegressionChecks
+    findings: list[Finding] = Field(description="Kotha et al.'s regression claims, each decided by its interval")
     forgetscope_version: str
 
 

@@ -11,7 +11,7 @@ restoration applied to the base: the control):
     label_t = "actual" if gap_t > delta
               "pseudo" if forgetting_t > delta (and not actual)
               "none"   otherwise
-    transition step = the first checkpoint labelled "actual".
+    transition step = the first checkpoint labelled "actual" by its interval (confirmed_label).
 
 (This is the rule of docs/concepts.md: pseudo when R_t >= R_0 - delta while F_t < B - delta;
 actual when R_t < R_0 - delta.)
@@ -144,11 +144,6 @@ def aggregate_seeds(per_step: pd.DataFrame, *, delta: float, level: float) -> pd
     return pd.DataFrame(rows)
 
 
-def transition_step(per_step: pd.DataFrame) -> int | None:
-    actual = per_step[(per_step["step"] > 0) & (per_step["label"] == "actual")]
-    return int(actual["step"].min()) if len(actual) else None
-
-
 def confirmed_label(row, delta: float) -> str:
     """The label the confidence intervals support: "actual" when the gap's interval lies above delta;
     "pseudo" when the forgetting's interval lies above delta and the gap's at or below it;
@@ -158,17 +153,3 @@ def confirmed_label(row, delta: float) -> str:
     if row["forgetting_lo"] > delta + _EPS and row["gap_hi"] <= delta + _EPS:
         return "pseudo"
     return "uncertain"
-
-
-def separation(agg: pd.DataFrame) -> dict:
-    """Do the CIs keep the stages apart? The actual checkpoints whose restoration-gap interval lies
-    entirely above the interval of every pseudo checkpoint."""
-    ps = agg[(agg["label"] == "pseudo") & (agg["step"] > 0)]
-    ac = agg[(agg["label"] == "actual") & (agg["step"] > 0)]
-    if ps.empty or ac.empty:
-        return {"separated": False, "pseudo_steps": ps["step"].astype(int).tolist(), "actual_steps_separated": [],
-                "pseudo_gap_hi": None}
-    hi = float(ps["gap_hi"].max())
-    above = ac[ac["gap_lo"] > hi]["step"].astype(int).tolist()
-    return {"separated": bool(above), "pseudo_steps": ps["step"].astype(int).tolist(), "actual_steps_separated": above,
-            "pseudo_gap_hi": hi}

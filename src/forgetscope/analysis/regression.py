@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from forgetscope.analysis.findings import finding, interval_verdict
 from forgetscope.analysis.stats import seed_interval
 
 MODELS = ("base", "finetuned")
@@ -50,8 +51,14 @@ def seed_tables(base: pd.DataFrame, preds: pd.DataFrame, *, baselines: Sequence[
     cont = n1[n1["family"] == "continuous"].pivot_table(index=["prompt", "k"], columns="predictor", values="sq").reset_index()
     cont = cont.merge(base[base["family"] == "continuous"][["prompt", "k", "posterior_discrete", "w_distance"]], on=["prompt", "k"])
     cont["damage"] = cont["finetuned"] - cont["base"]
-    closeness = pd.concat([_binned(cont[cont["k"] >= 1], "posterior_discrete", closeness_bins, ascending=True),
-                           _binned(cont[cont["k"] >= 1].groupby("prompt", as_index=False)[["w_distance", "damage", "base"]].mean(),
+    # The posterior of the discrete family grows with k, so its bins are formed within each k and then
+    # averaged over k (equal weight per k): a comparison across bins is never a comparison across k.
+    shown = cont[cont["k"] >= 1]
+    by_k = pd.concat([_binned(g, "posterior_discrete", closeness_bins, ascending=True).assign(k=int(k))
+                      for k, g in shown.groupby("k")], ignore_index=True)
+    posterior = by_k.groupby("bin", as_index=False)[["closeness", "damage", "base", "n"]].mean().assign(measure="posterior_discrete")
+    closeness = pd.concat([posterior,
+                           _binned(shown.groupby("prompt", as_index=False)[["w_distance", "damage", "base"]].mean(),
                                    "w_distance", closeness_bins, ascending=False)], ignore_index=True).assign(seed=seed)
 
     # 5. conjugate prompting on the continuous family: share of the damage recovered, per gamma and k
@@ -66,7 +73,8 @@ def seed_tables(base: pd.DataFrame, preds: pd.DataFrame, *, baselines: Sequence[
                                   "base_conjugate": wide[("base", float(g))].to_numpy(), "damage": damage.to_numpy(),
                                   "recovered": recovered.to_numpy()}))
     conj = pd.concat(conj, ignore_index=True).assign(seed=seed)
-    return {"loss_by_k": loss, "trajectory": traj, "agreement": agree, "closeness": closeness, "conjugate": conj}
+    return {"loss_by_k": loss, "trajectory": traj, "agreement": agree, "closeness": closeness,
+            "closeness_by_k": by_k.assign(seed=seed), "conjugate": conj}
 
 
 def _binned(df: pd.DataFrame, column: str, bins: int, *, ascending: bool) -> pd.DataFrame:
@@ -103,15 +111,48 @@ def ratio(a: float, b: float) -> float | None:
     return num(a / b) if b else None
 
 
-def excludes_zero(ci: list, sign: int) -> bool:
-    lo, hi = ci
-    if lo is None or hi is None:
-        return False
-    return lo > 0 if sign > 0 else hi < 0
-
-
 def agreement_rows(h: pd.DataFrame, level: float) -> list[dict]:
     a = {r["k"]: r for r in series(h, ["k"], "to_ridge", level)}
     b = {r["k"]: r for r in series(h, ["k"], "to_discrete_bayes", level)}
     return [{"k": k, "to_ridge": {"mean": a[k]["to_ridge"], "ci": a[k]["ci"]},
              "to_discrete_bayes": {"mean": b[k]["to_discrete_bayes"], "ci": b[k]["ci"]}} for k in sorted(a)]
+
+
+KOTHA = "Kotha et al. (ICLR 2024), in-context regression"
+
+
+def regression_findings(effect: dict, closeness: dict, conjugate: dict, small_k: int) -> list[dict]:
+    """The paper's findings, each decided by its t-interval over seeds."""
+    out = []
+    for fam, side, claim in (("discrete", "below", "Fine-tuning on the discrete family lowers the loss on that family."),
+                             ("continuous", "above", "Fine-tuning on the discrete family raises the loss on the continuous family "
+                                                     "(the capability the fine-tuning did not ask for is suppressed).")):
+        ch = effect[fam]["change"]
+        lo, hi = ch["ci"]
+        v = interval_verdict(lo, hi, 0.0, side)
+        agree = sum(1 for x in ch["by_seed"] if x is not None and (x < 0 if side == "below" else x > 0))
+        out.append(finding(f"{fam}_loss_{'falls' if side == 'below' else 'rises'}", claim, KOTHA,
+                           f"change in the {fam} family's MSE (fine-tuned - base, mean over k)", ch["mean"], ch["ci"], v,
+                           f"{'lower' if side == 'below' else 'higher'} after fine-tuning in {agree} of {len(ch['by_seed'])} seeds",
+                           unit="MSE"))
+    post = closeness.get("posterior_discrete")
+    if post is not None:
+        d = post["closest_minus_farthest"]
+        lo, hi = d["ci"]
+        v = interval_verdict(lo, hi, 0.0, "above")
+        out.append(finding("closer_hurts_more", "The damage is largest for prompts closest to the fine-tuning distribution.", KOTHA,
+                           "damage (fine-tuned - base squared error) in the closest minus the farthest quantile bin of "
+                           "P(discrete family | prefix), bins formed within each k, averaged over k >= 1",
+                           d["mean"], d["ci"], v,
+                           "farther prompts are hurt more (the opposite)" if v == "fails" else
+                           "closer prompts are hurt more" if v == "holds" else "the interval includes no difference", unit="MSE"))
+    for g, c in conjugate.items():
+        r = c["recovered_small_k"]
+        lo, hi = r["ci"]
+        v = interval_verdict(lo, hi, 0.0, "above")
+        share = c["share_small_k"]
+        out.append(finding(f"conjugate_recovers_small_k_gamma_{g}", f"Conjugate prompts (X, {g}·y), output divided by {g}, recover "
+                           f"part of the continuous family's rise at small k (k <= {small_k}).", KOTHA,
+                           f"MSE recovered (fine-tuned - conjugate) at k <= {small_k}", r["mean"], r["ci"], v,
+                           f"{'–' if share is None else f'{100 * share:.0f}%'} of the damage at k <= {small_k}", unit="MSE"))
+    return out

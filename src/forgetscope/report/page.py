@@ -26,6 +26,20 @@ _env.filters["num"] = lambda v, d=3: "–" if v is None else f"{v:.{d}f}"
 _env.filters["ci"] = lambda ci: "–" if not ci or ci[0] is None else f"[{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]"
 
 
+def _finding_value(v, unit: str) -> str:
+    """A finding's number in its unit: fractions as points, steps as integers, the rest as they are."""
+    if v is None:
+        return "–"
+    if unit == "fraction":
+        return f"{100 * v:.1f} pts"
+    if unit == "step":
+        return str(int(v))
+    return f"{v:+.3f}"
+
+
+_env.filters["fval"] = _finding_value
+
+
 @dataclass(frozen=True)
 class ReportSection:
     """A study's part of a report page: its title, its Jinja template, and the function that turns the
@@ -48,6 +62,7 @@ class Section:
     id: str
     title: str
     html: Markup
+    findings: Markup  # the study's findings table (the page opens with all of them)
 
 
 def read_summary(store: RunStore, study: str) -> BaseModel:
@@ -69,10 +84,13 @@ def section_for(store: RunStore) -> Section:
     if study not in SECTIONS:
         raise UserError(f"{store.root}: no report for study {study!r}")
     section: ReportSection = SECTIONS.get(study)
-    ctx = section.context(store, read_summary(store, study))
+    summary = read_summary(store, study)
+    ctx = section.context(store, summary)
     config_text = store.config_path.read_text()
-    html = _env.get_template(section.template).render(**ctx, config_yaml=config_text, run_dir=str(store.root))
-    return Section(study, section.title, Markup(html))
+    findings = _env.get_template("findings.html.j2").render(findings=summary.findings, ci_level=summary.ci_level)
+    html = _env.get_template(section.template).render(**ctx, findings_table=Markup(findings), config_yaml=config_text,
+                                                       run_dir=str(store.root))
+    return Section(study, section.title, Markup(html), Markup(findings))
 
 
 def _page(title: str, sections: list[Section], manifest: dict | None) -> str:

@@ -18,6 +18,7 @@ STYLE = {  # predictor -> (color, line style, label)
     "least_squares": ("#8c564b", "-.", "least squares"),
     "zero": ("#bbbbbb", ":", "zero"),
 }
+VERDICT_WORD = {"holds": "Holds", "fails": "Does not hold", "uncertain": "Uncertain"}
 FAMILY_TITLE = {"discrete": "discrete family (fine-tuning distribution)", "continuous": "continuous family"}
 
 
@@ -125,48 +126,19 @@ def _fmt(iv: SeedStat, d: int = 3) -> str:
     return f"{iv.mean:+.{d}f}{ci}{per_seed}"
 
 
-def _pct(v: float | None) -> str:
-    return "–" if v is None else f"{100 * v:.0f}%"
-
-
 def verdict(s: RegressionSummary) -> list[str]:
-    eff, ch = s.finetune_effect, s.checks
+    """One sentence per finding, from its verdict (its interval), with the numbers behind it."""
+    eff = s.finetune_effect
     lvl = round(100 * s.ci_level)
-
-    def said(iv: SeedStat, sign: int, clear: bool, what: str) -> str:
-        seeds = [v for v in iv.by_seed if v is not None]
-        agree = sum(1 for v in seeds if v * sign > 0)
-        if clear:
-            return f"{what} (the CI excludes 0)"
-        return f"{what} in {agree} of {len(seeds)} seeds, but the CI includes 0" if seeds else f"{what}: not clearly"
-
-    out = [
-        f"Fine-tuning changes the discrete family's loss (mean over k) by {_fmt(eff['discrete'].change)} and the continuous "
-        f"family's by {_fmt(eff['continuous'].change)} ({lvl}% CI over {len(s.seeds)} seeds): "
-        + said(eff["discrete"].change, -1, ch.discrete_loss_falls, "the discrete loss falls") + "; "
-        + said(eff["continuous"].change, +1, ch.continuous_loss_rises, "the continuous loss rises") + ".",
-    ]
-    for m, label in (("posterior_discrete", "posterior probability of the discrete family"), ("w_distance", "nearness of w to a discrete vector")):
-        if m in s.closeness:
-            diff = s.closeness[m].closest_minus_farthest
-            if ch.closer_hurts_more[m]:
-                tail = " — closer prompts are hurt more."
-            elif diff.ci[1] is not None and diff.ci[1] < 0:
-                tail = " — the opposite of the expected effect: farther prompts are hurt more."
-            else:
-                tail = " — not clearly different."
-            out.append(f"Damage in the closest minus the farthest bin by {label}: {_fmt(diff)}{tail}")
-    for g, c in s.conjugate.items():
-        out.append(f"Conjugate prompt γ={g}: MSE recovered (fine-tuned − conjugate, mean over k) {_fmt(c.recovered)}, "
-                   f"{_pct(c.share)} of the damage; at k ≤ {s.small_k} {_fmt(c.recovered_small_k)} ({_pct(c.share_small_k)}), "
-                   f"above {_fmt(c.recovered_large_k)} ({_pct(c.share_large_k)})"
-                   + (" — recovery is larger at small k." if ch.recovery_most_at_small_k[g] else "."))
+    out = [f"Fine-tuning changes the discrete family's loss (mean over k) by {_fmt(eff['discrete'].change)} and the continuous "
+           f"family's by {_fmt(eff['continuous'].change)} ({lvl}% CI over {len(s.seeds)} seeds)."]
+    for f in s.findings:
+        out.append(f"{VERDICT_WORD[f.verdict]}: {f.claim} ({f.evidence}.)")
     return out
 
 
 def regression_context(store: RunStore, s: RegressionSummary) -> dict:
-    ch = s.checks
-    ok = ch.discrete_loss_falls and ch.continuous_loss_rises
+    ok = all(f.verdict == "holds" for f in s.findings)
     return {
         "summary": s,
         "verdict": verdict(s),

@@ -11,16 +11,17 @@ from forgetscope.schema import Checkpoint, ProbeDecomposition, TrajectorySummary
 from forgetscope.store import RunStore
 
 STATE_ORDER = ["kept", "pseudo", "actual", "unknown_at_base"]
+VERDICT_WORD = {"holds": "Holds", "fails": "Does not hold", "uncertain": "Uncertain"}
 
 
 def _shade_stages(ax, checkpoints: list[Checkpoint]) -> None:
     steps = [c.step for c in checkpoints]
     for i, c in enumerate(checkpoints):
-        if c.label == "none":
+        if c.label_ci not in ("pseudo", "actual"):
             continue
         lo = np.sqrt(steps[i - 1] * c.step) if i > 0 else c.step * 0.8
         hi = np.sqrt(steps[i + 1] * c.step) if i + 1 < len(steps) else c.step * 1.25
-        ax.axvspan(lo, hi, color=COLORS[c.label], alpha=0.35, lw=0)
+        ax.axvspan(lo, hi, color=COLORS[c.label_ci], alpha=0.35, lw=0)
 
 
 def _band(ax, x, series: list[Checkpoint], key: str, color: str, label: str, style: str = "-o") -> None:
@@ -42,8 +43,8 @@ def trajectory_figure(ps: ProbeDecomposition, title: str, summary: TrajectorySum
     lead, *others = summary.restorers
     _band(ax, x, cks, "score", COLORS["checkpoint"], "checkpoint")
     _band(ax, x, cks, "restored", COLORS["restored"], f"restored ({lead.title})")
-    for r in others:
-        ax.plot(x, [c.other_restorers[r.condition].score for c in summary.checkpoints], "--s", color=COLORS["interp"], ms=3,
+    for r, color in zip(others, (COLORS["interp"], "#8c564b", "#e377c2", "#17becf"), strict=False):
+        ax.plot(x, [c.other_restorers[r.condition].score for c in summary.checkpoints], "--s", color=color, ms=3,
                 label=r.title)
     ax.set_xscale("log")
     ax.set_xlabel("fine-tuning step")
@@ -205,32 +206,40 @@ def example_rows(items: pd.DataFrame, probe: str, step: int, restorer: str, n: i
 
 
 def verdict(summary: TrajectorySummary) -> list[str]:
-    """Plain sentences stating what the run shows (every number comes from summary.json)."""
-    cks = summary.checkpoints
-    pseudo = [c for c in cks if c.label == "pseudo"]
-    actual = [c for c in cks if c.label == "actual"]
-    p, d = summary.probe, summary.delta
-    out = [f"Probe {p}: base {summary.base:.3f}, restored base {summary.restored_base:.3f}; δ = {d:.2f}; "
-           f"seeds {', '.join(map(str, summary.seeds))}."]
-    if pseudo:
-        worst = max(pseudo, key=lambda c: c.forgetting)
-        out.append(f"Pseudo forgetting at steps {', '.join(str(c.step) for c in pseudo)}: up to {100 * worst.forgetting:.1f} points "
-                   f"lost (step {worst.step}), and restoration brought the score back to {worst.restored:.3f}.")
-    if actual:
-        out.append(f"Actual forgetting from step {summary.transition_step}: at step {actual[-1].step} the restored score is "
-                   f"{actual[-1].restored:.3f}, {100 * actual[-1].gap_to_restored_base:.1f} points below the restored base.")
-    if not pseudo and not actual:
-        out.append("No checkpoint lost more than δ: no forgetting to decompose.")
-    sep = summary.separation
-    if sep.pseudo_gap_hi is not None:
-        if sep.separated:
-            out.append(f"The confidence intervals separate the stages: the restoration gap of every pseudo checkpoint stays below "
-                       f"{100 * sep.pseudo_gap_hi:.1f} points (upper bound), and at steps "
-                       f"{', '.join(map(str, sep.actual_steps_separated))} the gap's lower bound lies above that.")
-        else:
-            out.append("The confidence intervals of the restoration gap overlap between the pseudo and the actual checkpoints: "
-                       "more seeds or items would be needed to separate the stages.")
+    """Plain sentences stating what the run shows, each from a finding's verdict (its interval), never
+    from point estimates alone."""
+    out = [f"Probe {summary.probe}: base {100 * summary.base:.1f}%, restored base {100 * summary.restored_base:.1f}%; "
+           f"δ = {100 * summary.delta:.0f} points; {len(summary.seeds)} seed(s); labels by {round(100 * summary.ci_level)}% intervals."]
+    for f in summary.findings:
+        out.append(f"{VERDICT_WORD[f.verdict]}: {f.claim} {f.evidence[:1].upper()}{f.evidence[1:]}.")
+    unsaturated = [c.step for c in summary.checkpoints if c.saturated is False]
+    if unsaturated:
+        out.append(f"Restoration had not run its course at steps {', '.join(map(str, unsaturated))}: actual at the configured "
+                   "budget but not under a larger one, so they are labelled uncertain.")
     return out
+
+
+def curve_figure(summary: TrajectorySummary) -> str | None:
+    """Restored score against the restoration budget, one line per checkpoint."""
+    pts = summary.restoration_curve
+    budgets = sorted({p.budget for p in pts})
+    if len(budgets) <= 2:  # only "not restored" and the one budget: no curve to draw
+        return None
+    fig, (ax,) = new_figure(7.4, 3.4)
+    steps = sorted({p.step for p in pts})
+    cmap = __import__("matplotlib").colormaps["viridis"]
+    for i, step in enumerate(steps):
+        line = sorted((p for p in pts if p.step == step), key=lambda p: p.budget)
+        color = cmap(i / max(1, len(steps) - 1))
+        ax.plot([p.budget for p in line], [p.score for p in line], "-o", ms=3, color=color,
+                label="base" if step == 0 else f"step {step}")
+    ax.axvline(1.0, color="#999", ls=":", lw=1)
+    ax.set_xlabel("restoration budget (multiples of restore.train.steps; 0 = as fine-tuned)")
+    ax.set_ylabel(f"{summary.probe} score")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title("restoration curves: has restoration run its course?", fontsize=10)
+    ax.legend(fontsize=7, ncol=2)
+    return to_data_uri(fig)
 
 
 def trajectory_context(store: RunStore, summary: TrajectorySummary) -> dict:
@@ -244,6 +253,7 @@ def trajectory_context(store: RunStore, summary: TrajectorySummary) -> dict:
         "verdict": verdict(summary),
         "fig_trajectory": trajectory_figure(primary, f"{summary.probe}: checkpoints, restored, base", summary),
         "fig_decomposition": decomposition_figure(primary),
+        "fig_curve": curve_figure(summary),
         "fig_pattern": pattern_figure(summary),
         "fig_probes": probes_figure(summary),
         "fig_rates": rates_figure(summary),

@@ -27,6 +27,8 @@ class RestoreJob:
     train: TrainConfig  # the study's restoration budget (the same for every checkpoint and the base)
     base_path: str  # the base model's folder (weights to move toward)
     seed: int
+    # scores the curve probes part of the way through a restoration: curve(model, fraction, step)
+    curve: Callable[[Any, float, int], None] | None = None
 
 
 class Restorer:
@@ -40,6 +42,7 @@ class Restorer:
 
     name: ClassVar[str] = ""
     restores_base: ClassVar[bool] = True
+    budget: float = 1.0  # restorers of one name with a larger budget check that this one has run its course
 
     class Options(StrictModel):
         pass

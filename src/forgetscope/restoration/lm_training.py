@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Annotated
 
+from pydantic import Field
+
+from forgetscope.config import StrictModel
 from forgetscope.distributed import launched
 from forgetscope.restoration.base import RestoreJob, Restorer
 from forgetscope.training import LMBatches, TrainConfig, TrainResult, train
@@ -27,21 +31,48 @@ def restore_by_lm_training(
 
 
 class LMTrainingRestorer(Restorer):
-    """Condition `restored`: LM training on the restoration text with the study's budget."""
+    """Condition `restored` (budget 1) or `restored-x<budget>`: LM training on the restoration text
+    with the study's budget (`restore.train`) times `budget`. Restorers of this kind with a larger
+    budget tell whether restoration had run its course (docs/concepts.md, "Restoration that has run
+    its course"); `curve` probes the model part of the way through."""
 
     name = "lm_training"
 
+    class Options(StrictModel):
+        budget: float = Field(1.0, gt=0, le=16, description="multiple of restore.train.steps (warm-up scales with it)")
+        curve: list[Annotated[float, Field(gt=0, lt=1)]] = Field(
+            [], description="fractions of the budget at which the curve probes are scored during restoration")
+
+    @property
+    def budget(self) -> float:
+        return self.options.budget
+
     @property
     def condition(self) -> str:
-        return "restored"
+        return "restored" if self.budget == 1 else f"restored-x{self.budget:g}"
 
     @property
     def title(self) -> str:
-        return "LM training"
+        return "LM training" if self.budget == 1 else f"LM training, {self.budget:g}× budget"
 
     def describe(self) -> str:
-        return "LM training on restoration text (restore.train: the same budget for every checkpoint and the base)"
+        what = "the same budget for every checkpoint and the base" if self.budget == 1 else \
+            f"{self.budget:g} times the budget of restore.train, for every checkpoint and the base"
+        return f"LM training on restoration text ({what})"
+
+    def train_config(self, train: TrainConfig) -> TrainConfig:
+        if self.budget == 1:
+            return train
+        return train.model_copy(update={"steps": max(1, round(train.steps * self.budget)),
+                                        "warmup_steps": round(train.warmup_steps * self.budget)})
 
     def restore(self, model, job: RestoreJob):
-        model, _ = restore_by_lm_training(model, job.tokenizer, job.texts(), job.train, seed=job.seed)
+        cfg = self.train_config(job.train)
+        at = {max(1, round(f * cfg.steps)): f for f in self.options.curve} if job.curve is not None else {}
+
+        def on_step(step: int, loss: float) -> None:
+            if step in at:
+                job.curve(model, at[step], step)
+
+        model, _ = restore_by_lm_training(model, job.tokenizer, job.texts(), cfg, seed=job.seed, on_step=on_step if at else None)
         return model

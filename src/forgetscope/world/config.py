@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
-
 from forgetscope.config import StrictModel
+from pydantic import Field, model_validator
 
 
 class PeopleSplits(StrictModel):

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from forgetscope.world.lexicon import PUNCTUATION, SPECIAL_TOKENS, l1_words
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
-
-from forgetscope.world.lexicon import PUNCTUATION, SPECIAL_TOKENS, l1_words
 
 # user/assistant turns; the assistant turn ends with <eos>, which stops generation.
 CHAT_TEMPLATE = (

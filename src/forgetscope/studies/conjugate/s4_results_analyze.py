@@ -12,7 +12,7 @@ import json
 import pandas as pd
 
 from forgetscope import __version__
-from forgetscope.analysis.conjugate import suite_rows, world_checks, world_rows
+from forgetscope.analysis.conjugate import suite_findings, suite_rows, world_checks, world_findings, world_rows
 from forgetscope.schema import ConjugateSummary
 from forgetscope.store import RunStore, atomic_write_bytes, atomic_write_json
 from forgetscope.studies.conjugate.config import ConjugateConfig
@@ -55,8 +55,10 @@ def analyze(cfg: ConjugateConfig, store: RunStore) -> ConjugateSummary:
             "steps": sorted(int(s) for s in world["step"].unique() if s > 0),
             "transforms": labels, "languages": {"identity": "L1", "world_l2": "L2"},
             "metric": "icl: accuracy (starts_with); private: answer rate (1 - refusal rate)",
-            "rows": rows, "checks": world_checks(rows),
+            "rows": rows, "checks": world_checks(rows, a.ci_level),
         }
+    summary["findings"] = suite_findings(summary["suites"]) + (world_findings(summary["fact_world"]["checks"])
+                                                              if summary["fact_world"] else [])
     result = ConjugateSummary.model_validate(summary)
     atomic_write_json(store.summary_path, result.model_dump(mode="json"))
     return result

@@ -19,9 +19,9 @@ from forgetscope import __version__
 from forgetscope.analysis.regression import (
     MODELS,
     agreement_rows,
-    excludes_zero,
     num,
     ratio,
+    regression_findings,
     seed_stat,
     seed_tables,
     series,
@@ -127,14 +127,6 @@ def build_summary(cfg: RegressionConfig, t: dict[str, pd.DataFrame]) -> Regressi
                            for r in agreement_rows(h, level)] for p, h in f.groupby("predictor")} for fam, f in agree.groupby("family")}
     traj = {fam: series(f, ["step"], "mse", level) for fam, f in t["trajectory"].groupby("family")}
 
-    checks = {
-        "discrete_loss_falls": excludes_zero(effect["discrete"]["change"]["ci"], -1),
-        "continuous_loss_rises": excludes_zero(effect["continuous"]["change"]["ci"], +1),
-        "closer_hurts_more": {m_: excludes_zero(v["closest_minus_farthest"]["ci"], +1) for m_, v in closeness.items()},
-        "conjugate_recovers": {g: excludes_zero(v["recovered"]["ci"], +1) for g, v in conjugate.items()},
-        "conjugate_recovers_at_small_k": {g: excludes_zero(v["recovered_small_k"]["ci"], +1) for g, v in conjugate.items()},
-        "recovery_most_at_small_k": {g: excludes_zero(v["small_minus_large"]["ci"], +1) for g, v in conjugate.items()},
-    }
     return RegressionSummary.model_validate({
         "name": cfg.name,
         "seeds": cfg.seeds,
@@ -151,6 +143,6 @@ def build_summary(cfg: RegressionConfig, t: dict[str, pd.DataFrame]) -> Regressi
         "agreement": agreement,
         "closeness": closeness,
         "conjugate": conjugate,
-        "checks": checks,
+        "findings": regression_findings(effect, closeness, conjugate, small),
         "forgetscope_version": __version__,
     })

@@ -43,9 +43,12 @@ class RestoreConfig(StrictModel):
     train: TrainConfig = Field(TrainConfig(steps=50, batch_size=16, lr=1e-3, lr_schedule="linear", max_length=64),
                                description="the budget of LM-training restoration (the same for every checkpoint and the base)")
     restorers: list[RestorerSpec] = Field(
-        default_factory=lambda: [RestorerSpec(name="lm_training"), RestorerSpec(name="interpolation", options={"ratio": 0.5})],
+        default_factory=lambda: [RestorerSpec(name="lm_training", options={"curve": [0.25, 0.5]}),
+                                 RestorerSpec(name="lm_training", options={"budget": 2}),
+                                 RestorerSpec(name="interpolation", options={"ratio": 0.5})],
         min_length=1,
-        description="restorers, in order; the first one's labels lead summary.json (restoration/: lm_training, interpolation)",
+        description="restorers, in order; the first one's labels lead summary.json (restoration/: lm_training, interpolation); "
+        "one of the first's kind with a larger budget checks that restoration has run its course",
     )
 
     @model_validator(mode="after")

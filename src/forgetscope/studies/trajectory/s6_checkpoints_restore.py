@@ -1,7 +1,8 @@
 """Stage 6: restore every checkpoint, and the base as the control, with every configured restorer
 (restoration/: LM training, weight interpolation, ...); probe again. Each (restorer, step) is a unit
 named `<condition>-step-NNNNNN` with its own completion record and lock, so several processes or
-machines can share the work on one run store.
+machines can share the work on one run store. A restorer with a `curve` scores the primary probe
+part of the way through (`<unit>.curve.parquet`): the restoration curve.
 """
 
 from __future__ import annotations
@@ -9,9 +10,13 @@ from __future__ import annotations
 import gc
 from functools import cache
 
+import pandas as pd
+
 from forgetscope.data import lm_texts
+from forgetscope.evaluation.probe_runner import run_probes
 from forgetscope.evaluation.scorer import NativeScorer
 from forgetscope.restoration import RestoreJob, build_restorers
+from forgetscope.store import atomic_write_bytes
 from forgetscope.studies.stages import run_stage
 from forgetscope.studies.trajectory.context import SeedContext
 from forgetscope.studies.trajectory.probing import write_evaluation
@@ -29,11 +34,25 @@ def restore_checkpoints(ctx: SeedContext) -> None:
     def texts() -> list[str]:
         return lm_texts(ctx.rows(cfg.data, "restore.jsonl"), ctx.source(cfg.data, "restore.jsonl"))
 
-    job = RestoreJob(tokenizer=ctx.tokenizer, texts=texts, train=cfg.train, base_path=ctx.base_path, seed=ctx.seed)
+    curve_items = [it for it in ctx.probe_items if it.probe == ctx.cfg.analysis.primary_probe]
 
     def restore(unit: str) -> None:
         restorer, step = units[unit]
+        curve: list[dict] = []
+
+        def score_curve(model, fraction: float, restore_step: int) -> None:
+            was_training = model.training
+            rows = run_probes(NativeScorer(model, ctx.tokenizer, batch_size=ctx.cfg.eval.batch_size), curve_items, ctx.probe_settings)
+            model.train(was_training)
+            curve.extend({"seed": ctx.seed, "condition": restorer.condition, "step": step, "fraction": fraction,
+                          "restore_step": restore_step, "item_id": r["item_id"], "probe": r["probe"], "score": r["score"]}
+                         for r in rows)
+
+        job = RestoreJob(tokenizer=ctx.tokenizer, texts=texts, train=cfg.train, base_path=ctx.base_path, seed=ctx.seed,
+                         curve=score_curve if curve_items else None)
         model = restorer.restore(ctx.load(ctx.model_path(step)), job)
+        if curve:
+            atomic_write_bytes(stage.path / f"{unit}.curve.parquet", pd.DataFrame(curve).to_parquet(index=False))
         scorer = NativeScorer(model, ctx.tokenizer, batch_size=ctx.cfg.eval.batch_size)
         write_evaluation(ctx, scorer, stage.path / unit, condition=restorer.condition, step=step)
         del model, scorer

@@ -16,13 +16,8 @@ from pathlib import Path
 import pandas as pd
 
 from forgetscope import __version__
-from forgetscope.analysis.decomposition import (
-    aggregate_seeds,
-    confirmed_label,
-    decompose_seed,
-    separation,
-    transition_step,
-)
+from forgetscope.analysis.decomposition import aggregate_seeds, confirmed_label, decompose_seed
+from forgetscope.analysis.findings import trajectory_findings
 from forgetscope.analysis.stats import seed_interval
 from forgetscope.restoration import build_restorers
 from forgetscope.schema import TrajectorySummary
@@ -37,12 +32,13 @@ def _concat(files: list[Path]) -> pd.DataFrame:
 
 
 def gather(store: RunStore, seeds: list[int]) -> dict[str, pd.DataFrame]:
-    items, bpb, pattern, logs, lm_eval = [], [], [], [], []
+    items, bpb, pattern, logs, lm_eval, curves = [], [], [], [], [], []
     for s in seeds:
         ev, rs = store.stage(EVALUATE, s).path, store.stage(RESTORE, s).path
         items += [*ev.glob("*.items.parquet"), *rs.glob("*.items.parquet")]
         bpb += [*ev.glob("*.bpb.parquet"), *rs.glob("*.bpb.parquet")]
         lm_eval += [*ev.glob("*.lm_eval.parquet"), *rs.glob("*.lm_eval.parquet")]  # eval.backend lm_eval
+        curves += list(rs.glob("*.curve.parquet"))
         pattern += list(store.stage(PATTERN, s).path.glob("pattern.parquet"))
         for stage, name in ((BASE, "pretrain"), (FINETUNE, "finetune")):
             f = store.stage(stage, s).path / "train_log.parquet"
@@ -56,6 +52,8 @@ def gather(store: RunStore, seeds: list[int]) -> dict[str, pd.DataFrame]:
     }
     if lm_eval:
         tables["lm_eval"] = _concat(lm_eval)
+    if curves:
+        tables["restoration_curve"] = _concat(curves)
     return tables
 
 
@@ -108,29 +106,60 @@ def _ci(row, key: str) -> list[float | None]:
     return [_num(row[f"{key}_lo"]), _num(row[f"{key}_hi"])]
 
 
-def probe_summary(agg: pd.DataFrame, probe: str, delta: float, restorer: str = "restored") -> dict:
+def probe_summary(agg: pd.DataFrame, probe: str, delta: float, restorer: str, larger_budgets: list[str]) -> dict:
+    """The decomposition of one probe under one restorer. A checkpoint is actual by its interval only
+    when every `larger_budgets` restorer (the same restorer with more steps) finds it actual too;
+    otherwise restoration had not run its course and its label is uncertain (`saturated` false)."""
     d = agg[(agg["probe"] == probe) & (agg["restorer"] == restorer)].sort_values("step")
     base_row = d[d["step"] == 0].iloc[0]
     checkpoints = []
     for _, r in d[d["step"] > 0].iterrows():
+        label_ci, saturated = confirmed_label(r, delta), None
+        if label_ci == "actual" and larger_budgets:
+            longer = [agg[(agg["probe"] == probe) & (agg["restorer"] == c) & (agg["step"] == r["step"])] for c in larger_budgets]
+            saturated = all(len(x) and confirmed_label(x.iloc[0], delta) == "actual" for x in longer)
+            label_ci = "actual" if saturated else "uncertain"
         checkpoints.append({
             "step": int(r["step"]),
             "score": _num(r["score"]), "restored": _num(r["restored"]),
             "forgetting": _num(r["forgetting"]), "recovered": _num(r["recovered"]), "unrecovered": _num(r["unrecovered"]),
             "gap_to_restored_base": _num(r["gap"]),
-            "label": r["label"], "label_by_seed": list(r["label_by_seed"]), "label_ci": confirmed_label(r, delta),
+            "label": r["label"], "label_by_seed": list(r["label_by_seed"]), "label_ci": label_ci, "saturated": saturated,
             "ci": {k: _ci(r, k) for k in ("score", "restored", "forgetting", "recovered", "unrecovered", "gap")},
             "other_restorers": {},
         })
+    first_actual = [c["step"] for c in checkpoints if c["label_ci"] == "actual"]
     return {
         "probe": probe,
         "restorer": restorer,
         "base": _num(base_row["base"]), "restored_base": _num(base_row["restored_base"]),
         "ci": {"base": _ci(base_row, "base"), "restored_base": _ci(base_row, "restored_base")},
-        "transition_step": transition_step(d),
-        "separation": separation(d),
+        "transition_step": first_actual[0] if first_actual else None,
         "checkpoints": checkpoints,
     }
+
+
+def restoration_curve(tables: dict[str, pd.DataFrame], probe: str, restorers, level: float) -> list[dict]:
+    """The primary probe's restored score against the restoration budget (in multiples of
+    restore.train.steps; 0 = the checkpoint as fine-tuned), per checkpoint, for the restorers of the
+    first one's kind: their curve points and their end points. Mean over seeds with a t-interval."""
+    items = tables["items"]
+    kin = [r for r in restorers if r.name == restorers[0].name]
+    frames = [items[(items["probe"] == probe) & (items["condition"] == "checkpoint")].assign(budget=0.0)]
+    for r in kin:
+        frames.append(items[(items["probe"] == probe) & (items["condition"] == r.condition)].assign(budget=r.budget))
+    curve = tables.get("restoration_curve")
+    if curve is not None and not curve.empty:
+        for r in kin:
+            part = curve[(curve["probe"] == probe) & (curve["condition"] == r.condition)]
+            frames.append(part.assign(budget=part["fraction"] * r.budget))
+    df = pd.concat(frames, ignore_index=True)
+    rows = []
+    for (step, budget), g in df.groupby(["step", "budget"]):
+        per_seed = g.groupby("seed")["score"].mean().to_numpy()
+        m, lo, hi = seed_interval(per_seed, level)
+        rows.append({"step": int(step), "budget": float(budget), "score": _num(m), "ci": [_num(lo), _num(hi)]})
+    return rows
 
 
 def rate_summary(items: pd.DataFrame, probe: str, level: float) -> dict:
@@ -152,8 +181,9 @@ def build_summary(cfg: TrajectoryConfig, tables: dict[str, pd.DataFrame], knowle
     a = cfg.analysis
     restorers = build_restorers(cfg.restore.restorers)
     lead = restorers[0].condition
+    larger = [r.condition for r in restorers[1:] if r.name == restorers[0].name and r.budget > restorers[0].budget]
     primary = a.primary_probe if a.primary_probe in knowledge_probes else knowledge_probes[0]
-    head = probe_summary(agg, primary, a.delta, lead)
+    head = probe_summary(agg, primary, a.delta, lead, larger)
     for ck in head["checkpoints"]:
         for r in restorers[1:]:
             row = agg[(agg["probe"] == primary) & (agg["restorer"] == r.condition) & (agg["step"] == ck["step"])].iloc[0]
@@ -179,16 +209,17 @@ def build_summary(cfg: TrajectoryConfig, tables: dict[str, pd.DataFrame], knowle
         "delta": a.delta,
         "ci_level": a.ci_level,
         "seeds": cfg.seeds,
-        "restorers": [{"condition": r.condition, "name": r.name, "options": r.options.model_dump(), "title": r.title,
+        "restorers": [{"condition": r.condition, "name": r.name, "options": r.options.model_dump(), "budget": r.budget, "title": r.title,
                        "describe": r.describe()}
                       for r in restorers],
         "base": head["base"],
         "restored_base": head["restored_base"],
         "transition_step": head["transition_step"],
-        "separation": head["separation"],
         "ci": head["ci"],
+        "findings": trajectory_findings(head["checkpoints"], a.delta),
         "checkpoints": head["checkpoints"],
-        "probes": {p: probe_summary(agg, p, a.delta, lead) for p in knowledge_probes},
+        "restoration_curve": restoration_curve(tables, primary, restorers, a.ci_level),
+        "probes": {p: probe_summary(agg, p, a.delta, lead, larger) for p in knowledge_probes},
         "rates": {p: rate_summary(tables["items"], p, a.ci_level) for p in refusal_probes},
         "pattern_shift": pattern_rows,
         "bits_per_byte": bpb_rows,
