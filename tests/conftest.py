@@ -31,7 +31,7 @@ SMOKE = {
     "base": {"kind": "tiny", "model": {"layers": 2, "hidden": 32, "heads": 2},
              "train": {"steps": 12, "batch_size": 8, "lr": 0.003, "max_length": 32}},
     "finetune": {"train": {"steps": 9, "batch_size": 4, "lr": 0.001}, "checkpoints": {"steps": [3, 6, 9]}},
-    "restore": {"train": {"steps": 3, "batch_size": 4, "max_length": 32}},
+    "restore": {"train": {"steps": 3, "batch_size": 4, "max_length": 32}, "restorers": ["lm_training"]},
     "analysis": {"n_bootstrap": 200},
     "runtime": {"workers": 1},
 }

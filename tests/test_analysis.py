@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from forgetscope.analysis.decomposition import (
-    aggregate_seeds, confirmed_label, decompose_seed, label, separation, transition_step,
+    aggregate_seeds, confirmed_label, decompose_seed, label,
 )
 from forgetscope.analysis.stats import bootstrap_distribution, seed_interval
 
@@ -136,10 +136,6 @@ def test_aggregate_seeds_labels_means_and_transition():
     assert agg.loc[10, "restored_lo"] == pytest.approx(agg.loc[10, "restored"] - half)
     assert agg.loc[10, "restored_hi"] == pytest.approx(agg.loc[10, "restored"] + half)
     assert agg.loc[0, "base_lo"] == pytest.approx(0.9) and agg.loc[0, "base_hi"] == pytest.approx(0.9)  # no spread
-    assert transition_step(agg.reset_index()) == 100
-    sep = separation(agg.reset_index())
-    assert sep["separated"] and sep["actual_steps_separated"] == [100] and sep["pseudo_steps"] == [10]
-    assert sep["pseudo_gap_hi"] == pytest.approx(agg.loc[10, "gap_hi"])
 
 
 def test_aggregate_single_seed_keeps_its_item_bootstrap_interval():
@@ -150,24 +146,6 @@ def test_aggregate_single_seed_keeps_its_item_bootstrap_interval():
         assert agg.loc[10, k] == pytest.approx(rows[1][k])
         assert agg.loc[10, f"{k}_lo"] == pytest.approx(rows[1][k] - 0.07) and agg.loc[10, f"{k}_hi"] == pytest.approx(rows[1][k] + 0.07)
     assert agg.loc[10, "label"] == "pseudo" and agg.loc[10, "label_by_seed"] == ["pseudo"]
-
-
-def test_separation_when_intervals_overlap_or_a_stage_is_missing():
-    agg = pd.DataFrame({"step": [0, 10, 20, 30], "label": ["none", "pseudo", "actual", "actual"],
-                        "gap_lo": [0.0, -0.02, 0.03, 0.2], "gap_hi": [0.0, 0.04, 0.15, 0.3]})
-    sep = separation(agg)  # step 20's interval starts below the pseudo one's top (0.03 < 0.04): not separated
-    assert sep == {"separated": True, "pseudo_steps": [10], "actual_steps_separated": [30], "pseudo_gap_hi": 0.04}
-    agg.loc[3, "gap_lo"] = 0.04  # touching is not above
-    assert separation(agg)["separated"] is False and separation(agg)["actual_steps_separated"] == []
-    only_actual = agg[agg["label"] != "pseudo"]
-    assert separation(only_actual) == {"separated": False, "pseudo_steps": [], "actual_steps_separated": [], "pseudo_gap_hi": None}
-    base_only_pseudo = pd.DataFrame({"step": [0, 10], "label": ["pseudo", "actual"], "gap_lo": [0.0, 0.2], "gap_hi": [0.9, 0.3]})
-    assert separation(base_only_pseudo)["pseudo_steps"] == []  # step 0 is the base, never a pseudo checkpoint
-
-
-def test_transition_none_when_nothing_actual():
-    df = pd.DataFrame({"step": [0, 10, 20], "label": ["none", "pseudo", "none"]})
-    assert transition_step(df) is None
 
 
 # -- the label rule at delta, both sides --------------------------------------------------------
@@ -290,20 +268,6 @@ def test_the_float_tolerance_is_the_edge_of_within_delta():
     assert confirmed_label(_ci_row(-0.1, above, 0.5), 0.25) == "uncertain"
 
 
-def test_transition_and_separation_count_checkpoints_from_step_1():
-    """Step 0 is the base: never a transition nor a pseudo/actual checkpoint, whatever its label;
-    step 1 is the first checkpoint. Steps come back as ints (they go into summary.json)."""
-    df = pd.DataFrame({"step": [0, 1, 5], "label": ["actual", "actual", "actual"]})
-    assert transition_step(df) == 1 and type(transition_step(df)) is int
-    agg = pd.DataFrame({"step": [0, 1, 2, 3], "label": ["actual", "pseudo", "none", "actual"],
-                        "gap_lo": [0.9, -0.02, 0.8, 0.2], "gap_hi": [0.95, 0.04, 0.9, 0.3]})
-    sep = separation(agg)
-    assert sep == {"separated": True, "pseudo_steps": [1], "actual_steps_separated": [3], "pseudo_gap_hi": 0.04}
-    assert all(type(s) is int for s in sep["pseudo_steps"] + sep["actual_steps_separated"])
-    none = separation(agg[agg["label"] != "actual"])
-    assert none["pseudo_steps"] == [1] and all(type(s) is int for s in none["pseudo_steps"])
-
-
 def test_step0_row_per_item_states_and_columns():
     """Step 0 compares the base with itself: zero forgetting with a zero-width interval. Per item,
     a score of exactly 0.5 counts as known (>= 0.5), and the recovered column is R - F."""
@@ -338,4 +302,3 @@ def test_seed_interval_defaults_and_two_values():
 def test_actual_at_step_1_is_separated():
     agg = pd.DataFrame({"step": [0, 1, 2], "label": ["none", "actual", "pseudo"],
                         "gap_lo": [0.0, 0.3, -0.02], "gap_hi": [0.0, 0.4, 0.04]})
-    assert separation(agg)["actual_steps_separated"] == [1]

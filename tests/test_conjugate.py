@@ -225,5 +225,7 @@ def test_metrics_on_a_hand_made_table():
     world["transform"] = world["transform"].map({"identity": "identity", "leetspeak": "world_l2"})
     wr = world_rows(world, ["identity", "world_l2"], level=0.95, min_drop=0.02)
     assert [(r["transform"], r["drop"], r["recovered_share"]) for r in wr] == [("identity", 0.8, 0.0), ("world_l2", 0.4, 0.5)]
-    checks = {c["claim"]: c["holds"] for c in world_checks(wr)}
-    assert checks == {"icl drop in L1 >= 0.30": True, "icl drop in L2 <= half the L1 drop": True}
+    checks = {c["claim"]: c for c in world_checks(wr, 0.95)}
+    assert set(checks) == {"icl drop in L1 >= 0.30", "icl drop in L2 <= half the L1 drop"}
+    assert checks["icl drop in L1 >= 0.30"]["value"] == pytest.approx(0.8)
+    assert {c["verdict"] for c in checks.values()} == {"uncertain"}  # one seed: no interval decides anything

@@ -18,7 +18,8 @@ def smoke_run(tmp_path_factory):
     from conftest import SMOKE
 
     d = tmp_path_factory.mktemp("smoke")
-    cfg = {**SMOKE, "runtime": {**SMOKE["runtime"], "cache_dir": str(d / "cache")}}
+    restore = {k: v for k, v in SMOKE["restore"].items() if k != "restorers"}  # the default restorers
+    cfg = {**SMOKE, "restore": restore, "runtime": {**SMOKE["runtime"], "cache_dir": str(d / "cache")}}
     proc = run_cli("run", write_yaml(d / "smoke.yaml", cfg), "--out", str(d / "run"), "-q")
     assert proc.returncode == 0, proc.stderr
     return d / "run", cfg
@@ -37,8 +38,13 @@ def test_outputs_and_summary_schema(smoke_run):
         assert c["recovered"] == pytest.approx(c["restored"] - c["score"], abs=1e-5)
         assert c["forgetting"] == pytest.approx(c["recovered"] + c["unrecovered"], abs=1e-5)
         assert set(c["ci"]) >= {"score", "restored", "forgetting", "recovered", "unrecovered"}
-        assert set(c["other_restorers"]) == {"interp-0.50"}
-    assert [r["condition"] for r in s["restorers"]] == ["restored", "interp-0.50"]
+        assert set(c["other_restorers"]) == {"restored-x2", "interp-0.50"}
+        if c["label_ci"] == "actual":  # actual only when the doubled budget agrees
+            assert c["saturated"] is True
+    assert [r["condition"] for r in s["restorers"]] == ["restored", "restored-x2", "interp-0.50"]
+    budgets = {(p["step"], p["budget"]) for p in s["restoration_curve"]}
+    assert budgets == {(st, b) for st in (0, 3, 6, 9) for b in (0.0, 0.25, 0.5, 1.0, 2.0)}
+    assert {f["id"] for f in s["findings"]} == {"pseudo_forgetting", "actual_forgetting", "stage_transition"}
     assert_matches_schema(run / "summary.json", "trajectory")
     assert set(s["probes"]) >= {"cloze_l1", "cloze_l2", "qa_l1", "icl_l1", "icl_l2"}
     assert set(s["rates"]) == {"private_l1", "private_l2"}
@@ -50,7 +56,10 @@ def test_outputs_and_summary_schema(smoke_run):
     probes = pd.read_json(run / "seed-0/1_world/probes.jsonl", lines=True)
     per_model = items.groupby(["condition", "step"]).size()
     assert (per_model == len(probes)).all()  # one row per model x checkpoint x condition x probe item
-    assert set(per_model.index) == {("checkpoint", s) for s in (0, 3, 6, 9)} | {("restored", s) for s in (0, 3, 6, 9)} | {("interp-0.50", s) for s in (3, 6, 9)}
+    assert set(per_model.index) == ({("checkpoint", s) for s in (0, 3, 6, 9)} | {("restored", s) for s in (0, 3, 6, 9)}
+                                    | {("restored-x2", s) for s in (0, 3, 6, 9)} | {("interp-0.50", s) for s in (3, 6, 9)})
+    curve = pd.read_parquet(run / "results" / "restoration_curve.parquet")
+    assert set(curve["fraction"]) == {0.25, 0.5} and set(curve["restore_step"]) == {1, 2}  # of 3 restoration steps
     for f in ("bpb", "pattern_shift", "train_log", "decomposition", "decomposition_by_seed", "per_item"):
         assert not pd.read_parquet(run / "results" / f"{f}.parquet").empty
     manifest = json.loads((run / "manifest.json").read_text())

@@ -79,8 +79,16 @@ def test_outputs_and_summary_schema(tiny_run):
     for r in c["per_k"]:  # recovered = fine-tuned - conjugate, damage = fine-tuned - base (seed means)
         assert r["recovered"] == pytest.approx(r["finetuned"] - r["conjugate"], abs=1e-5)
         assert r["damage"] == pytest.approx(r["finetuned"] - r["base"], abs=1e-5)
-    assert set(s["checks"]) == {"discrete_loss_falls", "continuous_loss_rises", "closer_hurts_more", "conjugate_recovers",
-                                "conjugate_recovers_at_small_k", "recovery_most_at_small_k"}
+    findings = {f["id"]: f for f in s["findings"]}
+    assert set(findings) == {"discrete_loss_falls", "continuous_loss_rises", "closer_hurts_more", "conjugate_recovers_small_k_gamma_2"}
+    for f in findings.values():  # each verdict is the one its interval gives, recomputed here
+        lo, hi = f["ci"]
+        side = -1 if f["id"] == "discrete_loss_falls" else 1
+        want = "uncertain" if lo is None else ("holds" if (hi < 0 if side < 0 else lo > 0) else
+                                               "fails" if (lo >= 0 if side < 0 else hi <= 0) else "uncertain")
+        assert f["verdict"] == want, f
+    e = s["finetune_effect"]["continuous"]["change"]
+    assert findings["continuous_loss_rises"]["value"] == e["mean"] and findings["continuous_loss_rises"]["ci"] == e["ci"]
 
     # the tables agree with each other and with the summary
     loss = pd.read_parquet(run / "results/loss_by_k.parquet")
