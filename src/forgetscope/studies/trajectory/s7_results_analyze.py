@@ -23,7 +23,7 @@ from forgetscope.analysis.decomposition import (
     separation,
     transition_step,
 )
-from forgetscope.analysis.stats import seed_interval
+from forgetscope.analysis.stats import require_finite, seed_interval
 from forgetscope.restoration import build_restorers
 from forgetscope.schema import TrajectorySummary
 from forgetscope.store import RunStore, atomic_write_bytes, atomic_write_json
@@ -63,6 +63,7 @@ def analyze(cfg: TrajectoryConfig, store: RunStore) -> TrajectorySummary:
     a = cfg.analysis
     tables = gather(store, cfg.seeds)
     items = tables["items"]
+    require_finite(items, ["score"], f"{store.root}: the probe scores (seed-*/4_evaluate, 6_restore)")
     restorers = [r.condition for r in build_restorers(cfg.restore.restorers)]
     by_seed, agg, per_item = [], [], []
     knowledge_probes = sorted(items.loc[items["kind"] != "refusal", "probe"].unique())
