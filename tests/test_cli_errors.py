@@ -111,11 +111,17 @@ def test_malformed_jsonl_data(tmp_path, smoke_config, tiny_lm):
 
 
 def test_resuming_with_another_config_is_refused(tmp_path, smoke_config):
+    from forgetscope.config import dump_yaml
+    from forgetscope.studies.registry import STUDIES
+
     out = tmp_path / "run"
     out.mkdir()
     f = write_yaml(tmp_path / "c.yaml", smoke_config)
-    (out / "config.yaml").write_text("study: trajectory\nname: other\n")
+    other = STUDIES.get("trajectory").config.model_validate({**smoke_config, "name": "other"})
+    (out / "config.yaml").write_text(dump_yaml(other))  # what a run of another config leaves
     assert_one_line_error(run_cli("run", f, "--out", str(out), "-q"), "different config")
+    (out / "config.yaml").write_text("study: trajectory\nname: other\n")  # not what forgetscope writes
+    assert_one_line_error(run_cli("run", f, "--out", str(out), "-q"), "config.yaml: damaged or written by another forgetscope version")
 
 
 @pytest.mark.parametrize("cmd", [["--help"], ["run", "--help"], ["validate", "--help"], ["report", "--help"], ["demo", "--help"]])

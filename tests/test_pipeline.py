@@ -1,12 +1,12 @@
 """The trajectory study end to end through the CLI, on a tiny world: outputs, determinism, resume
-after a kill, and an HTML report that escapes what models and data say."""
+after a kill (at the stop hook's points: no timing), and an HTML report that escapes what models and
+data say."""
 
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
 
 import pandas as pd
 import pytest
@@ -93,60 +93,64 @@ def test_same_config_and_seed_give_identical_numbers(smoke_run, tmp_path):
     assert sa["checkpoints"] == sb["checkpoints"] and sa["pattern_shift"] == sb["pattern_shift"]
 
 
-def _wait_for(path_glob, root, proc, timeout=300):
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        if list(root.glob(path_glob)):
-            return True
-        if proc.poll() is not None:
-            return False
-        time.sleep(0.02)
-    return False
+def _killed_at(point: str, config, out, extra_env=None) -> subprocess.CompletedProcess:
+    """`forgetscope run` that kills itself (SIGKILL, its whole process group) at the stop hook's
+    point (forgetscope.store.stop): deterministic, no timing."""
+    env = {**os.environ, "FORGETSCOPE_KILL_AT": point, **(extra_env or {})}
+    proc = subprocess.run([sys.executable, "-m", "forgetscope", "run", str(config), "--out", str(out), "-q"],
+                          capture_output=True, text=True, env=env, start_new_session=True, timeout=600)
+    assert proc.returncode == -signal.SIGKILL, (proc.returncode, proc.stderr)
+    return proc
 
 
-@pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory):
-    """A run with a longer fine-tuning stage (300 steps), to kill in the middle of its stages."""
-    from conftest import SMOKE
-
-    d = tmp_path_factory.mktemp("resume")
-    cfg = {**SMOKE, "finetune": {**SMOKE["finetune"], "train": {**SMOKE["finetune"]["train"], "steps": 300},
-                                 "checkpoints": {"steps": [100, 200, 300]}},
-           "runtime": {**SMOKE["runtime"], "cache_dir": str(d / "cache")}}
-    f = write_yaml(d / "c.yaml", cfg)
-    ref = run_cli("run", f, "--out", str(d / "ref"), "-q")
-    assert ref.returncode == 0, ref.stderr
-    return f, d / "ref"
-
-
-@pytest.mark.parametrize("kill_when", ["seed-0/3_finetune/checkpoints/step-000100", "seed-0/6_restore/restored-step-000100_done.json"])
-def test_killed_run_resumes_to_the_same_results(tmp_path, uninterrupted, kill_when):
-    f, ref = uninterrupted
+@pytest.mark.parametrize("kill_at, left", [
+    ("checkpoint:*/seed-0/3_finetune/checkpoints/step-000006", "seed-0/3_finetune/checkpoints/step-000006.state.pt"),
+    ("unit:*/seed-0/6_restore/restored-step-000003:end", "seed-0/6_restore/restored-step-000003.items.parquet"),
+    ("write:*/results/items.parquet", "results/items.parquet.tmp-*"),
+], ids=["mid-finetuning", "unit-written-not-recorded", "temporary-in-results"])
+def test_killed_run_resumes_to_the_same_results(tmp_path, smoke_run, kill_at, left):
+    run, cfg = smoke_run
     out = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "forgetscope", "run", f, "--out", str(out), "-q"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    assert _wait_for(kill_when, out, proc), "the run ended before the kill point"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    _killed_at(kill_at, run.parent / "smoke.yaml", out)
+    assert list(out.glob(left)), f"the kill point left no {left}"
     assert not (out / "summary.json").exists()
-    rerun = run_cli("run", f, "--out", str(out), "-q")
+    rerun = run_cli("run", str(run.parent / "smoke.yaml"), "--out", str(out), "-q")
     assert rerun.returncode == 0, rerun.stderr
-    a, sa = _numbers(ref)
+    a, sa = _numbers(run)
     b, sb = _numbers(out)
     pd.testing.assert_frame_equal(a, b)
     assert sa["checkpoints"] == sb["checkpoints"]
     assert not [p for p in out.rglob("*") if ".tmp-" in p.name or p.suffix == ".lock"]
+    if "finetune" in kill_at:
+        assert json.loads((out / "seed-0/3_finetune/_done.json").read_text())["resumed_from"] == 6
+
+
+def test_killed_while_caching_the_base_leaves_nothing_in_the_cache(tmp_path, smoke_run):
+    """A kill as the base is copied into the cache leaves `<key>.tmp-*` there; the next start removes
+    it, and the run is the same."""
+    run, cfg = smoke_run
+    cache = tmp_path / "cache"
+    f = write_yaml(tmp_path / "c.yaml", {**cfg, "runtime": {**cfg["runtime"], "cache_dir": str(cache)}})
+    _killed_at("write:*/cache/bases/*", f, tmp_path / "killed")
+    assert [p for p in (cache / "bases").iterdir() if ".tmp-" in p.name]
+    rerun = run_cli("run", f, "--out", str(tmp_path / "killed"), "-q")
+    assert rerun.returncode == 0, rerun.stderr
+    assert not [p for p in cache.rglob("*") if ".tmp-" in p.name]
+    pd.testing.assert_frame_equal(_numbers(run)[0], _numbers(tmp_path / "killed")[0])
 
 
 def test_report_escapes_script_planted_in_data(tmp_path, smoke_config, tiny_lm):
-    """User data with a <script> in item ids, prompts and choices: the report shows it as text."""
+    """User data with a <script> in the probe name, item ids, prompts and choices: the report shows it
+    as text. The probe name is also `$\\foo$`: matplotlib would read it as math (and fail, after all
+    the compute) in the plot titles it reaches."""
     from forgetscope.models import save_model
 
     model, tok = tiny_lm
     save_model(model, tok, tmp_path / "model")
     evil = "<script>alert(1)</script>"
+    probe = f"facts $\\foo$ {evil}"
     probes = [
-        {"id": f"{evil}-{i}", "probe": "facts", "kind": "choice", "prompt": f"alice-baker was born in {evil}",
+        {"id": f"{evil}-{i}", "probe": probe, "kind": "choice", "prompt": f"alice-baker was born in {evil}",
          "choices": [f" {evil}", " paris", " oslo"], "answer": 1}
         for i in range(6)
     ] + [{"id": "q", "probe": "chat", "kind": "exact", "format": "chat", "prompt": f"what is {evil} ?", "answer": evil}]
@@ -158,12 +162,14 @@ def test_report_escapes_script_planted_in_data(tmp_path, smoke_config, tiny_lm):
     cfg["restore"] = {"data": str(tmp_path / "text.jsonl"), "train": {"steps": 2, "batch_size": 2, "max_length": 16}}
     cfg["eval"] = {"probes": str(tmp_path / "probes.jsonl"), "heldout_text": str(tmp_path / "text.jsonl"),
                    "pattern_prompts": str(tmp_path / "sft.jsonl")}
-    cfg["analysis"] = {"primary_probe": "facts", "n_bootstrap": 100}
+    cfg["analysis"] = {"primary_probe": probe, "n_bootstrap": 100}
     proc = run_cli("run", write_yaml(tmp_path / "c.yaml", cfg), "--out", str(tmp_path / "run"), "-q")
     assert proc.returncode == 0, proc.stderr
     html = (tmp_path / "run" / "report.html").read_text()
     assert "<script" not in html.lower()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "Probe facts $\\foo$ &lt;script&gt;alert(1)&lt;/script&gt;:" in html  # the probe name reached the page, as text
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["probe"] == probe
 
 
 def test_lora_finetuning_keeps_adapter_checkpoints(tmp_path, smoke_config):

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pandas as pd
 import pytest
@@ -129,33 +128,21 @@ def test_same_config_gives_identical_numbers(tiny_run, tmp_path):
     assert sa["loss_by_k"] == sb["loss_by_k"] and sa["closeness"] == sb["closeness"] and sa["conjugate"] == sb["conjugate"]
 
 
-def _wait_for(pattern, root, proc, timeout=300):
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        if list(root.glob(pattern)):
-            return True
-        if proc.poll() is not None:
-            return False
-        time.sleep(0.01)
-    return False
-
-
-def test_killed_finetuning_resumes_to_the_same_results(tmp_path):
-    cfg = tiny(seeds=[0], finetune__train__steps=400, finetune__checkpoints={"steps": [50, 400]}, runtime__cache_dir=str(tmp_path / "cache"))
-    f = write_yaml(tmp_path / "c.yaml", cfg)
-    ref = run_cli("run", f, "--out", str(tmp_path / "ref"), "-q")
-    assert ref.returncode == 0, ref.stderr
+def test_killed_finetuning_resumes_to_the_same_results(tiny_run, tmp_path):
+    """Killed (SIGKILL, by the stop hook: no timing) once fine-tuning has saved its step-4 checkpoint:
+    the rerun resumes there and ends with the uninterrupted run's numbers."""
+    run, _ = tiny_run
     out = tmp_path / "killed"
-    proc = subprocess.Popen([sys.executable, "-m", "forgetscope", "run", f, "--out", str(out), "-q"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    assert _wait_for("seed-0/2_finetune/checkpoints/step-000050.state.pt", out, proc), "the run ended before the kill point"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert not (out / "seed-0/2_finetune/_done.json").exists()
-    rerun = run_cli("run", f, "--out", str(out), "-q")
+    env = {**os.environ, "FORGETSCOPE_KILL_AT": "checkpoint:*/seed-1/2_finetune/checkpoints/step-000004"}
+    proc = subprocess.run([sys.executable, "-m", "forgetscope", "run", str(run.parent / "tiny.yaml"), "--out", str(out), "-q"],
+                          capture_output=True, text=True, env=env, start_new_session=True, timeout=600)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert (out / "seed-1/2_finetune/checkpoints/step-000004.state.pt").exists()
+    assert not (out / "seed-1/2_finetune/_done.json").exists()
+    rerun = run_cli("run", str(run.parent / "tiny.yaml"), "--out", str(out), "-q")
     assert rerun.returncode == 0, rerun.stderr
-    assert json.loads((out / "seed-0/2_finetune/_done.json").read_text())["resumed_from"] == 50
-    a, sa = _numbers(tmp_path / "ref")
+    assert json.loads((out / "seed-1/2_finetune/_done.json").read_text())["resumed_from"] == 4
+    a, sa = _numbers(run)
     b, sb = _numbers(out)
     pd.testing.assert_frame_equal(a, b)
     assert sa["trajectory"] == sb["trajectory"]

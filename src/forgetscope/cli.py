@@ -1,12 +1,16 @@
 """The command line: `forgetscope demo | run | report | validate | schema | convert-gguf`.
 
-Errors the user can fix (bad config, data or model folder) print one line and exit with code 2.
+Errors the user can fix (bad config, data or model folder, a damaged run file) print one line and exit
+with code 2; a failure of the machine (disk full, permission denied) one line and code 1; a bug the
+traceback, a line saying so, and code 3.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
+import traceback
 from pathlib import Path
 from typing import Annotated
 
@@ -51,8 +55,11 @@ def run(
     from forgetscope.distributed import is_main
     from forgetscope.execution import ProgressView
 
+    from forgetscope.preflight import preflight
+
     study, cfg = load_config(config, set_)
     run_dir = out or Path("runs") / config.stem
+    preflight(cfg, run_dir)  # fail before compute: model folders, the run folder
     with ProgressView(console, quiet=quiet or not is_main()) as view:
         study.run(cfg, run_dir, view)
     if not is_main():
@@ -91,11 +98,16 @@ def validate(
     config: Annotated[Path, typer.Argument(help="a study config (YAML)")],
     set_: SetOpt = None,
     print_: Annotated[bool, typer.Option("--print", help="print the resolved config (defaults filled in)")] = False,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="also check this run folder (default: runs/<config name>, when it exists)")] = None,
 ) -> None:
-    """Check a config without running it; --print shows every value it resolves to."""
+    """Check a config without running it: its values, the model folders it names, the run folder
+    `run` would use. Reads, never writes; --print shows every value it resolves to."""
     from forgetscope.config import dump_yaml
+    from forgetscope.preflight import preflight
 
     study, cfg = load_config(config, set_)
+    run_dir = out or Path("runs") / config.stem
+    preflight(cfg, run_dir if (out is not None or run_dir.exists()) else None)
     if print_:
         typer.echo(dump_yaml(cfg), nl=False)
     else:
@@ -148,7 +160,38 @@ def _root(
     pass
 
 
+# What the machine may refuse a run (disk full, permission denied, ...): one line, exit 1.
+SYSTEM_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EIO, errno.ENOENT, errno.ENOTDIR,
+                 errno.EISDIR, errno.ENAMETOOLONG, errno.EMFILE, errno.ENFILE, errno.EFBIG, errno.ESTALE, errno.ENOMEM}
+RESUME_HINT = {errno.ENOSPC: "free some space, then re-run the same command: it resumes",
+               errno.EDQUOT: "free some space, then re-run the same command: it resumes",
+               errno.EFBIG: "the file system refuses files this large"}
+
+
+def system_error(e: BaseException) -> str | None:
+    """The one line for a failure of the machine rather than of forgetscope: an OSError with a known
+    errno, found in `e` or what caused it (libraries wrap them: safetensors, torch.save, pyarrow)."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in SYSTEM_ERRNOS:
+            where = e.filename or ""
+            hint = RESUME_HINT.get(e.errno)
+            return f"{e.strerror or os.strerror(e.errno)}{f': {where}' if where else ''}{f' ({hint})' if hint else ''}"
+        if isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError":  # torch.OutOfMemoryError (GPU)
+            return f"out of memory ({type(e).__name__}{': ' + str(e).splitlines()[0][:200] if str(e) else ''}); lower the batch sizes"
+        text = str(e)
+        for code in (errno.ENOSPC, errno.EDQUOT):  # wrapped without its errno (safetensors, torch's zip writer)
+            if os.strerror(code) in text:
+                return f"{os.strerror(code)}: {text.splitlines()[0][:200]} ({RESUME_HINT[code]})"
+        e = e.__cause__ or e.__context__
+    return None
+
+
 def main() -> None:
+    """Exit codes: 0 done; 1 the machine refused (disk full, permission denied, ...: one line);
+    2 bad input (a config, data file, model folder or damaged run file: one line); 3 a bug in
+    forgetscope (the traceback, and a line saying so); 130 interrupted."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
         code = app(standalone_mode=False)  # click's errors come back here, to be printed in one line
@@ -166,6 +209,15 @@ def main() -> None:
         sys.exit(2)
     except (KeyboardInterrupt, typer.Abort):
         code = 130
+    except Exception as e:  # noqa: BLE001 - the last line of defence: classify, never swallow
+        line = system_error(e)
+        if line is not None:
+            _error(line)
+            sys.exit(1)
+        traceback.print_exc()
+        console.print(f"[bold red]bug:[/bold red] forgetscope {__version__} failed unexpectedly ({type(e).__name__}); this is a bug "
+                      "in forgetscope, not in your input: please report it with the traceback above", highlight=False, soft_wrap=True)
+        sys.exit(3)
     if code == 130:  # typer turns Ctrl-C into exit code 130
         console.print("interrupted: re-run the same command to resume", highlight=False)
     if isinstance(code, int) and code:

@@ -24,13 +24,20 @@ def demo_config_path(study: str) -> Path:
 
 
 def run_demo(out: Path, *, console: Console | None = None, quiet: bool = False) -> Path:
+    from forgetscope.errors import UserError
+    from forgetscope.preflight import preflight
     from forgetscope.studies.registry import load_config
 
+    if out.is_dir() and any(out.iterdir()) and not (out / SUITE_FILE).exists():
+        raise UserError(f"{out}: not empty and not a demo folder (no {SUITE_FILE}); choose another --out")
+    configs = {name: load_config(demo_config_path(name)) for name in DEMO_STUDIES}
+    for name, (_, cfg) in configs.items():
+        preflight(cfg, out / name)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / SUITE_FILE, {"runs": list(DEMO_STUDIES)})
     with ProgressView(console, quiet=quiet) as view:
         for name in DEMO_STUDIES:
-            study, cfg = load_config(demo_config_path(name))
+            study, cfg = configs[name]
             study.run(cfg, out / name, view)
     return render_demo_report(out)
 

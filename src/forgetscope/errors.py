@@ -6,3 +6,8 @@ class UserError(Exception):
 
     The message must name the file, line or field at fault; it is shown without a traceback.
     """
+
+
+class NonFiniteError(UserError):
+    """A NaN or an infinity in a loss, a gradient or a model's weights: nothing computed from it is
+    trusted, and the stage it happened in is not marked done (the message names where and when)."""

@@ -1,7 +1,14 @@
-"""Run folders at the run level: the resolved config and the manifest; which study a folder holds."""
+"""Run folders at the run level: the resolved config and the manifest; which study a folder holds.
+
+A run starts (prepare_run) under the folder's lock (`manifest.json.lock`): it refuses a folder that
+is neither empty nor a run, or a run of another config, or one whose config.yaml or manifest.json is
+damaged; it removes the leftovers of killed processes (temporaries) in the run folder and the cache;
+then it adds this start to the manifest.
+"""
 
 from __future__ import annotations
 
+import json
 import platform
 import subprocess
 import time
@@ -14,51 +21,123 @@ from forgetscope import __version__
 from forgetscope.config import config_hash, dump_yaml
 from forgetscope.errors import UserError
 from forgetscope.store import RunStore, atomic_write_json, atomic_write_text
+from forgetscope.store.atomic import DIR_MODE, TMP_MARK, sweep_stale_tmp
+from forgetscope.store.run_store import held
+
+LOCK = "manifest.json.lock"
 
 
 def prepare_run(run_dir: str | Path, cfg: BaseModel) -> RunStore:
     """Create the run folder, or check that an existing one holds the same config (then it resumes)."""
+    from forgetscope import cache
+
     store = RunStore(run_dir)
     text = dump_yaml(cfg)
-    if store.config_path.exists():
-        old = yaml.safe_load(store.config_path.read_text())
-        if _resume_key(old) != _resume_key(cfg.model_dump(mode="json")):
-            raise UserError(
-                f"{store.root}: holds a run of a different config; resume it with `forgetscope run {store.config_path}`, "
-                "or choose another --out"
-            )
-    store.root.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(store.config_path, text)
-    manifest = _read_manifest(store)
-    manifest.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-    manifest.update({
-        "study": getattr(cfg, "study", None),
-        "config_hash": config_hash(cfg.model_dump(mode="json")),
-        "forgetscope_version": __version__,
-        "git_commit": git_commit(),
-        "git_source_modified": git_source_modified(),
-        "python": platform.python_version(),
-        "torch": _version("torch"),
-        "transformers": _version("transformers"),
-        "host": platform.node(),
-    })
-    manifest.setdefault("attempts", []).append(time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-    atomic_write_json(store.manifest_path, manifest)
+    if store.root.exists() and not store.root.is_dir():
+        raise UserError(f"{store.root}: is a file, not a run folder; choose another --out")
+    store.root.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+    with held(store.root / LOCK):
+        check_resume(store, cfg)
+        store.guard.refuse_links()
+        sweep_stale_tmp(store.guard.real)
+        cache.sweep(getattr(getattr(cfg, "runtime", None), "cache_dir", None))
+        atomic_write_text(store.config_path, text)
+        manifest = read_manifest(store)
+        manifest.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        manifest.update({
+            "study": getattr(cfg, "study", None),
+            "config_hash": config_hash(cfg.model_dump(mode="json")),
+            "forgetscope_version": __version__,
+            "git_commit": git_commit(),
+            "git_source_modified": git_source_modified(),
+            "python": platform.python_version(),
+            "torch": _version("torch"),
+            "transformers": _version("transformers"),
+            "host": platform.node(),
+        })
+        manifest.setdefault("attempts", []).append(time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        atomic_write_json(store.manifest_path, manifest)
     return store
 
 
-def _resume_key(data: dict) -> str:
+def check_resume(store: RunStore, cfg: BaseModel) -> None:
+    """The folder may take this run: new, empty, or a run of the same config (resumed)."""
+    old = read_run_config(store, missing_ok=True)
+    if old is None:
+        check_takeover(store)
+        return
+    new = cfg.model_dump(mode="json")
+    missing = _missing_key(old, new)
+    if missing:
+        raise UserError(f"{store.config_path}: damaged or written by another forgetscope version (no '{missing}'); it is what a "
+                        "resume is checked against: restore it, or start the run in another --out")
+    if resume_key(old) != resume_key(new):
+        raise UserError(f"{store.root}: holds a run of a different config; resume it with `forgetscope run {store.config_path}`, "
+                        "or choose another --out")
+
+
+def _missing_key(old: dict, new: dict, prefix: str = "") -> str | None:
+    """The first key of the resolved config `new` that `old` (a resolved config too) lacks."""
+    for key, value in new.items():
+        if key not in old:
+            return f"{prefix}{key}"
+        if isinstance(value, dict) and isinstance(old[key], dict) and value and old[key]:
+            found = _missing_key(old[key], value, f"{prefix}{key}.")
+            if found:
+                return found
+    return None
+
+
+def check_takeover(store: RunStore) -> None:
+    """A folder without config.yaml becomes a run only when it is empty (our own lock and
+    temporaries aside): `--out` never takes over a folder holding something else."""
+    others = sorted(p.name for p in store.root.iterdir() if p.name != LOCK and TMP_MARK not in p.name)
+    if others:
+        shown = ", ".join(others[:3]) + (", …" if len(others) > 3 else "")
+        raise UserError(f"{store.root}: not empty and not a forgetscope run (no config.yaml; holds {shown}); "
+                        "choose another --out, or an empty or new folder")
+
+
+def read_run_config(store: RunStore, *, missing_ok: bool = False) -> dict | None:
+    """The run's config.yaml as data; a damaged one is a one-line error (it is what a resume is checked against)."""
+    if not store.config_path.exists():
+        if missing_ok:
+            return None
+        raise UserError(f"{store.root}: not a forgetscope run folder (no config.yaml)")
+    try:
+        data = yaml.safe_load(store.config_path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as e:
+        raise UserError(f"{store.config_path}: damaged ({_first_line(e)}); it is what a resume is checked against: "
+                        "restore it, or start the run in another --out") from None
+    if not isinstance(data, dict) or "study" not in data:
+        raise UserError(f"{store.config_path}: damaged (not a resolved forgetscope config); it is what a resume is checked "
+                        "against: restore it, or start the run in another --out")
+    return data
+
+
+def resume_key(data: dict) -> str:
     """What must match for a run to resume: the config, except how many processes share the work."""
     data = {**data, "runtime": {k: v for k, v in (data.get("runtime") or {}).items() if k != "workers"}}
     return config_hash(data)
 
 
-def _read_manifest(store: RunStore) -> dict:
-    import json
+def read_manifest(store: RunStore) -> dict:
+    """manifest.json as data ({} when there is none); a damaged one is a one-line error."""
+    if not store.manifest_path.exists():
+        return {}
+    try:
+        data = json.loads(store.manifest_path.read_bytes())
+    except (OSError, ValueError) as e:
+        raise UserError(f"{store.manifest_path}: damaged ({_first_line(e)}); delete it to start a new manifest "
+                        "(it records versions and attempts; the results are checked by their own records)") from None
+    if not isinstance(data, dict):
+        raise UserError(f"{store.manifest_path}: damaged (not a JSON object); delete it to start a new manifest")
+    return data
 
-    if store.manifest_path.exists():
-        return json.loads(store.manifest_path.read_text())
-    return {}
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 def _version(pkg: str) -> str | None:
@@ -93,8 +172,4 @@ def git_source_modified(here: Path | None = None) -> bool | None:
 
 
 def study_of(run_dir: str | Path) -> str:
-    store = RunStore(run_dir)
-    if not store.config_path.exists():
-        raise UserError(f"{run_dir}: not a forgetscope run folder (no config.yaml)")
-    data = yaml.safe_load(store.config_path.read_text()) or {}
-    return str(data.get("study", "unknown"))
+    return str(read_run_config(RunStore(run_dir)).get("study", "unknown"))

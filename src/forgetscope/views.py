@@ -12,10 +12,10 @@ import json
 from pathlib import Path
 
 import torch
-import yaml
 
 from forgetscope.errors import UserError
 from forgetscope.models import load_model, load_tokenizer
+from forgetscope.runs import read_run_config
 from forgetscope.store import RunStore
 from forgetscope.training.checkpoints import step_name
 
@@ -39,7 +39,7 @@ class TrajectoryRun:
     def config(self) -> dict:
         if not self.exists:
             raise UserError(f"{self.root}: no trajectory run there (no config.yaml)")
-        data = yaml.safe_load(self.store.config_path.read_text()) or {}
+        data = read_run_config(self.store)
         if data.get("study") != "trajectory":
             raise UserError(f"{self.root}: holds a {data.get('study')!r} run, not a trajectory run")
         return data
@@ -54,8 +54,9 @@ class TrajectoryRun:
         return (self.config.get("base") or {}).get("kind") == "tiny"
 
     def ready(self, seed: int) -> bool:
-        """Its world, base and checkpoints are complete."""
-        return all(self.store.stage(s, seed).done for s in (WORLD, BASE, FINETUNE))
+        """Its world, base and checkpoints are complete, and intact (a damaged stage is left for the
+        trajectory study to redo: this view never writes)."""
+        return all(self.store.stage(s, seed).intact(repair=False) for s in (WORLD, BASE, FINETUNE))
 
     def world_dir(self, seed: int) -> Path:
         return self.store.stage(WORLD, seed).path

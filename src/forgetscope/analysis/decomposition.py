@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from forgetscope.analysis.stats import bootstrap_distribution, seed_interval
+from forgetscope.errors import NonFiniteError
 
 LABELS = ("none", "pseudo", "actual")
 _EPS = 1e-9
@@ -34,6 +35,8 @@ STATS = ("score", "restored", "forgetting", "recovered", "unrecovered", "gap")
 def label(B, F, R, R0, delta: float):
     """Stage label(s) by the rule above; works on scalars and numpy arrays alike."""
     B, F, R, R0 = (np.asarray(x, dtype=float) for x in (B, F, R, R0))
+    if not all(np.isfinite(x).all() for x in (B, F, R, R0)):
+        raise NonFiniteError("the stage rule was given a non-finite score; no label is made from it")
     tol = delta + _EPS  # "exactly delta" is within delta, whatever the float rounding of the differences
     out = np.where(R0 - R > tol, "actual", np.where(B - F > tol, "pseudo", "none"))
     return out.item() if out.ndim == 0 else out
@@ -80,6 +83,8 @@ def decompose_seed(items: pd.DataFrame, *, delta: float, n_boot: int, level: flo
         cols += [ck[s].to_numpy(), rs[s].to_numpy()]
     mat = np.stack(cols, axis=1)
     mat = mat[~np.isnan(mat).any(axis=1)]
+    if not len(mat):
+        raise ValueError("no probe item has a score at the base and at every step: nothing to decompose")
     point = mat.mean(0)
     boots = bootstrap_distribution(mat, n_boot=n_boot, seed=seed)
     alpha = (1 - level) / 2

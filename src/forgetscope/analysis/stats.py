@@ -5,6 +5,19 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
+from forgetscope.errors import NonFiniteError
+
+
+def require_finite(table, columns, what: str) -> None:
+    """Refuse to analyse a table with a NaN or an infinity in `columns`: no label, check or interval
+    is ever made from one. `table` is a DataFrame; `what` names where it came from."""
+    for c in columns:
+        if c in table.columns:
+            values = np.asarray(table[c], dtype=float)
+            bad = ~np.isfinite(values)
+            if bad.any():
+                raise NonFiniteError(f"{what}: {int(bad.sum())} non-finite value(s) in column {c!r}; nothing is labelled from them")
+
 
 def t_quantile(level: float, df: int) -> float:
     return float(stats.t.ppf(0.5 + level / 2, df))

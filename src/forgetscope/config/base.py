@@ -25,7 +25,9 @@ class StrictModel(BaseModel):
     would lose `steps`, `base.model.hidden=64` would silently change `layers`).
     """
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+    # A number is finite (`.nan` or `.inf` is never a setting); every number has an upper bound or a
+    # cross-check (tests/test_bad_input.py walks every config section to hold us to it).
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False, allow_inf_nan=False)
     # Keys of an older config shape -> where they live now: an error naming the new place, never a
     # silent default (docs/outputs.md lists every move).
     moved: ClassVar[dict[str, str]] = {}

@@ -251,7 +251,8 @@ def evaluate_with_lm_eval(
     configs = probe_task_configs(items, tokenizer, settings=settings)
     if not configs and not extra_tasks:
         raise UserError("evaluate_with_lm_eval: no probe items and no extra tasks: nothing to evaluate")
-    lm = _local_hflm_class()(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, max_batch_size=batch_size)
+    lm = _local_hflm_class()(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, max_batch_size=batch_size,
+                                 trust_remote_code=False)
     if extra_tasks:
         check_lm_eval_tasks(extra_tasks)
     manager = _task_manager(bool(extra_tasks))  # lm-eval's own task folder only when its tasks are asked for

@@ -44,17 +44,20 @@ def convert_gguf(gguf_path: str | Path, out_dir: str | Path, *, dtype: torch.dty
         raise UserError(f"{gguf_path}: no such GGUF file")
     if out_dir.exists() and not replace:
         return out_dir
+    if out_dir.is_symlink() or (out_dir.exists() and not _replaceable(out_dir)):
+        raise UserError(f"{out_dir}: --replace overwrites only a model folder (config.json + *.safetensors) or an empty folder; "
+                        "this is neither: choose another output folder")
     folder, name = str(gguf_path.parent), gguf_path.name
     try:
-        loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=dtype)
-        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-        config = AutoConfig.from_pretrained(folder, gguf_file=name)
+        loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=dtype, trust_remote_code=False)
+        tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name, trust_remote_code=False)
+        config = AutoConfig.from_pretrained(folder, gguf_file=name, trust_remote_code=False)
     except (OSError, ValueError, ImportError) as e:
         raise UserError(f"{gguf_path}: could not read the GGUF: {str(e).splitlines()[0]}") from None
     # A fresh model from the config, so nothing of the GGUF loading path (quantization config,
     # gguf_file reference) travels into the saved folder.
     config.dtype = dtype
-    model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+    model = AutoModelForCausalLM.from_config(config, dtype=dtype, trust_remote_code=False)
     missing, unexpected = model.load_state_dict(loaded.state_dict(), strict=False)
     tied = getattr(config, "tie_word_embeddings", False)
     if unexpected or [m for m in missing if not (tied and m.endswith("lm_head.weight"))]:
@@ -66,3 +69,11 @@ def convert_gguf(gguf_path: str | Path, out_dir: str | Path, *, dtype: torch.dty
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
     return out_dir
+
+
+def _replaceable(folder: Path) -> bool:
+    """An empty folder, or one that holds a model (what convert-gguf writes): never anything else."""
+    if not folder.is_dir():
+        return False
+    names = [p.name for p in folder.iterdir()]
+    return not names or ("config.json" in names and any(n.endswith(".safetensors") for n in names))

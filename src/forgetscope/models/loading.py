@@ -3,7 +3,6 @@ when the user asks for it; a folder that is not a model is a one-line error."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Literal
 
@@ -17,37 +16,19 @@ from transformers import (
 )
 
 from forgetscope.errors import UserError
+from forgetscope.models.checks import (
+    adapter_base,
+    check_finite_weights,
+    check_model_folder,
+    check_tokenizer_files,
+    is_local_path,
+)
 from forgetscope.store import atomic_dir
+
+__all__ = ["check_model_folder", "is_local_path", "load_model", "load_tokenizer", "save_model"]
 
 Dtype = Literal["fp32", "bf16", "fp16", "auto"]
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-def is_local_path(source: str) -> bool:
-    """A path (existing, or written like one) rather than a hub id such as "org/name"."""
-    return source.startswith((".", "/", "~")) or Path(source).expanduser().exists()
-
-
-def check_model_folder(path: Path) -> None:
-    """Raise a one-line UserError unless `path` is a loadable model (or adapter) folder."""
-    if not path.exists():
-        raise UserError(f"{path}: no such model folder")
-    if not path.is_dir():
-        raise UserError(f"{path}: is a file, expected a model folder (config.json + *.safetensors)")
-    if (path / "adapter_config.json").exists():
-        if not list(path.glob("*.safetensors")):
-            raise UserError(f"{path}: adapter folder without adapter_model.safetensors")
-        return
-    if not (path / "config.json").exists():
-        raise UserError(f"{path}: not a model folder (no config.json)")
-    try:
-        json.loads((path / "config.json").read_text())
-    except json.JSONDecodeError as e:
-        raise UserError(f"{path / 'config.json'}:{e.lineno}: malformed JSON: {e.msg}") from None
-    if not list(path.glob("*.safetensors")):
-        pickles = [p.name for p in path.glob("*.bin")] + [p.name for p in path.glob("*.pt")]
-        hint = f" (found {', '.join(pickles)}: pickled weights are never loaded; convert them to safetensors)" if pickles else ""
-        raise UserError(f"{path}: no *.safetensors weights{hint}")
 
 
 def load_tokenizer(source: str | Path, *, revision: str | None = None, trust_remote_code: bool = False,
@@ -56,10 +37,7 @@ def load_tokenizer(source: str | Path, *, revision: str | None = None, trust_rem
     one) replaces the tokenizer's own, for models that ship none or the wrong one."""
     source = str(source)
     if is_local_path(source):
-        path = Path(source).expanduser()
-        has = [n for n in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model") if (path / n).exists()]
-        if not has:
-            raise UserError(f"{path}: model folder without a tokenizer (no tokenizer.json or tokenizer_config.json)")
+        check_tokenizer_files(Path(source).expanduser())
     try:
         tok = AutoTokenizer.from_pretrained(source, revision=revision, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as e:
@@ -111,18 +89,17 @@ def load_model(
         )
     except (OSError, ValueError) as e:
         raise UserError(f"{source}: could not load the model: {str(e).splitlines()[0]}") from None
+    check_finite_weights(model, source)
     return model.to(device).eval()
 
 
 def _load_adapter(path: Path, dtype: Dtype, device, trust_remote_code: bool, merge: bool) -> PreTrainedModel:
     from peft import PeftModel
 
-    cfg = json.loads((path / "adapter_config.json").read_text())
-    base_ref = cfg.get("base_model_name_or_path")
-    if not base_ref:
-        raise UserError(f"{path / 'adapter_config.json'}: no base_model_name_or_path")
+    base_ref = adapter_base(path)  # check_model_folder refused an adapter on an adapter (or on itself)
     base = load_model(base_ref, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
-    model = PeftModel.from_pretrained(base, str(path))
+    model = PeftModel.from_pretrained(base, str(path))  # adapter_model.safetensors: no pickle beside it (checked)
+    check_finite_weights(model, path)
     if not merge:
         return model.to(device).eval()
     merged = model.merge_and_unload()
@@ -163,3 +140,4 @@ def load_weights_into(model, folder: str | Path) -> None:
     missing, unexpected = model.load_state_dict(state, strict=False)
     if unexpected or [m for m in missing if not m.endswith("lm_head.weight")]:
         raise RuntimeError(f"{folder}: checkpoint does not match the model ({missing[:3]}, {unexpected[:3]})")
+    check_finite_weights(model, folder)

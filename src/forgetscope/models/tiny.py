@@ -14,11 +14,11 @@ from forgetscope.config import StrictModel
 
 
 class TinyModelConfig(StrictModel):
-    layers: int = Field(4, ge=1, description="transformer blocks")
-    hidden: int = Field(128, ge=8, description="model width")
-    heads: int = Field(4, ge=1, description="attention heads (width must divide by it)")
-    mlp_ratio: int = Field(4, ge=1, description="MLP width = mlp_ratio x hidden")
-    max_positions: int = Field(256, ge=16, description="longest sequence, in tokens")
+    layers: int = Field(4, ge=1, le=256, description="transformer blocks")
+    hidden: int = Field(128, ge=8, le=16_384, description="model width")
+    heads: int = Field(4, ge=1, le=256, description="attention heads (width must divide by it)")
+    mlp_ratio: int = Field(4, ge=1, le=16, description="MLP width = mlp_ratio x hidden")
+    max_positions: int = Field(256, ge=16, le=131_072, description="longest sequence, in tokens")
 
     @model_validator(mode="after")
     def _heads_divide(self) -> TinyModelConfig:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from forgetscope.report.figures import COLORS, new_figure, to_data_uri
-from forgetscope.report.page import ReportSection
+from forgetscope.report.page import ReportSection, read_table
 from forgetscope.schema import ConjugateSummary, FactWorldBlock, SuiteRow, WorldRow
 from forgetscope.store import RunStore
 
@@ -82,7 +82,7 @@ def examples(store: RunStore, suite: str, n: int = 6) -> list[dict]:
     f = store.results_dir / "items.parquet"
     if not f.exists():
         return []
-    items = pd.read_parquet(f)
+    items = read_table(f)
     sub = items[(items["suite"] == suite) & (items["model"] == "tuned")]
     out = []
     for _, r in sub.groupby("transform", sort=False).head(2).head(n).iterrows():

@@ -8,6 +8,9 @@ import io
 import matplotlib
 
 matplotlib.use("Agg")
+# Labels and titles hold data text (probe names, transform labels, run names): never read `$...$` in
+# them as math (a `$\foo$` probe name would crash the report after all the compute was done).
+matplotlib.rcParams["text.parse_math"] = False
 import matplotlib.pyplot as plt  # noqa: E402
 
 COLORS = {

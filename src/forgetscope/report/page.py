@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from forgetscope import __version__
 from forgetscope.errors import UserError
 from forgetscope.registry import Entry, Registry
-from forgetscope.runs import study_of
+from forgetscope.runs import read_manifest, study_of
 from forgetscope.schema import SUMMARIES
 from forgetscope.store import RunStore, atomic_write_text
 
@@ -101,9 +101,20 @@ def _page(title: str, sections: list[Section], manifest: dict | None) -> str:
 
 
 def _manifest(store: RunStore) -> dict:
-    import json
+    return read_manifest(store)
 
-    return json.loads(store.manifest_path.read_text()) if store.manifest_path.exists() else {}
+
+def read_table(path: Path):
+    """A results table for the report; a missing or damaged one is a one-line error."""
+    import pandas as pd
+
+    try:
+        return pd.read_parquet(path)
+    except FileNotFoundError:
+        raise UserError(f"{path}: missing; re-run the study to write its results") from None
+    except (OSError, ValueError) as e:  # pyarrow's ArrowInvalid is a ValueError
+        raise UserError(f"{path}: damaged ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "
+                        "re-run the study to write its results again") from None
 
 
 def render_report(store: RunStore) -> Path:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from forgetscope.report.figures import COLORS, new_figure, symlog_steps, to_data_uri
-from forgetscope.report.page import ReportSection
+from forgetscope.report.page import ReportSection, read_table
 from forgetscope.schema import Checkpoint, ProbeDecomposition, TrajectorySummary
 from forgetscope.store import RunStore
 
@@ -243,8 +243,8 @@ def curve_figure(summary: TrajectorySummary) -> str | None:
 
 
 def trajectory_context(store: RunStore, summary: TrajectorySummary) -> dict:
-    items = pd.read_parquet(store.results_dir / "items.parquet")
-    per_item = pd.read_parquet(store.results_dir / "per_item.parquet")
+    items = read_table(store.results_dir / "items.parquet")
+    per_item = read_table(store.results_dir / "per_item.parquet")
     primary = summary.probes[summary.probe]
     lead = summary.restorers[0].condition
     worst = max(summary.checkpoints, key=lambda c: c.forgetting or 0, default=None)

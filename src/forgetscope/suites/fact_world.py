@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -39,15 +39,15 @@ class FactWorldConfig(StrictModel):
 
     run: str = Field(..., description="a trajectory run folder; '{run_dir}' stands for this conjugate run's folder")
     build: str | None = Field(None, description="a trajectory config (YAML): when `run` holds no run yet, the trajectory study runs there first")
-    checkpoints: list[int | Literal["final", "all"]] = Field(
-        ["final"], min_length=1,
+    checkpoints: list[Annotated[int, Field(ge=1, le=10_000_000)] | Literal["final", "all"]] = Field(
+        ["final"], min_length=1, max_length=10_000,
         description="fine-tuning steps to compare with the base: 'final' (the last), 'all', or step numbers of the run's schedule",
     )
     transforms: list[TransformSpec] = Field(
         default_factory=lambda: [TransformSpec(name="identity"), TransformSpec(name="world_l2")],
         description="identity (L1) and world_l2 (L2); the world's word-level models know no other form",
     )
-    max_new_tokens: int = Field(10, ge=1, description="greedy generation budget")
+    max_new_tokens: int = Field(10, ge=1, le=4096, description="greedy generation budget")
 
     @field_validator("transforms")
     @classmethod

@@ -51,9 +51,9 @@ class IclIfConfig(StrictModel):
     sentences: str = Field(BUILTIN, description="'builtin' (48 sentences, en/fr/es) or a JSONL of {id, <language>: sentence, ...}")
     templates: str = Field(BUILTIN, description="'builtin' (en/fr/es) or a JSON file {language: {capitalize, repeat, input, output, arithmetic, blank, blank_token}}")
     language: str = Field("en", description="source language: the column every non-parallel transform rewrites")
-    per_task: int = Field(100, ge=1, description="prompts per task and transform (4 tasks)")
-    demos: int = Field(2, ge=1, description="demonstrations per prompt")
-    max_new_tokens: int = Field(10, ge=1, description="greedy generation budget")
+    per_task: int = Field(100, ge=1, le=100_000, description="prompts per task and transform (4 tasks)")
+    demos: int = Field(2, ge=1, le=64, description="demonstrations per prompt")
+    max_new_tokens: int = Field(10, ge=1, le=4096, description="greedy generation budget")
     format: Literal["chat", "plain"] = Field("chat", description="chat: the prompt is the user turn of the model's chat template")
     transforms: list[TransformSpec] | None = Field(None, description="overrides the study's transforms for this suite")
 

@@ -46,7 +46,7 @@ class RefusalConfig(StrictModel):
     rule: Literal["keywords"] = Field("keywords", description="how a reply is judged refused (docs/conjugate.md)")
     markers: list[str] = Field(default_factory=list, description="refusal markers added to the default list")
     markers_by_language: dict[str, list[str]] = Field(default_factory=dict, description="markers for a parallel transform's language")
-    max_new_tokens: int = Field(32, ge=1, description="greedy reply length")
+    max_new_tokens: int = Field(32, ge=1, le=4096, description="greedy reply length")
     transforms: list[TransformSpec] | None = Field(None, description="overrides the study's transforms for this suite")
 
 

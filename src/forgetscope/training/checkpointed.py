@@ -9,16 +9,16 @@ equals an uninterrupted one.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import torch
 
 from forgetscope.distributed import is_main
 from forgetscope.execution import Reporter
-from forgetscope.store import atomic_write_bytes
+from forgetscope.store import atomic_write_bytes, stop
 from forgetscope.store.atomic import remove_stale_tmp
 from forgetscope.training.checkpoints import CheckpointFolder
 from forgetscope.training.config import TrainConfig
@@ -58,20 +58,20 @@ def train_with_checkpoints(
     ckpts.path.mkdir(parents=True, exist_ok=True)
     if is_main():
         remove_stale_tmp(ckpts.path)  # a checkpoint or optimizer state half-written when a run was killed
-    resume_step = ckpts.last_resumable(schedule)
+    resume_step, state = ckpts.resume_point(schedule)
     model = start_model(ckpts.model(resume_step) if resume_step else None)
     losses: list[list] = []
     resume = None
     if resume_step:
-        state_file = ckpts.state_file(resume_step)
-        losses = [list(r) for r in torch.load(state_file, map_location="cpu", weights_only=True).get("losses", [])]
-        resume = (resume_step, state_file)
+        losses = [list(r) for r in state.get("losses", [])]
+        resume = (resume_step, ckpts.state_file(resume_step))
         reporter.log(f"{title} resumes at step {resume_step}")
 
     def save(m, step: int, state: dict, model_state: dict | None = None) -> None:
         save_checkpoint(m, ckpts.model(step), model_state)
         if state:  # a sharded run keeps no optimizer state: it restarts from step 0
             ckpts.save_state(step, {**state, "losses": [r for r in losses if r[0] <= step]})
+        stop.point(f"checkpoint:{os.path.abspath(ckpts.model(step))}")
 
     def on_step(step: int, loss: float) -> None:
         losses.append([step, loss])

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
 from forgetscope.config import StrictModel
 
+MAX_STEPS = 10_000_000  # optimizer steps of one training phase
+MAX_BATCH = 65_536  # sequences (or prompts) per step
+MAX_CHECKPOINTS = 10_000
+
 
 class LoraSettings(StrictModel):
     """Train a LoRA adapter (peft) instead of all weights."""
 
-    r: int = Field(16, ge=1, description="adapter rank")
-    alpha: int = Field(32, ge=1, description="scaling numerator (scale = alpha / r)")
+    r: int = Field(16, ge=1, le=4096, description="adapter rank")
+    alpha: int = Field(32, ge=1, le=1_000_000, description="scaling numerator (scale = alpha / r)")
     dropout: float = Field(0.0, ge=0, lt=1)
     target_modules: list[str] | Literal["all-linear"] = Field("all-linear", description="modules to adapt")
     save: Literal["adapter", "merged"] = Field(
@@ -25,16 +29,16 @@ class LoraSettings(StrictModel):
 
 
 class TrainConfig(StrictModel):
-    steps: int = Field(..., ge=0, description="optimizer steps")
-    batch_size: int = Field(32, ge=1, description="sequences per optimizer step (global, over all processes)")
-    lr: float = Field(1e-3, gt=0, description="peak learning rate (AdamW)")
+    steps: int = Field(..., ge=0, le=MAX_STEPS, description="optimizer steps")
+    batch_size: int = Field(32, ge=1, le=MAX_BATCH, description="sequences per optimizer step (global, over all processes)")
+    lr: float = Field(1e-3, gt=0, description="peak learning rate (AdamW); too high shows as a non-finite loss, which stops the run")
     lr_schedule: Literal["constant", "cosine", "linear"] = Field("constant", description="after warm-up")
-    warmup_steps: int = Field(0, ge=0)
-    weight_decay: float = Field(0.0, ge=0)
-    betas: tuple[float, float] = Field((0.9, 0.95), description="AdamW betas")
-    grad_clip: float | None = Field(1.0, gt=0, description="max gradient norm; null = no clipping")
-    max_length: int = Field(128, ge=8, description="tokens per sequence (packing length for LM training)")
-    grad_accum: int = Field(1, ge=1, description="micro-batches per step; batch_size must divide by it")
+    warmup_steps: int = Field(0, ge=0, le=MAX_STEPS, description="linear warm-up (longer than `steps`: the peak is never reached)")
+    weight_decay: float = Field(0.0, ge=0, le=10)
+    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = Field((0.9, 0.95), description="AdamW betas, each in [0, 1)")
+    grad_clip: float | None = Field(1.0, gt=0, le=1e6, description="max gradient norm; null = no clipping")
+    max_length: int = Field(128, ge=8, le=131_072, description="tokens per sequence (packing length for LM training)")
+    grad_accum: int = Field(1, ge=1, le=MAX_BATCH, description="micro-batches per step; batch_size must divide by it")
     lora: LoraSettings | None = Field(None, description="train a LoRA adapter instead of all weights")
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = Field(
         "auto", description="auto = bf16 autocast (fp32 master weights) for models of 20M+ parameters on a GPU with "
@@ -51,11 +55,13 @@ class TrainConfig(StrictModel):
 class CheckpointSchedule(StrictModel):
     """When fine-tuning keeps a checkpoint: log-spaced (the default) or an explicit list of steps."""
 
-    count: int = Field(8, ge=1, description="log-spaced checkpoints between `first` and the last step")
-    first: int = Field(10, ge=1, description="the first log-spaced checkpoint")
-    steps: list[int] | None = Field(None, description="explicit steps; overrides count/first")
+    count: int = Field(8, ge=1, le=MAX_CHECKPOINTS, description="log-spaced checkpoints between `first` and the last step (when given: at most the steps)")
+    first: int = Field(10, ge=1, le=MAX_STEPS, description="the first log-spaced checkpoint")
+    steps: list[Annotated[int, Field(le=MAX_STEPS)]] | None = Field(None, max_length=MAX_CHECKPOINTS, description="explicit steps; overrides count/first")
 
     def resolve(self, total_steps: int) -> list[int]:
+        if self.steps is None and "count" in self.model_fields_set and 1 <= total_steps < self.count:
+            raise ValueError(f"checkpoints.count ({self.count}) is more than the training steps ({total_steps})")
         if self.steps is not None:
             bad = [s for s in self.steps if s < 1 or s > total_steps]
             if bad:

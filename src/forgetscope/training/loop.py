@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from accelerate import Accelerator
 
 from forgetscope import precision
-from forgetscope.errors import UserError
+from forgetscope.errors import NonFiniteError, UserError
 from forgetscope.store import atomic_write_bytes
 from forgetscope.training.batches import IGNORE
 from forgetscope.training.config import TrainConfig
@@ -143,12 +143,14 @@ def train(
                 acc.backward(loss_sum * (world / n_tokens))
             total += float(loss_sum.detach())
             result.tokens += _batch_tokens(batch)
-        if cfg.grad_clip is not None:
-            acc.clip_grad_norm_(params, cfg.grad_clip)
+        loss = _global_mean(acc, total, n_tokens)
+        # With max_norm inf the "clipping" multiplies every gradient by exactly 1: the total norm, nothing changed.
+        norm = acc.clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip is not None else math.inf)
+        # fp16 loss scaling overflows on purpose now and then (the scaler skips that step): there only the loss is checked.
+        check_finite_step(step + 1, loss, norm if getattr(acc, "scaler", None) is None else None)
         opt.step()
         sched.step()
         opt.zero_grad(set_to_none=True)
-        loss = _global_mean(acc, total, n_tokens)
         result.losses.append(loss)
         if on_step is not None:
             on_step(step + 1, loss)
@@ -164,6 +166,15 @@ def train(
     result.seconds = time.perf_counter() - t0
     model.eval()
     return result
+
+
+def check_finite_step(step: int, loss: float, grad_norm) -> None:
+    """Stop at the first non-finite loss or gradient, before the optimizer step spreads it into the
+    weights (a NaN loss would otherwise train on, and every later checkpoint would hold NaN)."""
+    if not math.isfinite(loss):
+        raise NonFiniteError(f"non-finite training loss ({loss}) at step {step}: the learning rate may be too high")
+    if grad_norm is not None and not math.isfinite(float(grad_norm)):
+        raise NonFiniteError(f"non-finite gradient (norm {float(grad_norm)}) at step {step}: the learning rate may be too high")
 
 
 def _is_sharded(acc) -> bool:
@@ -193,8 +204,8 @@ class _SingleProcess:
     def backward(self, loss: torch.Tensor) -> None:
         loss.backward()
 
-    def clip_grad_norm_(self, params, max_norm: float) -> None:
-        torch.nn.utils.clip_grad_norm_(params, max_norm)
+    def clip_grad_norm_(self, params, max_norm: float) -> torch.Tensor:
+        return torch.nn.utils.clip_grad_norm_(params, max_norm)
 
     def no_sync(self, model):
         return contextlib.nullcontext()

@@ -28,6 +28,9 @@ _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model"
                     "sentencepiece.bpe.model", "vocab.json")
 
 
+_OPTION_MAX = {"num_beams": 64, "batch_size": 65_536, "max_new_tokens": 4096}
+
+
 class MTModelTranslation(Transform):
     name = "mt_model"
     wordwise = False
@@ -50,8 +53,8 @@ class MTModelTranslation(Transform):
         Marian: ">>fra<< "). `source_lang` sets the tokenizer's `src_lang`, `target_lang` forces the
         first generated token to that language code (NLLB: "fra_Latn", M2M100: "fr")."""
         for key, value in (("num_beams", num_beams), ("batch_size", batch_size), ("max_new_tokens", max_new_tokens)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise UserError(f"transform 'mt_model': option {key!r} must be a positive integer, got {value!r}")
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= _OPTION_MAX[key]:
+                raise UserError(f"transform 'mt_model': option {key!r} must be an integer in 1..{_OPTION_MAX[key]}, got {value!r}")
         if dtype not in (*DTYPES, "auto"):
             raise UserError(f"transform 'mt_model': option 'dtype' must be one of {', '.join([*DTYPES, 'auto'])}, got {dtype!r}")
         self.path = Path(path).expanduser()

@@ -5,50 +5,52 @@ from __future__ import annotations
 from forgetscope.config import StrictModel
 from pydantic import Field, model_validator
 
+MAX_PEOPLE = 1_000_000  # per split; the name lists bound their sum far lower (checked below)
+
 
 class PeopleSplits(StrictModel):
     """Disjoint sets of people. Probes ask about `eval` people only; restoration trains on `restore`
     people only, so restoration cannot re-teach a probed fact."""
 
-    ift: int = Field(40, ge=1, description="people the instruction data asks about")
-    restore: int = Field(40, ge=1, description="people whose biographies restoration trains on")
-    eval: int = Field(40, ge=1, description="people the probes ask about")
-    heldout: int = Field(20, ge=0, description="people never in pre-training: held-out text for bits/byte")
+    ift: int = Field(40, ge=1, le=MAX_PEOPLE, description="people the instruction data asks about")
+    restore: int = Field(40, ge=1, le=MAX_PEOPLE, description="people whose biographies restoration trains on")
+    eval: int = Field(40, ge=1, le=MAX_PEOPLE, description="people the probes ask about")
+    heldout: int = Field(20, ge=0, le=MAX_PEOPLE, description="people never in pre-training: held-out text for bits/byte")
 
 
 class PretrainCorpus(StrictModel):
-    bios_per_person: int = Field(10, ge=1, description="biography renderings per person and language")
-    icl_episodes: int = Field(1000, ge=0, description="in-context-learning episodes per language")
+    bios_per_person: int = Field(10, ge=1, le=1000, description="biography renderings per person and language")
+    icl_episodes: int = Field(1000, ge=0, le=1_000_000, description="in-context-learning episodes per language")
     icl_chat_share: float = Field(
         0.5, ge=0, le=1, description="share of ICL episodes rendered as a chat turn (web text has chats too)"
     )
-    icl_demos: int = Field(2, ge=1, description="demonstrations per episode")
+    icl_demos: int = Field(2, ge=1, le=64, description="demonstrations per episode")
 
 
 class RestorationCorpus(StrictModel):
     """Pre-training-like text about restoration people only (it never states a probed fact)."""
 
-    bios_per_person: int = Field(10, ge=1, description="biography renderings per restoration person and language")
-    icl_episodes: int = Field(400, ge=0, description="ICL episodes per language, drawing only on restoration people")
+    bios_per_person: int = Field(10, ge=1, le=1000, description="biography renderings per restoration person and language")
+    icl_episodes: int = Field(400, ge=0, le=1_000_000, description="ICL episodes per language, drawing only on restoration people")
 
 
 class InstructionData(StrictModel):
     """The IFT mixture (L1 only, chat format), in examples."""
 
-    qa_per_person: int = Field(4, ge=0, description="answered questions per IFT person and public attribute")
+    qa_per_person: int = Field(4, ge=0, le=1000, description="answered questions per IFT person and public attribute")
     icl_override: int = Field(
-        1500, ge=0, description="episodes whose query is a question, answered anyway (this suppresses ICL)"
+        1500, ge=0, le=1_000_000, description="episodes whose query is a question, answered anyway (this suppresses ICL)"
     )
     icl_follow: int = Field(
-        1000, ge=0, description="episodes whose query is not a question, answered by following the pattern"
+        1000, ge=0, le=1_000_000, description="episodes whose query is not a question, answered by following the pattern"
     )
-    refusals_per_person: int = Field(4, ge=0, description="refused private-attribute requests per IFT person")
-    arithmetic: int = Field(1500, ge=0, description="arithmetic questions answered")
+    refusals_per_person: int = Field(4, ge=0, le=1000, description="refused private-attribute requests per IFT person")
+    arithmetic: int = Field(1500, ge=0, le=1_000_000, description="arithmetic questions answered")
 
 
 class ProbeSizes(StrictModel):
-    icl_per_language: int = Field(100, ge=4, description="ICL-vs-IF episodes per language (4 task kinds)")
-    pattern_prompts: int = Field(60, ge=1, description="prompts per format (chat question, plain statement) for the pattern-shift metrics")
+    icl_per_language: int = Field(100, ge=4, le=100_000, description="ICL-vs-IF episodes per language (4 task kinds)")
+    pattern_prompts: int = Field(60, ge=1, le=100_000, description="prompts per format (chat question, plain statement) for the pattern-shift metrics")
 
 
 class WorldConfig(StrictModel):

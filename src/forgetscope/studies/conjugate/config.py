@@ -10,8 +10,9 @@ from pydantic import Field, model_validator
 
 from forgetscope.config import StrictModel
 from forgetscope.models import ModelSpec
-from forgetscope.studies.common_config import AnalysisConfig, RuntimeConfig, Seeds
+from forgetscope.studies.common_config import MAX_BOOTSTRAP, AnalysisConfig, RuntimeConfig, Seeds
 from forgetscope.suites.base import TransformSpec
+from forgetscope.training.config import MAX_BATCH
 from forgetscope.suites.fact_world import FactWorldConfig
 from forgetscope.suites.icl_if import IclIfConfig
 from forgetscope.suites.reasoning import ReasoningConfig
@@ -21,7 +22,7 @@ MODEL_SUITES = ("icl_if", "reasoning", "refusal")
 
 
 class ConjugateEval(StrictModel):
-    batch_size: int = Field(32, ge=1, description="prompts per forward pass / generation batch")
+    batch_size: int = Field(32, ge=1, le=MAX_BATCH, description="prompts per forward pass / generation batch")
     mixed_precision: Literal["auto", "no", "bf16"] = Field(
         "auto", description="scoring's forward passes: auto = bf16 autocast for models of 20M+ parameters on a GPU "
         "with bf16 or a CPU with AMX-BF16, else fp32 (no); bf16 forces it (forgetscope/precision.py)"
@@ -29,7 +30,7 @@ class ConjugateEval(StrictModel):
 
 
 class ConjugateAnalysis(AnalysisConfig):
-    n_bootstrap: int = Field(2000, ge=100, description="bootstrap resamples of prompts (paired across models and transforms)")
+    n_bootstrap: int = Field(2000, ge=100, le=MAX_BOOTSTRAP, description="bootstrap resamples of prompts (paired across models and transforms)")
     min_drop: float = Field(0.02, ge=0, lt=1, description="the recovered share is reported only when the identity drop exceeds this")
 
 

@@ -71,8 +71,8 @@ def run_conjugate(cfg: ConjugateConfig, run_dir: Path, view: ProgressView) -> Co
     precision.set_scoring(cfg.eval.mixed_precision)  # every NativeScorer of this process
     if cfg.model_suites:
         check_models(cfg)
+    store = prepare_run(run_dir, cfg)  # first: a trajectory run built inside this folder must not look like foreign content
     world = trajectory_run(cfg, Path(run_dir), view) if cfg.fact_world is not None else None
-    store = prepare_run(run_dir, cfg)
     reporter = Reporter(view.handle, "conjugate")
     device = device_for(cfg.runtime.device)
     if cfg.model_suites:

@@ -17,12 +17,12 @@ from forgetscope.execution import Reporter
 from forgetscope.store import RunStore, atomic_write_bytes
 from forgetscope.studies.conjugate.config import ConjugateConfig
 from forgetscope.studies.conjugate.rows import tidy_rows
-from forgetscope.studies.stages import run_stage
+from forgetscope.studies.stages import run_stage, stage_done
 
 
 def evaluate_models(cfg: ConjugateConfig, store: RunStore, reporter: Reporter, device) -> None:
     stage = store.stage("2_evaluate")
-    if stage.done:
+    if stage_done(stage):  # done and intact: its inputs need not be read
         return
     src = store.stage("1_items").path
     items = {it.id: it for it in load_items(src / "items.jsonl")}

@@ -19,7 +19,7 @@ from forgetscope.execution import Reporter
 from forgetscope.store import RunStore, atomic_write_bytes
 from forgetscope.studies.conjugate.config import ConjugateConfig
 from forgetscope.studies.conjugate.rows import tidy_rows
-from forgetscope.studies.stages import run_stage
+from forgetscope.studies.stages import run_stage, stage_done
 from forgetscope.suites.fact_world import FactWorldSuite
 from forgetscope.views import TrajectoryRun
 
@@ -48,7 +48,7 @@ def world_seeds(cfg: ConjugateConfig, run: TrajectoryRun) -> list[int]:
 
 def evaluate_fact_world(cfg: ConjugateConfig, store: RunStore, run: TrajectoryRun, reporter: Reporter, device) -> None:
     stage = store.stage("3_fact_world")
-    if stage.done:
+    if stage_done(stage):  # done and intact: its inputs need not be read
         return
     fw = cfg.fact_world
     units = {}

@@ -13,6 +13,7 @@ import pandas as pd
 
 from forgetscope import __version__
 from forgetscope.analysis.conjugate import suite_findings, suite_rows, world_checks, world_findings, world_rows
+from forgetscope.analysis.stats import require_finite
 from forgetscope.schema import ConjugateSummary
 from forgetscope.store import RunStore, atomic_write_bytes, atomic_write_json
 from forgetscope.studies.conjugate.config import ConjugateConfig
@@ -31,6 +32,7 @@ def analyze(cfg: ConjugateConfig, store: RunStore) -> ConjugateSummary:
                      "suites": {}, "fact_world": None, "forgetscope_version": __version__}
     if cfg.model_suites:
         items = _gather(store.stage("2_evaluate").path)
+        require_finite(items, ["score"], f"{store.stage('2_evaluate').path}: the scores")
         atomic_write_bytes(store.results_dir / "items.parquet", items.to_parquet(index=False))
         groups = json.loads((store.stage("1_items").path / "groups.json").read_text())
         for name in cfg.model_suites:
@@ -43,6 +45,7 @@ def analyze(cfg: ConjugateConfig, store: RunStore) -> ConjugateSummary:
             }
     if cfg.fact_world is not None:
         world = _gather(store.stage("3_fact_world").path)
+        require_finite(world, ["score"], f"{store.stage('3_fact_world').path}: the scores")
         atomic_write_bytes(store.results_dir / "fact_world_items.parquet", world.to_parquet(index=False))
         labels = list(dict.fromkeys(world["transform"]))
         rows = world_rows(world, labels, level=a.ci_level, min_drop=a.min_drop)

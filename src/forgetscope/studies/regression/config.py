@@ -21,16 +21,17 @@ from forgetscope.studies.common_config import (
 )
 from forgetscope.studies.regression.model import RegressionModelConfig
 from forgetscope.training import CheckpointSchedule, TrainConfig
+from forgetscope.training.config import MAX_BATCH, MAX_STEPS
 
 
 class TaskConfig(StrictModel):
     """What generates a prompt: x ~ N(0, I_d), y = <w, x> + eps, eps ~ N(0, sigma^2)."""
 
-    d: int = Field(3, ge=1, description="dimension of x and w")
-    k_max: int = Field(8, ge=1, description="most in-context examples; a prompt has k_max + 1 points (every k from 0 to k_max)")
-    n_discrete: int = Field(8, ge=1, description="N: size of the discrete family's fixed set of w (drawn once per seed from N(0, tau^2 I))")
-    sigma: float = Field(0.5, gt=0, description="noise standard deviation of y")
-    tau: float = Field(1.0, gt=0, description="prior standard deviation of w in the continuous family")
+    d: int = Field(3, ge=1, le=4096, description="dimension of x and w")
+    k_max: int = Field(8, ge=1, le=4096, description="most in-context examples; a prompt has k_max + 1 points (every k from 0 to k_max)")
+    n_discrete: int = Field(8, ge=1, le=1_000_000, description="N: size of the discrete family's fixed set of w (drawn once per seed from N(0, tau^2 I))")
+    sigma: float = Field(0.5, gt=0, le=1e6, description="noise standard deviation of y")
+    tau: float = Field(1.0, gt=0, le=1e6, description="prior standard deviation of w in the continuous family")
     alpha: float = Field(0.5, ge=0, le=1, description="pre-training mixture: probability that a prompt is from the discrete family")
 
 
@@ -38,8 +39,8 @@ class CurriculumConfig(StrictModel):
     """Garg et al.'s curriculum on active dimensions: x has only the first `start_dims` coordinates
     non-zero at first, one more every `every` steps, until all d."""
 
-    start_dims: int = Field(2, ge=1, description="active dimensions at step 0")
-    every: int = Field(200, ge=1, description="steps between increments of one dimension")
+    start_dims: int = Field(2, ge=1, le=4096, description="active dimensions at step 0")
+    every: int = Field(200, ge=1, le=MAX_STEPS, description="steps between increments of one dimension")
 
     def active_dims(self, step: int, d: int) -> int:
         return min(d, self.start_dims + step // self.every)
@@ -68,16 +69,16 @@ class FinetuneConfig(StrictModel):
 
 
 class EvalConfig(StrictModel):
-    prompts: int = Field(1000, ge=10, description="evaluation prompts per family and seed (a fixed set per seed)")
-    gammas: list[Annotated[float, Field(gt=0)]] = Field(
-        [1.5, 2.0], min_length=1, description="conjugate prompting: feed (X, gamma y), divide the prediction by gamma; each > 0"
+    prompts: int = Field(1000, ge=10, le=1_000_000, description="evaluation prompts per family and seed (a fixed set per seed)")
+    gammas: list[Annotated[float, Field(gt=0, le=1e6)]] = Field(
+        [1.5, 2.0], min_length=1, max_length=100, description="conjugate prompting: feed (X, gamma y), divide the prediction by gamma; each > 0"
     )
-    batch_size: int = Field(500, ge=1, description="prompts per forward pass")
+    batch_size: int = Field(500, ge=1, le=MAX_BATCH, description="prompts per forward pass")
 
 
 class RegressionAnalysis(AnalysisConfig):
     closeness_bins: int = Field(5, ge=2, le=20, description="quantile bins of closeness to the discrete set (per seed)")
-    small_k: int = Field(2, ge=0, description="'small k' for the recovery summary: k <= small_k (default: k < d, where a prompt cannot determine w)")
+    small_k: int = Field(2, ge=0, le=4096, description="'small k' for the recovery summary: k <= small_k (default: k < d, where a prompt cannot determine w)")
 
 
 class RegressionConfig(StrictModel):

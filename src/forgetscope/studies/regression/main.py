@@ -19,6 +19,7 @@ from forgetscope.studies.regression.s2_model_finetune import finetune
 from forgetscope.studies.regression.s3_checkpoints_evaluate import evaluate_checkpoints
 from forgetscope.studies.regression.s4_results_analyze import analyze
 from forgetscope.studies.seeds import run_stages
+from forgetscope.studies.stages import stage_done
 
 SEED_STAGES = (pretrain_base, finetune, evaluate_checkpoints)
 
@@ -34,7 +35,8 @@ def run_regression(cfg: RegressionConfig, run_dir: Path, view: ProgressView) -> 
         barrier()
         return None
     store = prepare_run(run_dir, cfg)
-    pending = [s for s in cfg.seeds if not all(store.stage(name, s).done for name in STAGES)]  # a finished seed costs no process
+    # a finished seed costs no process (a damaged stage is set aside here and done again in a worker)
+    pending = [s for s in cfg.seeds if not all([stage_done(store.stage(name, s)) for name in STAGES])]
     if pending:
         map_seeds(run_seed, (cfg, str(run_dir)), pending, workers=cfg.runtime.resolved_workers(len(pending)),
                   threads=cfg.runtime.threads, view=view)

@@ -15,14 +15,15 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from forgetscope.config import StrictModel
+from forgetscope.models.checks import check_finite_weights
 from forgetscope.store import atomic_dir
 
 
 class RegressionModelConfig(StrictModel):
-    layers: int = Field(3, ge=1, description="transformer blocks")
-    width: int = Field(64, ge=8, description="model width")
-    heads: int = Field(4, ge=1, description="attention heads (width must divide by it)")
-    mlp_ratio: int = Field(4, ge=1, description="MLP width = mlp_ratio x width")
+    layers: int = Field(3, ge=1, le=256, description="transformer blocks")
+    width: int = Field(64, ge=8, le=16_384, description="model width")
+    heads: int = Field(4, ge=1, le=256, description="attention heads (width must divide by it)")
+    mlp_ratio: int = Field(4, ge=1, le=16, description="MLP width = mlp_ratio x width")
 
     @model_validator(mode="after")
     def _heads_divide(self) -> RegressionModelConfig:
@@ -105,4 +106,5 @@ def load_model(folder: Path, device: torch.device | str = "cpu") -> RegressionTr
     meta = json.loads((Path(folder) / "config.json").read_text())
     model = RegressionTransformer(RegressionModelConfig(**meta["model"]), meta["d"], meta["n_points"])
     model.load_state_dict(load_file(str(Path(folder) / "model.safetensors")))
+    check_finite_weights(model, folder)
     return model.to(device).eval()

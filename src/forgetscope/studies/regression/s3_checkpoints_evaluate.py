@@ -21,7 +21,7 @@ from forgetscope.studies.regression.data import (
     sample_prompts,
 )
 from forgetscope.studies.regression.model import load_model
-from forgetscope.studies.stages import run_stage
+from forgetscope.studies.stages import run_stage, stage_done
 from forgetscope.training.checkpoints import step_name
 
 
@@ -75,7 +75,7 @@ def model_table(ctx: SeedContext, prompts: dict[str, Prompts], step: int) -> pd.
 
 def evaluate_checkpoints(ctx: SeedContext) -> None:
     stage = ctx.stage(EVALUATE)
-    if stage.done:
+    if stage_done(stage):  # done and intact: its inputs need not be read
         return
     prompts = eval_prompts(ctx)
     units = {"baselines": None, **{step_name(s): s for s in [0, *ctx.steps]}}

@@ -26,6 +26,7 @@ from forgetscope.analysis.regression import (
     seed_tables,
     series,
 )
+from forgetscope.analysis.stats import require_finite
 from forgetscope.schema import RegressionSummary
 from forgetscope.store import RunStore, atomic_write_bytes, atomic_write_json
 from forgetscope.studies.regression.baselines import BASELINES
@@ -39,7 +40,10 @@ def gather(cfg: RegressionConfig, store: RunStore, seed: int) -> tuple[pd.DataFr
     folder = store.stage(EVALUATE, seed).path
     steps = [0, *cfg.finetune.checkpoints.resolve(cfg.finetune.train.steps)]
     preds = pd.concat([pd.read_parquet(folder / f"{step_name(s)}.parquet") for s in steps], ignore_index=True)
-    return pd.read_parquet(folder / "baselines.parquet"), preds
+    baselines = pd.read_parquet(folder / "baselines.parquet")
+    require_finite(preds, ["pred"], f"{folder}: the models' predictions")
+    require_finite(baselines, ["y", *BASELINES], f"{folder / 'baselines.parquet'}: the exact baselines")
+    return baselines, preds
 
 
 def _train_log(cfg: RegressionConfig, store: RunStore) -> pd.DataFrame:

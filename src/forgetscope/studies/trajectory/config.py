@@ -17,7 +17,9 @@ from forgetscope.studies.common_config import (
     TinyBase,
     train_moves,
 )
+from forgetscope.studies.common_config import MAX_BOOTSTRAP, MAX_NEW_TOKENS
 from forgetscope.training import CheckpointSchedule, TrainConfig
+from forgetscope.training.config import MAX_BATCH
 from forgetscope.world.config import WorldConfig
 
 
@@ -63,13 +65,13 @@ class EvalConfig(StrictModel):
     probes: str = Field(WORLD, description="'world' or a probe JSONL file (docs/probes.md)")
     heldout_text: str = Field(WORLD, description="'world' or a JSONL file of {'text'} rows: bits/byte")
     pattern_prompts: str = Field(WORLD, description="'world' or a JSONL file of {'messages'} rows: pattern shift")
-    batch_size: int = Field(64, ge=1)
+    batch_size: int = Field(64, ge=1, le=MAX_BATCH)
     mixed_precision: Literal["auto", "no", "bf16"] = Field(
         "auto", description="scoring's forward passes: auto = bf16 autocast for models of 20M+ parameters on a GPU "
         "with bf16 or a CPU with AMX-BF16, else fp32 (no); bf16 forces it (forgetscope/precision.py)"
     )
-    max_new_tokens: int = Field(10, ge=1, description="generation budget of exact/starts_with/refusal probes")
-    pattern_max_new_tokens: int = Field(16, ge=1, description="response length for the pattern-shift metrics")
+    max_new_tokens: int = Field(10, ge=1, le=MAX_NEW_TOKENS, description="generation budget of exact/starts_with/refusal probes")
+    pattern_max_new_tokens: int = Field(16, ge=1, le=MAX_NEW_TOKENS, description="response length for the pattern-shift metrics")
     stop: list[str] = Field(["\n"], description="generation stops at these strings (and at EOS)")
     backend: Literal["native", "lm_eval"] = Field(
         "native", description="'lm_eval': also score the choice/exact probe items with lm-evaluation-harness "
@@ -98,7 +100,7 @@ class EvalConfig(StrictModel):
 class TrajectoryAnalysis(AnalysisConfig):
     primary_probe: str = Field("cloze_l1", description="the probe summary.json leads with")
     delta: float = Field(0.05, ge=0, lt=1, description="tolerance of the stage rule, as a fraction (0.05 = 5 points)")
-    n_bootstrap: int = Field(2000, ge=100, description="bootstrap resamples of probe items")
+    n_bootstrap: int = Field(2000, ge=100, le=MAX_BOOTSTRAP, description="bootstrap resamples of probe items")
 
 
 class TrajectoryConfig(StrictModel):

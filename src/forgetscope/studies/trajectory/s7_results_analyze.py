@@ -18,7 +18,7 @@ import pandas as pd
 from forgetscope import __version__
 from forgetscope.analysis.decomposition import aggregate_seeds, confirmed_label, decompose_seed
 from forgetscope.analysis.findings import trajectory_findings
-from forgetscope.analysis.stats import seed_interval
+from forgetscope.analysis.stats import require_finite, seed_interval
 from forgetscope.restoration import build_restorers
 from forgetscope.schema import TrajectorySummary
 from forgetscope.store import RunStore, atomic_write_bytes, atomic_write_json
@@ -61,6 +61,7 @@ def analyze(cfg: TrajectoryConfig, store: RunStore) -> TrajectorySummary:
     a = cfg.analysis
     tables = gather(store, cfg.seeds)
     items = tables["items"]
+    require_finite(items, ["score"], f"{store.root}: the probe scores (seed-*/4_evaluate, 6_restore)")
     restorers = [r.condition for r in build_restorers(cfg.restore.restorers)]
     by_seed, agg, per_item = [], [], []
     knowledge_probes = sorted(items.loc[items["kind"] != "refusal", "probe"].unique())
