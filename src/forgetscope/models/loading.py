@@ -115,14 +115,24 @@ def load_model(
 
 
 def _load_adapter(path: Path, dtype: Dtype, device, trust_remote_code: bool, merge: bool) -> PreTrainedModel:
-    from peft import PeftModel
-
     cfg = json.loads((path / "adapter_config.json").read_text())
     base_ref = cfg.get("base_model_name_or_path")
     if not base_ref:
         raise UserError(f"{path / 'adapter_config.json'}: no base_model_name_or_path")
     base = load_model(base_ref, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
-    model = PeftModel.from_pretrained(base, str(path))
+    return apply_adapter(base, path, merge=merge, device=device)
+
+
+def is_adapter_folder(source: str | Path) -> bool:
+    return is_local_path(str(source)) and (Path(source).expanduser() / "adapter_config.json").exists()
+
+
+def apply_adapter(base: PreTrainedModel, folder: str | Path, *, merge: bool = True, device="cpu") -> PreTrainedModel:
+    """`base` with the PEFT adapter of `folder` on it: merged into the weights (a plain, trainable
+    model) or kept as a PeftModel."""
+    from peft import PeftModel
+
+    model = PeftModel.from_pretrained(base, str(folder))
     if not merge:
         return model.to(device).eval()
     merged = model.merge_and_unload()

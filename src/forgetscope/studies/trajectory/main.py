@@ -15,6 +15,7 @@ from forgetscope.studies.registry import Study
 from forgetscope.studies.seeds import run_stages
 from forgetscope.studies.trajectory.config import TrajectoryConfig
 from forgetscope.studies.trajectory.context import SeedContext
+from forgetscope.studies.trajectory.preflight import check
 from forgetscope.studies.trajectory.s1_world_generate import generate_world
 from forgetscope.studies.trajectory.s2_base_pretrain import pretrain_base
 from forgetscope.studies.trajectory.s3_model_finetune import finetune
@@ -33,10 +34,8 @@ def run_seed(cfg: TrajectoryConfig, run_dir: str, seed: int, reporter: Reporter)
 def run_trajectory(cfg: TrajectoryConfig, run_dir: Path, view: ProgressView) -> TrajectorySummary | None:
     """Seeds run in parallel processes; under a launcher (torchrun, accelerate launch) the launched
     processes take the seeds one after another together instead (see forgetscope.distributed)."""
-    if cfg.eval.lm_eval_tasks:  # an unknown task name fails here, before any training
-        from forgetscope.evaluation.lm_eval_backend import check_lm_eval_tasks
-
-        check_lm_eval_tasks(cfg.eval.lm_eval_tasks)
+    if is_main():  # every file, model and task name the config gives, before any compute
+        check(cfg)
     store = prepare_run(run_dir, cfg) if is_main() else RunStore(run_dir)
     barrier()
     workers = 1 if launched() else cfg.runtime.resolved_workers(len(cfg.seeds))
@@ -49,4 +48,4 @@ def run_trajectory(cfg: TrajectoryConfig, run_dir: Path, view: ProgressView) -> 
     return summary
 
 
-STUDY = Study("trajectory", TrajectoryConfig, run_trajectory, TrajectorySummary)
+STUDY = Study("trajectory", TrajectoryConfig, run_trajectory, TrajectorySummary, preflight=check)

@@ -27,7 +27,7 @@ def restore_checkpoints(ctx: SeedContext) -> None:
 
     @cache
     def texts() -> list[str]:
-        return lm_texts(ctx.rows(cfg.data, "restore.jsonl"), ctx.source(cfg.data, "restore.jsonl"))
+        return lm_texts(ctx.rows(cfg.data, "restore.jsonl"), ctx.label(cfg.data, "restore.jsonl"))
 
     job = RestoreJob(tokenizer=ctx.tokenizer, texts=texts, train=cfg.train, base_path=ctx.base_path, seed=ctx.seed)
 
