@@ -149,7 +149,9 @@ def test_trl_checkpoints_are_studied_without_retraining(files, trl_full, tmp_pat
     out, _ = trl_full
     assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
     run = tmp_path / "run"
-    proc = run_cli("run", write_yaml(tmp_path / "c.yaml", config(files, str(out))), "--out", str(run), "-q")
+    cfg = config(files, str(out))
+    cfg["runtime"]["report_to"] = ["tensorboard"]
+    proc = run_cli("run", write_yaml(tmp_path / "c.yaml", cfg), "--out", str(run), "-q")
     assert proc.returncode == 0, proc.stderr
     record = json.loads((run / "seed-0" / "3_finetune" / "_done.json").read_text())
     assert record["checkpoints"] == [2, 4] and record["trained"] is False
@@ -161,6 +163,32 @@ def test_trl_checkpoints_are_studied_without_retraining(files, trl_full, tmp_pat
     assert sorted(items.loc[items["condition"] == "restored", "step"].unique()) == [0, 2, 4]
     for step in (2, 4):
         assert_eval_matches(run, step, out / f"checkpoint-{step}", files["probes"], tmp_path)
+    # runtime.report_to: tensorboard: each checkpoint's probe scores against step, read back from the event file
+    logged = tensorboard_scalars(run / "tracking" / "tensorboard")
+    cloze = summary["probes"]["facts_cloze"]
+    assert logged["facts_cloze/checkpoint"] == pytest.approx([(0, cloze["base"])] + [(c["step"], c["score"]) for c in cloze["checkpoints"]])
+    assert logged["facts_cloze/restored"] == pytest.approx([(0, cloze["restored_base"])] + [(c["step"], c["restored"]) for c in cloze["checkpoints"]])
+
+
+def tensorboard_scalars(folder: Path) -> dict[str, list[tuple[int, float]]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(folder))
+    acc.Reload()
+    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+def test_training_losses_go_to_tensorboard(tmp_path):
+    """Losses of every step, the mean over seeds, written as scalars TensorBoard reads back."""
+    from types import SimpleNamespace
+
+    from forgetscope import tracking
+
+    log = pd.DataFrame({"seed": [0, 0, 1, 1], "phase": ["finetune"] * 4, "step": [1, 2, 1, 2], "loss": [2.0, 1.0, 4.0, 3.0]})
+    points = list(tracking.run_points({"train_log": log}, SimpleNamespace(probes={})))
+    assert points == [("train/finetune_loss", 1, 3.0), ("train/finetune_loss", 2, 2.0)]
+    tracking.report(["tensorboard"], tmp_path, "t", {}, points)
+    assert tensorboard_scalars(tmp_path / "tracking" / "tensorboard") == {"train/finetune_loss": [(1, 3.0), (2, 2.0)]}
 
 
 def test_trl_lora_adapters_are_studied_on_the_base(files, trl_lora, tmp_path):
@@ -261,3 +289,71 @@ def test_a_misspelled_lm_eval_task_is_refused(files, trl_full, tmp_path):
     out, _ = trl_full
     assert_refused(tmp_path, config(files, str(out), lm_eval_tasks=["arc_easyy"]), "eval.lm_eval_tasks", "'arc_easyy'",
                    "did you mean 'arc_easy'")
+
+
+def local_task(folder: Path, name: str = "my_facts") -> Path:
+    """An lm-eval task as a user writes one: a YAML beside its own data (no download)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [json.loads(line) for line in (DATA / "probes-cpu.jsonl").read_text().splitlines()]
+    docs = [{"question": r["prompt"], "choices": r["choices"], "answer": r["answer"]} for r in rows if r["probe"] == "facts_cloze"][:16]
+    (folder / f"{name}.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs))
+    (folder / f"{name}.yaml").write_text(
+        f"task: {name}\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: {folder / f'{name}.jsonl'}\n"
+        "test_split: test\noutput_type: multiple_choice\ndoc_to_text: '{{question}}'\ndoc_to_choice: '{{choices}}'\n"
+        "doc_to_target: '{{answer}}'\ntarget_delimiter: ''\nmetric_list:\n  - metric: acc\n  - metric: acc_norm\nmetadata:\n  version: 1\n")
+    return folder
+
+
+def test_a_local_lm_eval_task_is_labelled_like_any_probe(files, trl_full, tmp_path):
+    out, _ = trl_full
+    tasks = local_task(tmp_path / "tasks")
+    cfg = config(files, str(out), lm_eval_tasks=[{"name": "my_facts", "metric": "acc", "num_fewshot": 0}],
+                 lm_eval_include_path=[str(tasks)])
+    run = tmp_path / "run"
+    import os
+
+    env = {**os.environ, "HF_DATASETS_CACHE": str(tmp_path / "ds-cache")}
+    proc = run_cli("run", write_yaml(tmp_path / "c.yaml", cfg), "--out", str(run), "-q", env=env)
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((run / "summary.json").read_text())
+    task = summary["probes"]["my_facts"]
+    assert task["source"] == "lm_eval" and task["metric"] == "acc"
+    assert [c["step"] for c in task["checkpoints"]] == [2, 4]
+    assert all(c["label"] in ("none", "pseudo", "actual") and c["label_ci"] for c in task["checkpoints"])
+    # the decomposition's score is the mean of lm-eval's per-document acc, which is lm-eval's own aggregate
+    docs = pd.read_parquet(run / "results" / "lm_eval.parquet")
+    acc = docs[(docs["probe"] == "my_facts") & (docs["metric"] == "acc") & (docs["condition"] == "checkpoint")]
+    agg = {(r["condition"], r["step"]): r for r in summary["lm_eval"] if r["task"] == "my_facts" and r["metric"] == "acc"}
+    for c in task["checkpoints"]:
+        assert c["score"] == pytest.approx(acc[acc["step"] == c["step"]]["score"].mean(), abs=1e-6)
+        assert agg[("checkpoint", c["step"])]["value"] == pytest.approx(c["score"], abs=1e-6)
+        assert agg[("checkpoint", c["step"])]["n"] == 16 and agg[("checkpoint", c["step"])]["stderr_by_seed"][0] > 0
+    assert {r["metric"] for r in summary["lm_eval"]} >= {"acc", "acc_norm"}
+    report = (run / "report.html").read_text()
+    assert "my_facts" in report and "lm-eval, acc" in report
+
+
+def test_changed_analysis_or_evaluation_reuses_finished_stages(files, trl_full, tmp_path):
+    """A changed delta recomputes nothing but the analysis; a changed evaluation setting runs the
+    evaluation and restoration again, not the fine-tuning stage; a changed fine-tuning is refused."""
+    out, _ = trl_full
+    run = tmp_path / "run"
+    assert run_cli("run", write_yaml(tmp_path / "c.yaml", config(files, str(out))), "--out", str(run), "-q").returncode == 0
+
+    def finished() -> dict[str, str]:
+        return {p.parent.name: json.loads(p.read_text())["finished"] + p.read_text() for p in (run / "seed-0").glob("*/_done.json")}
+
+    first = finished()
+    proc = run_cli("reanalyze", str(run), "--set", "analysis.delta=0.3", "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert finished() == first
+    assert json.loads((run / "summary.json").read_text())["delta"] == 0.3
+    proc = run_cli("reanalyze", str(run), "--set", "eval.max_new_tokens=3", "-q")
+    assert proc.returncode == 0, proc.stderr
+    again = finished()
+    assert again["3_finetune"] == first["3_finetune"]
+    assert again["4_evaluate"] != first["4_evaluate"] and again["6_restore"] != first["6_restore"]
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert [c["sections"] for c in manifest["config_changes"]] == [["analysis"], ["eval"]]
+    proc = run_cli("reanalyze", str(run), "--set", "finetune.loss=all", "-q")
+    assert_one_line_error(proc, "differs in finetune")

@@ -1,4 +1,4 @@
-"""The command line: `forgetscope demo | run | eval | compare | report | validate | schema | convert-gguf`.
+"""The command line: `forgetscope demo | run | eval | compare | reanalyze | report | validate | schema | convert-gguf`.
 
 Errors the user can fix (bad config, data or model folder) print one line and exit with code 2.
 """
@@ -105,6 +105,27 @@ def compare(
     req = CompareRequest(base=base, tuned=tuned, probes=probes, tasks=task or [], include_path=include_path or [],
                          restore_data=restore_data, restore_steps=restore_steps, heldout=heldout, suites=suite or [], delta=delta)
     run_compare(req, out or Path("runs") / f"compare-{Path(tuned).name}", console=console, quiet=quiet)
+
+
+@app.command()
+def reanalyze(
+    run_dir: Annotated[Path, typer.Argument(help="a run folder")],
+    set_: SetOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Run a finished run again with changed analysis or evaluation settings (--set analysis.delta=0.1,
+    --set 'eval.lm_eval_tasks=[arc_easy]'): every stage those settings do not feed is reused."""
+    from forgetscope.execution import ProgressView
+    from forgetscope.store import RunStore
+
+    config = RunStore(run_dir).config_path
+    if not config.exists():
+        raise UserError(f"{run_dir}: not a forgetscope run folder (no config.yaml)")
+    study, cfg = load_config(config, set_)
+    with ProgressView(console, quiet=quiet) as view:
+        study.run(cfg, run_dir, view)
+    typer.echo(f"summary: {run_dir / 'summary.json'}")
+    typer.echo(f"report:  {run_dir / 'report.html'}")
 
 
 @app.command()

@@ -16,20 +16,36 @@ from forgetscope.errors import UserError
 from forgetscope.store import RunStore, atomic_write_json, atomic_write_text
 
 
-def prepare_run(run_dir: str | Path, cfg: BaseModel) -> RunStore:
-    """Create the run folder, or check that an existing one holds the same config (then it resumes)."""
+def previous_config(run_dir: str | Path) -> dict | None:
+    """The resolved config a run folder holds, or None for a new folder."""
+    path = RunStore(run_dir).config_path
+    return yaml.safe_load(path.read_text()) if path.exists() else None
+
+
+def prepare_run(run_dir: str | Path, cfg: BaseModel, may_change: tuple[str, ...] = ()) -> RunStore:
+    """Create the run folder, or check that an existing one holds the same config (then it resumes).
+    The config may differ in the top-level sections `may_change` names (a study's analysis, its
+    evaluation): the study then reuses every stage those sections do not feed (studies/seeds.py
+    stage keys) and the manifest records what changed."""
     store = RunStore(run_dir)
     text = dump_yaml(cfg)
+    new = cfg.model_dump(mode="json")
+    changed: list[str] = []
     if store.config_path.exists():
         old = yaml.safe_load(store.config_path.read_text())
-        if _resume_key(old) != _resume_key(cfg.model_dump(mode="json")):
+        if _resume_key(old, may_change) != _resume_key(new, may_change):
+            fixed = [k for k in sorted(set(old) | set(new)) if k not in may_change and _resume_key({k: old.get(k)}) != _resume_key({k: new.get(k)})]
             raise UserError(
-                f"{store.root}: holds a run of a different config; resume it with `forgetscope run {store.config_path}`, "
-                "or choose another --out"
+                f"{store.root}: holds a run of a different config (it differs in {', '.join(fixed) or 'runtime'}"
+                f"{'; only ' + ', '.join(may_change) + ' may change in a run' if may_change else ''}); resume it with "
+                f"`forgetscope run {store.config_path}`, or choose another --out"
             )
+        changed = [k for k in may_change if old.get(k) != new.get(k)]
     store.root.mkdir(parents=True, exist_ok=True)
     atomic_write_text(store.config_path, text)
     manifest = _read_manifest(store)
+    if changed:
+        manifest.setdefault("config_changes", []).append({"when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "sections": changed})
     manifest.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     manifest.update({
         "study": getattr(cfg, "study", None),
@@ -47,9 +63,12 @@ def prepare_run(run_dir: str | Path, cfg: BaseModel) -> RunStore:
     return store
 
 
-def _resume_key(data: dict) -> str:
-    """What must match for a run to resume: the config, except how many processes share the work."""
-    data = {**data, "runtime": {k: v for k, v in (data.get("runtime") or {}).items() if k != "workers"}}
+def _resume_key(data: dict, may_change: tuple[str, ...] = ()) -> str:
+    """What must match for a run to resume: the config, except how many processes share the work
+    and the sections that may change."""
+    data = {k: v for k, v in data.items() if k not in may_change}
+    if "runtime" in data:
+        data["runtime"] = {k: v for k, v in (data.get("runtime") or {}).items() if k not in ("workers", "report_to")}
     return config_hash(data)
 
 

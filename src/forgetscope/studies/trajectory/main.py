@@ -8,11 +8,11 @@ from pathlib import Path
 from forgetscope.distributed import barrier, is_main, launched
 from forgetscope.execution import ProgressView, Reporter, map_seeds
 from forgetscope.report import render_report
-from forgetscope.runs import prepare_run
+from forgetscope.runs import prepare_run, previous_config
 from forgetscope.schema import TrajectorySummary
 from forgetscope.store import RunStore
 from forgetscope.studies.registry import Study
-from forgetscope.studies.seeds import run_stages
+from forgetscope.studies.seeds import drop_stale_stages, run_stages, stage_keys
 from forgetscope.studies.trajectory.config import TrajectoryConfig
 from forgetscope.studies.trajectory.context import SeedContext
 from forgetscope.studies.trajectory.preflight import check
@@ -23,8 +23,14 @@ from forgetscope.studies.trajectory.s4_checkpoints_evaluate import evaluate_chec
 from forgetscope.studies.trajectory.s5_pattern_measure import measure_pattern_shift
 from forgetscope.studies.trajectory.s6_checkpoints_restore import restore_checkpoints
 from forgetscope.studies.trajectory.s7_results_analyze import analyze
+from forgetscope.views import BASE, EVALUATE, FINETUNE, PATTERN, RESTORE, WORLD
 
 SEED_STAGES = (generate_world, pretrain_base, finetune, evaluate_checkpoints, measure_pattern_shift, restore_checkpoints)
+# The config sections each stage reads (its key also covers every earlier stage's): a rerun with a
+# changed config keeps each finished stage whose sections did not change.
+STAGE_INPUTS = ((WORLD, ("world",)), (BASE, ("base", "runtime.threads")), (FINETUNE, ("finetune",)), (EVALUATE, ("eval",)),
+                (PATTERN, ()), (RESTORE, ("restore",)))
+MAY_CHANGE = ("name", "analysis", "eval", "restore")  # what a run folder accepts as changed: re-analysis, new evaluations
 
 
 def run_seed(cfg: TrajectoryConfig, run_dir: str, seed: int, reporter: Reporter) -> int:
@@ -34,9 +40,14 @@ def run_seed(cfg: TrajectoryConfig, run_dir: str, seed: int, reporter: Reporter)
 def run_trajectory(cfg: TrajectoryConfig, run_dir: Path, view: ProgressView) -> TrajectorySummary | None:
     """Seeds run in parallel processes; under a launcher (torchrun, accelerate launch) the launched
     processes take the seeds one after another together instead (see forgetscope.distributed)."""
+    store = RunStore(run_dir)
     if is_main():  # every file, model and task name the config gives, before any compute
         check(cfg)
-    store = prepare_run(run_dir, cfg) if is_main() else RunStore(run_dir)
+        before = previous_config(run_dir)
+        store = prepare_run(run_dir, cfg, MAY_CHANGE)
+        keys = stage_keys(cfg.model_dump(mode="json"), STAGE_INPUTS)
+        for folder in drop_stale_stages(store, cfg.seeds, keys, stage_keys(before, STAGE_INPUTS) if before else None):
+            view.console.print(f"[dim]config changed: {folder} runs again[/dim]", highlight=False)
     barrier()
     workers = 1 if launched() else cfg.runtime.resolved_workers(len(cfg.seeds))
     map_seeds(run_seed, (cfg, str(run_dir)), cfg.seeds, workers=workers, threads=cfg.runtime.threads, view=view)

@@ -9,6 +9,7 @@ from forgetscope import preflight
 from forgetscope.preflight import Check
 from forgetscope.studies.common_config import WORLD
 from forgetscope.studies.trajectory.config import TrajectoryConfig
+from forgetscope.tracking import check_trackers
 
 
 def checks(cfg: TrajectoryConfig) -> list[Check]:
@@ -33,6 +34,8 @@ def checks(cfg: TrajectoryConfig) -> list[Check]:
         out.append(Check("eval.pattern_prompts", lambda: preflight.data(ev.pattern_prompts, "pattern")))
     if ev.lm_eval_tasks:
         out.append(Check("eval.lm_eval_tasks", lambda: preflight.lm_eval_tasks(ev.lm_eval_tasks, ev.lm_eval_include_path)))
+    if cfg.runtime.report_to:
+        out.append(Check("runtime.report_to", lambda: check_trackers(cfg.runtime.report_to)))
     return out
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from forgetscope import __version__
+from forgetscope import __version__, tracking
 from forgetscope.analysis.decomposition import (
     aggregate_seeds,
     confirmed_label,
@@ -112,6 +112,8 @@ def analyze(cfg: TrajectoryConfig, store: RunStore) -> TrajectorySummary:
         atomic_write_bytes(store.results_dir / f"{name}.parquet", _parquet_safe(df).to_parquet(index=False))
     summary = build_summary(cfg, tables, knowledge_probes, task_metrics)
     atomic_write_json(store.summary_path, summary.model_dump(mode="json"))
+    if cfg.runtime.report_to:  # optional trackers: losses and probe scores against step
+        tracking.report(cfg.runtime.report_to, store.root, cfg.name, cfg.model_dump(mode="json"), list(tracking.run_points(tables, summary)))
     return summary
 
 
