@@ -216,6 +216,7 @@ def test_our_completion_loss_masks_as_trl_does(files, trl_full):
     rows = [json.loads(line) for line in Path(files["sft"]).read_text().splitlines()]
     tok = files["tok"]
     ours = SFTBatches(sft_segments(rows, tok, "sft", "completion"), tok, max_length=64, seed=0)
+    assert ours.dropped == len(rows) - len(trainer.train_dataset) > 0  # both drop chats whose answer the cut removed
     for i, ex in enumerate(trainer.train_dataset):
         ids, labels = ours.examples[i]
         assert ids == ex["input_ids"][:64]

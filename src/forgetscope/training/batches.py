@@ -36,7 +36,9 @@ def _perm(n: int, seed: int, epoch: int) -> list[int]:
 class SFTBatches:
     """Supervised examples; labels mask what is not trained on. An example is a (prompt, completion)
     pair (loss on the completion) or a list of (text, in the loss) segments (data.sft_segments).
-    Segments are tokenized one by one; an EOS ends the last trained segment unless it holds one."""
+    Segments are tokenized one by one; an EOS ends the last trained segment unless it holds one.
+    An example left with no trained token after the cut to `max_length` is dropped (as TRL's
+    SFTTrainer drops fully masked examples); `dropped` counts them."""
 
     def __init__(self, examples: Sequence[tuple[str, str] | Sequence[tuple[str, bool]]], tokenizer, max_length: int, seed: int):
         self.pad = tokenizer.pad_token_id
@@ -53,7 +55,12 @@ class SFTBatches:
                 pieces[k] = ([*pieces[k][0], eos], True)
             ids = [t for p, _ in pieces for t in p][:max_length]
             labels = [t if on else IGNORE for p, on in pieces for t in p][:max_length]
+            if all(t == IGNORE for t in labels):
+                continue
             self.examples.append((ids, labels))
+        self.dropped = len(segments) - len(self.examples)
+        if not self.examples:
+            raise ValueError(f"no example keeps a trained token within max_length {max_length}: raise it")
         self.seed = seed
 
     def __len__(self) -> int:

@@ -16,6 +16,7 @@ from pathlib import Path
 from safetensors.torch import load_file
 
 from forgetscope.data import detect_format, lm_texts, sft_segments
+from forgetscope.errors import UserError
 from forgetscope.models import save_model
 from forgetscope.models.checkpoints_from import check_against_base, find_checkpoints
 from forgetscope.models.loading import load_weights_into
@@ -49,9 +50,12 @@ def finetune_batches(ctx: SeedContext):
     cfg = ctx.cfg.finetune
     tok = ctx.tokenizer
     rows, label = ctx.rows(cfg.data, "ift.jsonl"), ctx.label(cfg.data, "ift.jsonl")
-    if detect_format(rows, label) == "text":
-        return LMBatches(lm_texts(rows, label), tok, cfg.train.max_length, seed=ctx.seed)
-    return SFTBatches(sft_segments(rows, tok, label, cfg.loss), tok, cfg.train.max_length, seed=ctx.seed)
+    try:
+        if detect_format(rows, label) == "text":
+            return LMBatches(lm_texts(rows, label), tok, cfg.train.max_length, seed=ctx.seed)
+        return SFTBatches(sft_segments(rows, tok, label, cfg.loss), tok, cfg.train.max_length, seed=ctx.seed)
+    except ValueError as e:
+        raise UserError(f"finetune.data: {label}: {e}") from None
 
 
 def _finetune(ctx: SeedContext, folder: Path) -> dict:
