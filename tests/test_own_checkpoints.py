@@ -358,3 +358,19 @@ def test_changed_analysis_or_evaluation_reuses_finished_stages(files, trl_full, 
     assert [c["sections"] for c in manifest["config_changes"]] == [["analysis"], ["eval"]]
     proc = run_cli("reanalyze", str(run), "--set", "finetune.loss=all", "-q")
     assert_one_line_error(proc, "differs in finetune")
+
+
+def test_compare_two_models(files, trl_full, tmp_path):
+    """`forgetscope compare BASE TUNED`: the one-checkpoint trajectory, run through the study registry."""
+    out, _ = trl_full
+    run = tmp_path / "cmp"
+    proc = run_cli("compare", str(files["base"]), str(out / "checkpoint-4"), "--probes", files["probes"], "--restore-data",
+                   files["restore"], "--restore-steps", "2", "--out", str(run), "-q")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((run / "trajectory" / "summary.json").read_text())
+    cloze = summary["probes"]["facts_cloze"]
+    assert [c["step"] for c in cloze["checkpoints"]] == [1]
+    assert summary["restorers"][0]["name"] == "lm_training"
+    row = next(line for line in proc.stdout.splitlines() if "facts_cloze" in line)
+    assert cloze["checkpoints"][0]["label"] in row and cloze["checkpoints"][0]["label_ci"] in row
+    assert (run / "trajectory" / "report.html").exists()
