@@ -374,3 +374,19 @@ def test_compare_two_models(files, trl_full, tmp_path):
     row = next(line for line in proc.stdout.splitlines() if "facts_cloze" in line)
     assert cloze["checkpoints"][0]["label"] in row and cloze["checkpoints"][0]["label_ci"] in row
     assert (run / "trajectory" / "report.html").exists()
+
+
+def test_text_rows_fine_tune_as_continued_pretraining(files, tmp_path):
+    """`text` rows as fine-tuning data: packed LM training (every token in the loss); restoration data
+    from a `datasets` source (json builder, a split slice)."""
+    cfg = config(files, None)
+    del cfg["finetune"]["checkpoints_from"]
+    cfg["finetune"] = {"data": files["restore"], "train": {"steps": 2, "batch_size": 2, "lr": 1e-3, "max_length": 32},
+                       "checkpoints": {"steps": [2]}}
+    cfg["restore"]["data"] = {"path": "json", "data_files": {"train": files["restore"]}, "split": "train[:12]"}
+    run = tmp_path / "run"
+    proc = run_cli("run", write_yaml(tmp_path / "c.yaml", cfg), "--out", str(run), "-q")
+    assert proc.returncode == 0, proc.stderr
+    log = pd.read_parquet(run / "results" / "train_log.parquet")
+    assert list(log["step"]) == [1, 2] and log["loss"].notna().all()
+    assert (run / "seed-0" / "3_finetune" / "checkpoints" / "step-000002").is_dir()

@@ -69,7 +69,8 @@ def task_items(lm_eval: pd.DataFrame, tasks: list) -> tuple[pd.DataFrame, dict[s
     Returns (rows, {task: metric})."""
     if lm_eval.empty:
         return pd.DataFrame(), {}
-    docs = lm_eval[lm_eval["item_id"].astype(str).str.startswith(lm_eval["probe"].astype(str) + "/")]
+    is_doc = [str(i).startswith(f"{p}/") for i, p in zip(lm_eval["item_id"], lm_eval["probe"], strict=True)]
+    docs = lm_eval[is_doc]  # documents of lm-eval's own tasks (item_id "<task>/<doc_id>"), not probe items
     chosen = {t.name: t.metric for t in tasks if t.metric}
     frames, metrics = [], {}
     for task, g in docs.groupby("probe", sort=True):
