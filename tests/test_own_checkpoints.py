@@ -390,3 +390,47 @@ def test_text_rows_fine_tune_as_continued_pretraining(files, tmp_path):
     log = pd.read_parquet(run / "results" / "train_log.parquet")
     assert list(log["step"]) == [1, 2] and log["loss"].notna().all()
     assert (run / "seed-0" / "3_finetune" / "checkpoints" / "step-000002").is_dir()
+
+
+def fake_hub_cache(cache: Path, repo: str, revisions: dict[str, Path]) -> None:
+    """A Hugging Face hub cache holding `repo` at named revisions, as a download would leave it."""
+    import hashlib
+
+    root = cache / f"models--{repo.replace('/', '--')}"
+    for rev, folder in revisions.items():
+        sha = hashlib.sha1(rev.encode()).hexdigest()
+        shutil.copytree(folder, root / "snapshots" / sha)
+        (root / "refs").mkdir(parents=True, exist_ok=True)
+        (root / "refs" / rev).write_text(sha)
+
+
+def test_hub_revisions_offline_from_the_cache(files, trl_full, tmp_path, monkeypatch):
+    """{hub, revisions}: steps from the revision names, checked and loaded from the local hub cache."""
+    import torch
+
+    from forgetscope.models import ModelSpec
+    from forgetscope.models.checkpoints_from import HubRevisions, check_against_base, find_checkpoints
+
+    out, _ = trl_full
+    cache = tmp_path / "hub"
+    fake_hub_cache(cache, "someone/tuned", {"step2": out / "checkpoint-2", "step4": out / "checkpoint-4"})
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
+    found = find_checkpoints(HubRevisions(hub="someone/tuned", revisions=["step4", {"step": 2, "revision": "step2"}]))
+    assert [(c.step, c.revision) for c in found] == [(2, "step2"), (4, "step4")]
+    base = ModelSpec(path=str(files["base"]))
+    check_against_base(found, base)
+    from_hub = base.load_model(path="someone/tuned", revision="step4").state_dict()
+    from_folder = base.load_model(path=out / "checkpoint-4").state_dict()
+    assert all(torch.equal(from_hub[k], from_folder[k]) for k in from_folder)
+
+
+def test_compare_with_suites_is_a_conjugate_config_too(files):
+    from forgetscope.compare import CompareRequest, configs
+
+    runs = configs(CompareRequest(base=str(files["base"]), tuned="./tuned", probes=files["probes"], suites=["icl_if"]))
+    assert [(study.name, sub) for study, _, sub in runs] == [("trajectory", "trajectory"), ("conjugate", "conjugate")]
+    trajectory, conjugate = runs[0][1], runs[1][1]
+    assert trajectory.finetune.checkpoints_from[0].step == 1 and trajectory.restore.restorers[0].name == "interpolation"
+    assert conjugate.tuned.path == "./tuned" and conjugate.icl_if is not None

@@ -16,6 +16,12 @@ from forgetscope.preflight import Check
 from forgetscope.store import atomic_write_bytes
 
 
+def _stdout() -> Console:
+    """Tables go to stdout; piped or captured, wide enough that no cell is cut."""
+    console = Console()
+    return console if console.is_terminal else Console(width=200)
+
+
 def _pct(x) -> str:
     return "–" if x is None or pd.isna(x) else f"{100 * x:.1f}"
 
@@ -77,7 +83,7 @@ def _print_eval(model: str, result, level: float, console: Console) -> None:
     for df in frames:
         for r in df.itertuples():
             table.add_row(str(r.probe), str(r.metric), str(r.n), _pct(r.score), f"[{_pct(r.lo)}, {_pct(r.hi)}]")
-    Console().print(table)
+    _stdout().print(table)
     if not result.aggregates.empty:
         agg = Table(title="lm-eval's own aggregates")
         for col in ("task", "metric", "value", "stderr", "n"):
@@ -85,7 +91,7 @@ def _print_eval(model: str, result, level: float, console: Console) -> None:
         for r in result.aggregates.itertuples():
             agg.add_row(str(r.probe), str(r.metric), f"{r.value:.4f}", "–" if r.stderr is None or pd.isna(r.stderr) else f"{r.stderr:.4f}",
                         str(r.n))
-        Console().print(agg)
+        _stdout().print(agg)
 
 
 def run_compare(req, out: Path, *, console: Console, quiet: bool) -> None:
@@ -117,4 +123,4 @@ def _print_compare(summary, req) -> None:
         lo, hi = c.ci.forgetting
         table.add_row(name + (f" (lm-eval {ps.metric})" if ps.source == "lm_eval" else ""), _pct(ps.base), _pct(c.score),
                       f"{_pct(c.forgetting)} [{_pct(lo)}, {_pct(hi)}]", _pct(ps.restored_base), _pct(c.restored), c.label, c.label_ci)
-    Console().print(table)
+    _stdout().print(table)
