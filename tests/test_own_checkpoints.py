@@ -424,6 +424,19 @@ def test_hub_revisions_offline_from_the_cache(files, trl_full, tmp_path, monkeyp
     from_hub = base.load_model(path="someone/tuned", revision="step4").state_dict()
     from_folder = base.load_model(path=out / "checkpoint-4").state_dict()
     assert all(torch.equal(from_hub[k], from_folder[k]) for k in from_folder)
+    # the study's stages load each step at its own revision (one hub id, two revisions)
+    from forgetscope.execution import Reporter
+    from forgetscope.store import RunStore
+    from forgetscope.studies.trajectory.config import TrajectoryConfig
+    from forgetscope.studies.trajectory.context import SeedContext
+
+    cfg = TrajectoryConfig.model_validate(config(files, {"hub": "someone/tuned", "revisions": ["step2", "step4"]}))
+    ctx = SeedContext(cfg, RunStore(tmp_path / "run"), 0, Reporter(None, "0"))
+    ctx.stage("3_finetune").mark_done({"checkpoints": [2, 4], "sources": [c.record() for c in found]})
+    for step in (2, 4):
+        loaded = ctx.load_step(step).state_dict()
+        folder = base.load_model(path=out / f"checkpoint-{step}").state_dict()
+        assert all(torch.equal(loaded[k], folder[k]) for k in folder)
 
 
 def test_compare_with_suites_is_a_conjugate_config_too(files):

@@ -106,15 +106,19 @@ class SeedContext(StudySeed):
             return load_tokenizer(self.world_dir / "tokenizer")
         return self.cfg.base.load_tokenizer()
 
-    def load(self, path: str, *, for_probing: bool = False):
+    def load(self, path: str, *, for_probing: bool = False, revision: str | None = None):
         """A model by path. Adapter checkpoints load merged, except for probing when the config asks
         to probe them as base + adapter (restoration always trains the merged model)."""
         lora = self.cfg.finetune.train.lora
         merge = not (for_probing and lora is not None and lora.evaluate == "adapter")
         if self.cfg.base.kind == "tiny":
             return load_model(path, device=self.device, merge_adapter=merge)
-        revision = next((c["revision"] for c in self.external.values() if c["path"] == path), None)
         return self.cfg.base.load_model(self.device, path=path, merge_adapter=merge, revision=revision)
+
+    def load_step(self, step: int, *, for_probing: bool = False):
+        """The base (step 0) or the checkpoint of `step` (a hub checkpoint at its revision)."""
+        revision = self.external[step]["revision"] if step in self.external else None
+        return self.load(self.model_path(step), for_probing=for_probing, revision=revision)
 
     @property
     def steps(self) -> list[int]:

@@ -33,7 +33,7 @@ def restore_checkpoints(ctx: SeedContext) -> None:
 
     def restore(unit: str) -> None:
         restorer, step = units[unit]
-        model = restorer.restore(ctx.load(ctx.model_path(step)), job)
+        model = restorer.restore(ctx.load_step(step), job)
         scorer = NativeScorer(model, ctx.tokenizer, batch_size=ctx.cfg.eval.batch_size)
         write_evaluation(ctx, scorer, stage.path / unit, condition=restorer.condition, step=step)
         del model, scorer
