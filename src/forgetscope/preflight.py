@@ -48,13 +48,15 @@ def data(ref, want: Want, tokenizer=None, *, loss: str = "completion") -> int:
     src = as_source(ref)
     placed = load_rows_with_places(src)
     rows, places = [r for _, r in placed], [w for w, _ in placed]
-    fmt = detect_format(rows, src.label, places)
-    if want == "text":
-        lm_texts(rows, src.label)
-    elif want == "pattern":
+    if want == "pattern":  # chat and plain prompts may be mixed, row by row
         for r, at in zip(rows, places, strict=True):
             if "messages" not in r and "text" not in r:
                 raise UserError(f"{at}: expected a 'messages' or 'text' field, found {sorted(r)}")
+            detect_format([r], src.label, [at])
+        return len(rows)
+    fmt = detect_format(rows, src.label, places)
+    if want == "text":
+        lm_texts(rows, src.label)
     elif want == "finetune" and fmt != "text" and tokenizer is not None:
         sft_segments(rows, tokenizer, src.label, loss)  # type: ignore[arg-type]
     return len(rows)
