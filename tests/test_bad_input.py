@@ -8,7 +8,6 @@ import json
 import struct
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np

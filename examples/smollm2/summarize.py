@@ -15,12 +15,15 @@ def pct(x) -> str:
 
 
 def probe_table(name: str, p: dict) -> list[str]:
-    lines = [f"**{name}**: base {pct(p['base'])}, restored base {pct(p['restored_base'])}, "
+    source = f" (lm-eval task, {p['metric']})" if p.get("source") == "lm_eval" else ""
+    lines = [f"**{name}**{source}: base {pct(p['base'])}, restored base {pct(p['restored_base'])}, "
              f"transition step {p.get('transition_step')}", "",
-             "| step | score | restored | forgetting | recovered | label |", "|---:|---:|---:|---:|---:|---|"]
+             "| step | score | restored | forgetting [95% CI] | recovered | label | label the CIs support |",
+             "|---:|---:|---:|---:|---:|---|---|"]
     for c in p["checkpoints"]:
-        lines.append(f"| {c['step']} | {pct(c['score'])} | {pct(c['restored'])} | {pct(c['forgetting'])} | "
-                     f"{pct(c['recovered'])} | {c['label']} |")
+        lo, hi = c["ci"]["forgetting"]
+        lines.append(f"| {c['step']} | {pct(c['score'])} | {pct(c['restored'])} | {pct(c['forgetting'])} [{pct(lo)}, {pct(hi)}] | "
+                     f"{pct(c['recovered'])} | {c['label']} | {c.get('label_ci', '–')} |")
     return [*lines, ""]
 
 
@@ -34,6 +37,10 @@ def main(run: str) -> None:
     out += [f"| {b['condition']} | {b['step']} | {b['bits_per_byte']:.3f} |" for b in s["bits_per_byte"]]
     out += ["", "| format | step | KL (nats/token) | shifted share |", "|---|---:|---:|---:|"]
     out += [f"| {p['format']} | {p['step']} | {p['kl']:.3f} | {pct(p['shifted'])} |" for p in s["pattern_shift"]]
+    if s.get("lm_eval"):
+        out += ["", "| lm-eval task | metric | condition | step | value | stderr |", "|---|---|---|---:|---:|---:|"]
+        out += [f"| {r['task']} | {r['metric']} | {r['condition']} | {r['step']} | {r['value']:.3f} | "
+                f"{'–' if r['stderr_by_seed'][0] is None else format(r['stderr_by_seed'][0], '.3f')} |" for r in s["lm_eval"]]
     print("\n".join(out))
 
 

@@ -1,4 +1,4 @@
-"""The command line: `forgetscope demo | run | report | validate | schema | convert-gguf`.
+"""The command line: `forgetscope demo | run | eval | compare | reanalyze | report | validate | schema | convert-gguf`.
 
 Errors the user can fix (bad config, data or model folder, a damaged run file) print one line and exit
 with code 2; a failure of the machine (disk full, permission denied) one line and code 1; a bug the
@@ -59,11 +59,84 @@ def run(
 
     study, cfg = load_config(config, set_)
     run_dir = out or Path("runs") / config.stem
-    preflight(cfg, run_dir)  # fail before compute: model folders, the run folder
+    preflight(cfg, run_dir, study.may_change)  # fail before compute: model folders, the run folder
     with ProgressView(console, quiet=quiet or not is_main()) as view:
         study.run(cfg, run_dir, view)
     if not is_main():
         return
+    typer.echo(f"summary: {run_dir / 'summary.json'}")
+    typer.echo(f"report:  {run_dir / 'report.html'}")
+
+
+@app.command("eval")
+def eval_(
+    model: Annotated[str, typer.Argument(help="a model folder, a PEFT adapter folder, or a hub id")],
+    probes: Annotated[str | None, typer.Option("--probes", "-p", help="a probe file (docs/probes.md)")] = None,
+    task: Annotated[list[str] | None, typer.Option("--task", "-t", help="an lm-eval task name, repeatable")] = None,
+    include_path: Annotated[list[str] | None, typer.Option("--include-path", help="a folder of your own lm-eval task YAMLs")] = None,
+    base: Annotated[str | None, typer.Option("--base", help="for an adapter: the model to put it on (default: the one its adapter_config names)")] = None,
+    revision: Annotated[str | None, typer.Option("--revision", help="hub revision of MODEL")] = None,
+    dtype: Annotated[str, typer.Option("--dtype", help="fp32 | bf16 | fp16")] = "fp32",
+    chat_template: Annotated[str | None, typer.Option("--chat-template", help="a Jinja template (or file) for chat items")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size")] = 64,
+    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="generation budget of exact/starts_with/refusal items")] = 10,
+    ci_level: Annotated[float, typer.Option("--ci-level")] = 0.95,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="folder for the tidy tables (default: runs/eval-<model name>)")] = None,
+) -> None:
+    """Score one model on a probe file and/or lm-eval tasks: a table with item-bootstrap intervals,
+    and tidy Parquet (items.parquet; lm_eval.parquet and lm_eval_aggregates.parquet for tasks). The
+    scores are those the studies' evaluation stage computes for the same model and items."""
+    from forgetscope.cli_eval import run_eval
+
+    run_eval(model, probes=probes, tasks=task or [], include_path=include_path or [], base=base, revision=revision, dtype=dtype,
+             chat_template=chat_template, batch_size=batch_size, max_new_tokens=max_new_tokens, ci_level=ci_level,
+             out=out or Path("runs") / f"eval-{Path(model).name}", console=console)
+
+
+@app.command()
+def compare(
+    base: Annotated[str, typer.Argument(help="the model before fine-tuning (folder or hub id)")],
+    tuned: Annotated[str, typer.Argument(help="the fine-tuned model (folder, PEFT adapter folder, or hub id)")],
+    probes: Annotated[str | None, typer.Option("--probes", "-p", help="a probe file (docs/probes.md)")] = None,
+    task: Annotated[list[str] | None, typer.Option("--task", "-t", help="an lm-eval task name, repeatable")] = None,
+    include_path: Annotated[list[str] | None, typer.Option("--include-path", help="a folder of your own lm-eval task YAMLs")] = None,
+    restore_data: Annotated[str | None, typer.Option("--restore-data", help="{'text'} rows to restore both models with (LM training); "
+                                                     "without it: weight interpolation halfway to the base")] = None,
+    restore_steps: Annotated[int, typer.Option("--restore-steps")] = 50,
+    heldout: Annotated[str | None, typer.Option("--heldout", help="{'text'} rows for bits/byte")] = None,
+    suite: Annotated[list[str] | None, typer.Option("--suite", help="also the conjugate study on these suites: icl_if, reasoning, refusal")] = None,
+    delta: Annotated[float, typer.Option("--delta", help="tolerance of the label rule, a fraction")] = 0.05,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="run folder (default: runs/compare-<tuned name>)")] = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Two models, base and fine-tuned: the trajectory study with the tuned model as its one
+    checkpoint (scores with intervals, restoration, a none/pseudo/actual label per probe) and, with
+    --suite, the conjugate study. Re-running resumes."""
+    from forgetscope.cli_eval import run_compare
+    from forgetscope.compare import CompareRequest
+
+    req = CompareRequest(base=base, tuned=tuned, probes=probes, tasks=task or [], include_path=include_path or [],
+                         restore_data=restore_data, restore_steps=restore_steps, heldout=heldout, suites=suite or [], delta=delta)
+    run_compare(req, out or Path("runs") / f"compare-{Path(tuned).name}", console=console, quiet=quiet)
+
+
+@app.command()
+def reanalyze(
+    run_dir: Annotated[Path, typer.Argument(help="a run folder")],
+    set_: SetOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Run a finished run again with changed analysis or evaluation settings (--set analysis.delta=0.1,
+    --set 'eval.lm_eval_tasks=[arc_easy]'): every stage those settings do not feed is reused."""
+    from forgetscope.execution import ProgressView
+    from forgetscope.store import RunStore
+
+    config = RunStore(run_dir).config_path
+    if not config.exists():
+        raise UserError(f"{run_dir}: not a forgetscope run folder (no config.yaml)")
+    study, cfg = load_config(config, set_)
+    with ProgressView(console, quiet=quiet) as view:
+        study.run(cfg, run_dir, view)
     typer.echo(f"summary: {run_dir / 'summary.json'}")
     typer.echo(f"report:  {run_dir / 'report.html'}")
 
@@ -100,18 +173,21 @@ def validate(
     print_: Annotated[bool, typer.Option("--print", help="print the resolved config (defaults filled in)")] = False,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="also check this run folder (default: runs/<config name>, when it exists)")] = None,
 ) -> None:
-    """Check a config without running it: its values, the model folders it names, the run folder
+    """Check a config without running it: its values, every data file, probe file, model folder,
+    checkpoint and lm-eval task name it gives (as `run` does before any compute), and the run folder
     `run` would use. Reads, never writes; --print shows every value it resolves to."""
     from forgetscope.config import dump_yaml
     from forgetscope.preflight import preflight
 
     study, cfg = load_config(config, set_)
     run_dir = out or Path("runs") / config.stem
-    preflight(cfg, run_dir if (out is not None or run_dir.exists()) else None)
+    preflight(cfg, run_dir if (out is not None or run_dir.exists()) else None, study.may_change)
+    seconds = study.preflight(cfg) if study.preflight is not None else None
     if print_:
         typer.echo(dump_yaml(cfg), nl=False)
     else:
-        typer.echo(f"{config}: valid {study.name} config")
+        checked = f"; its inputs read and checked in {seconds:.1f} s" if seconds is not None else ""
+        typer.echo(f"{config}: valid {study.name} config{checked}")
 
 
 @app.command()

@@ -31,8 +31,8 @@ def run_demo(out: Path, *, console: Console | None = None, quiet: bool = False) 
     if out.is_dir() and any(out.iterdir()) and not (out / SUITE_FILE).exists():
         raise UserError(f"{out}: not empty and not a demo folder (no {SUITE_FILE}); choose another --out")
     configs = {name: load_config(demo_config_path(name)) for name in DEMO_STUDIES}
-    for name, (_, cfg) in configs.items():
-        preflight(cfg, out / name)
+    for name, (study, cfg) in configs.items():
+        preflight(cfg, out / name, study.may_change)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / SUITE_FILE, {"runs": list(DEMO_STUDIES)})
     with ProgressView(console, quiet=quiet) as view:

@@ -1,37 +1,115 @@
-"""Fail before compute: what a config names is checked in seconds, by `forgetscope validate` and at
-the start of `forgetscope run`, before any training. Each kind of check is its own function:
+"""Fail before compute: every file, folder and name a config gives is read and checked first, in
+seconds, by `forgetscope validate` and at the start of `forgetscope run`, before any model trains or
+is scored. Nothing here writes. Two kinds of checks:
 
-    configs        the numbers are bounded in the config models themselves (pydantic; every number
-                   has an upper bound or a cross-check); here, the configs a config names
-                   (conjugate `fact_world.build`) and the run it reads (`fact_world.run`)
-    model folders  every local model folder (a ModelSpec anywhere in the config, an mt_model
-                   transform's folder): config.json, safetensors headers and sizes, adapter and base,
-                   tokenizer files (forgetscope.models.checks)
-    the store      the run folder (`--out`): not a file, not foreign content, its config.yaml and
-                   manifest.json readable and of this config, no symbolic link in it, writable
-    data files     (data files, probe files, held-out text: added with the datasets loader)
+    the study's inputs  a study's `preflight(cfg)` (its entry in the study registry) lists them as
+                        `Check`s built from the shared pieces here: data sources, probe files, models,
+                        existing checkpoints, lm-eval task names. The first problem is a one-line
+                        UserError that names the config field, then the file and line (or row).
+    every config        `preflight(cfg, run_dir, may_change)`: the configs a config names (conjugate
+                        `fact_world.build`), every local model folder (a ModelSpec anywhere, an
+                        mt_model transform's folder: config.json, safetensors headers and sizes,
+                        adapter and base, tokenizer files; forgetscope.models.checks), and the run
+                        folder (`--out`): not a file, not foreign content, its config.yaml and
+                        manifest.json readable and of this config, no symbolic link in it, writable.
+                        The numbers are bounded in the config models themselves (pydantic).
 
-Nothing here writes.
+Add a check for a new input here and list it in the study's preflight.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 
 from forgetscope.errors import UserError
 
+Want = Literal["finetune", "text", "pattern"]
 
-def preflight(cfg: BaseModel, run_dir: Path | None = None) -> None:
-    """Every check below, in order; the first problem is a one-line UserError."""
+
+@dataclass
+class Check:
+    field: str  # the config field it checks, named in its error
+    run: Callable[[], object]
+
+
+def run_checks(checks: Iterable[Check]) -> float:
+    """Run every check in order; the first failure is a one-line UserError naming its config field.
+    Returns the seconds they took."""
+    start = time.perf_counter()
+    for check in checks:
+        try:
+            check.run()
+        except UserError as e:
+            msg = str(e)
+            raise UserError(msg if msg.startswith(check.field) else f"{check.field}: {msg}") from None
+    return time.perf_counter() - start
+
+
+def data(ref, want: Want, tokenizer=None, *, loss: str = "completion") -> int:
+    """Read every row of a data source and check it has what `want` needs, row by row; SFT rows are
+    rendered with the tokenizer's chat template as fine-tuning will render them. Returns the row count."""
+    from forgetscope.data import detect_format, lm_texts, sft_segments
+    from forgetscope.data.sources import as_source, load_rows_with_places
+
+    src = as_source(ref)
+    placed = load_rows_with_places(src)
+    rows, places = [r for _, r in placed], [w for w, _ in placed]
+    if want == "pattern":  # chat and plain prompts may be mixed, row by row
+        for r, at in zip(rows, places, strict=True):
+            if "messages" not in r and "text" not in r:
+                raise UserError(f"{at}: expected a 'messages' or 'text' field, found {sorted(r)}")
+            detect_format([r], src.label, [at])
+        return len(rows)
+    fmt = detect_format(rows, src.label, places)
+    if want == "text":
+        lm_texts(rows, src.label)
+    elif want == "finetune" and fmt != "text" and tokenizer is not None:
+        sft_segments(rows, tokenizer, src.label, loss)  # type: ignore[arg-type]
+    return len(rows)
+
+
+def probes(ref) -> int:
+    from forgetscope.evaluation.items import load_items
+
+    return len(load_items(ref))
+
+
+def model(spec) -> None:
+    """A pretrained model (ModelSpec): its folder (or hub config) and its tokenizer load."""
+    spec.check()
+    spec.load_tokenizer()
+
+
+def checkpoints(spec, base) -> list:
+    """Existing checkpoints (finetune.checkpoints_from): found, and each a fine-tune of `base`."""
+    from forgetscope.models.checkpoints_from import check_against_base, find_checkpoints
+
+    found = find_checkpoints(spec)
+    check_against_base(found, base)
+    return found
+
+
+def lm_eval_tasks(tasks, include_path=()) -> None:
+    from forgetscope.evaluation.lm_eval_backend import check_lm_eval_tasks
+
+    check_lm_eval_tasks(tasks, include_path)
+
+
+# -- every config ---------------------------------------------------------------------------------
+def preflight(cfg: BaseModel, run_dir: Path | None = None, may_change: tuple[str, ...] = ()) -> None:
+    """The checks every config gets, in order; the first problem is a one-line UserError. `may_change`:
+    the config sections a run folder accepts as changed (the study's, forgetscope.runs.prepare_run)."""
     check_config_references(cfg)
     check_model_folders(cfg)
     if run_dir is not None:
-        check_store(run_dir, cfg)
+        check_store(run_dir, cfg, may_change)
 
 
 # -- configs ---------------------------------------------------------------------------------------
@@ -103,7 +181,7 @@ def _named(where: str, check, *args, **kwargs) -> None:
 
 
 # -- the store -------------------------------------------------------------------------------------
-def check_store(run_dir: Path, cfg: BaseModel) -> None:
+def check_store(run_dir: Path, cfg: BaseModel, may_change: tuple[str, ...] = ()) -> None:
     """The run folder a run would use: what prepare_run refuses, found before any work."""
     from forgetscope.runs import check_resume, read_manifest
     from forgetscope.store import RunStore
@@ -119,7 +197,7 @@ def check_store(run_dir: Path, cfg: BaseModel) -> None:
     store = RunStore(run_dir)
     if not os.access(run_dir, os.W_OK | os.X_OK):
         raise UserError(f"{run_dir}: permission denied: the run folder is not writable")
-    check_resume(store, cfg)
+    check_resume(store, cfg, may_change)
     if not store.config_path.exists():
         return
     read_manifest(store)

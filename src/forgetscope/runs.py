@@ -27,8 +27,16 @@ from forgetscope.store.run_store import held
 LOCK = "manifest.json.lock"
 
 
-def prepare_run(run_dir: str | Path, cfg: BaseModel) -> RunStore:
-    """Create the run folder, or check that an existing one holds the same config (then it resumes)."""
+def previous_config(run_dir: str | Path) -> dict | None:
+    """The resolved config a run folder holds, or None for a new folder (a damaged one is a one-line error)."""
+    return read_run_config(RunStore(run_dir), missing_ok=True)
+
+
+def prepare_run(run_dir: str | Path, cfg: BaseModel, may_change: tuple[str, ...] = ()) -> RunStore:
+    """Create the run folder, or check that an existing one holds the same config (then it resumes).
+    The config may differ in the top-level sections `may_change` names (a study's analysis, its
+    evaluation): the study then reuses every stage those sections do not feed (studies/seeds.py
+    stage keys) and the manifest records what changed."""
     from forgetscope import cache
 
     store = RunStore(run_dir)
@@ -37,12 +45,14 @@ def prepare_run(run_dir: str | Path, cfg: BaseModel) -> RunStore:
         raise UserError(f"{store.root}: is a file, not a run folder; choose another --out")
     store.root.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
     with held(store.root / LOCK):
-        check_resume(store, cfg)
+        changed = check_resume(store, cfg, may_change)
         store.guard.refuse_links()
         sweep_stale_tmp(store.guard.real)
         cache.sweep(getattr(getattr(cfg, "runtime", None), "cache_dir", None))
         atomic_write_text(store.config_path, text)
         manifest = read_manifest(store)
+        if changed:
+            manifest.setdefault("config_changes", []).append({"when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "sections": changed})
         manifest.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
         manifest.update({
             "study": getattr(cfg, "study", None),
@@ -60,20 +70,26 @@ def prepare_run(run_dir: str | Path, cfg: BaseModel) -> RunStore:
     return store
 
 
-def check_resume(store: RunStore, cfg: BaseModel) -> None:
-    """The folder may take this run: new, empty, or a run of the same config (resumed)."""
+def check_resume(store: RunStore, cfg: BaseModel, may_change: tuple[str, ...] = ()) -> list[str]:
+    """The folder may take this run: new, empty, or a run of the same config (resumed), which may
+    differ only in the sections `may_change` names. Returns those of them that changed."""
     old = read_run_config(store, missing_ok=True)
     if old is None:
         check_takeover(store)
-        return
+        return []
     new = cfg.model_dump(mode="json")
     missing = _missing_key(old, new)
     if missing:
         raise UserError(f"{store.config_path}: damaged or written by another forgetscope version (no '{missing}'); it is what a "
                         "resume is checked against: restore it, or start the run in another --out")
-    if resume_key(old) != resume_key(new):
-        raise UserError(f"{store.root}: holds a run of a different config; resume it with `forgetscope run {store.config_path}`, "
-                        "or choose another --out")
+    if resume_key(old, may_change) != resume_key(new, may_change):
+        fixed = [k for k in sorted(set(old) | set(new)) if k not in may_change and resume_key({k: old.get(k)}) != resume_key({k: new.get(k)})]
+        raise UserError(
+            f"{store.root}: holds a run of a different config (it differs in {', '.join(fixed) or 'runtime'}"
+            f"{'; only ' + ', '.join(may_change) + ' may change in a run' if may_change else ''}); resume it with "
+            f"`forgetscope run {store.config_path}`, or choose another --out"
+        )
+    return [k for k in may_change if old.get(k) != new.get(k)]
 
 
 def _missing_key(old: dict, new: dict, prefix: str = "") -> str | None:
@@ -115,9 +131,12 @@ def read_run_config(store: RunStore, *, missing_ok: bool = False) -> dict | None
     return data
 
 
-def resume_key(data: dict) -> str:
-    """What must match for a run to resume: the config, except how many processes share the work."""
-    data = {**data, "runtime": {k: v for k, v in (data.get("runtime") or {}).items() if k != "workers"}}
+def resume_key(data: dict, may_change: tuple[str, ...] = ()) -> str:
+    """What must match for a run to resume: the config, except how many processes share the work,
+    where its scalars are tracked, and the sections that may change."""
+    data = {k: v for k, v in data.items() if k not in may_change}
+    if "runtime" in data:
+        data["runtime"] = {k: v for k, v in (data.get("runtime") or {}).items() if k not in ("workers", "report_to")}
     return config_hash(data)
 
 

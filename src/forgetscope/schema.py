@@ -90,6 +90,8 @@ class CurvePoint(Record):
 
 class ProbeDecomposition(Record):
     probe: str
+    source: Literal["probes", "lm_eval"] = Field(description="a probe file's items, or an lm-eval task's documents")
+    metric: str | None = Field(description="lm-eval tasks: the per-document metric scored (null for probe items)")
     restorer: str = Field(description="the condition of the restorer these numbers come from")
     base: Num = Field(description="B: the base's score")
     restored_base: Num = Field(description="R_0: the base's score after restoration (the control)")
@@ -134,9 +136,20 @@ class RestorerInfo(Record):
     describe: str
 
 
+class LmEvalAggregate(Record):
+    task: str
+    metric: str = Field(description="lm-eval's metric name (`metric,filter` where the filter is not none)")
+    condition: str
+    step: int
+    value: Num = Field(description="lm-eval's aggregate, mean over seeds")
+    value_by_seed: list[Num]
+    stderr_by_seed: list[Num] = Field(description="lm-eval's own standard error, per seed (null where it gives none)")
+    n: int | None = Field(description="documents scored")
+
+
 class TrajectorySummary(Record):
     study: Literal["trajectory"] = "trajectory"
-    schema_version: Literal[2] = 2
+    schema_version: Literal[3] = 3
     name: str
     probe: str = Field(description="the primary probe (analysis.primary_probe)")
     delta: float = Field(description="tolerance of the stage rule")
@@ -154,6 +167,7 @@ class TrajectorySummary(Record):
     rates: dict[str, dict[str, list[Rate]]] = Field(description="refusal probes: rate per condition and step")
     pattern_shift: list[PatternShift]
     bits_per_byte: list[BitsPerByte]
+    lm_eval: list[LmEvalAggregate] = Field(description="eval.lm_eval_tasks: lm-eval's aggregate metrics and stderr, as it reports them")
     forgetscope_version: str
 
 

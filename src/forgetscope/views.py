@@ -3,7 +3,8 @@ through these (the run folder's published layout), never through each other's mo
 
 A trajectory run (docs/outputs.md) publishes, per seed, its world (`1_world/`), its base
 (`2_base/model/`, or the configured pretrained model) and its fine-tuning checkpoints
-(`3_finetune/checkpoints/step-NNNNNN/`, listed in `3_finetune/_done.json`).
+(`3_finetune/checkpoints/step-NNNNNN/`, listed in `3_finetune/_done.json`; a run of checkpoints it
+did not train, `finetune.checkpoints_from`, lists each one's folder there under `sources`).
 """
 
 from __future__ import annotations
@@ -71,6 +72,9 @@ class TrajectoryRun:
             return self.store.stage(BASE, seed).path / "model"
         if step not in self.steps(seed):
             raise UserError(f"{self.root}: seed {seed} has no checkpoint at step {step} (its steps: {self.steps(seed)})")
+        for c in self.store.stage(FINETUNE, seed).record().get("sources", []):  # finetune.checkpoints_from
+            if int(c["step"]) == step:
+                return Path(c["path"])
         return self.store.stage(FINETUNE, seed).path / "checkpoints" / step_name(step)
 
     def tokenizer(self, seed: int):

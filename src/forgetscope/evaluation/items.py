@@ -23,7 +23,7 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, model_validator
 
 from forgetscope.config import StrictModel
-from forgetscope.data.formats import read_jsonl
+from forgetscope.data.sources import DataSource, load_rows_with_places
 from forgetscope.errors import UserError
 
 
@@ -49,18 +49,19 @@ class ProbeItem(StrictModel):
         return self
 
 
-def load_items(path: str | Path) -> list[ProbeItem]:
+def load_items(path: str | Path | DataSource) -> list[ProbeItem]:
+    """Probe items from a file (JSON Lines, or any format data/sources.py reads) or a datasets source."""
     items = []
     ids: set[str] = set()
-    for lineno, row in enumerate(read_jsonl(path), 1):
+    for where, row in load_rows_with_places(path if isinstance(path, DataSource) else str(path)):
         try:
             item = ProbeItem.model_validate(row)
         except ValidationError as e:
             err = e.errors()[0]
             field = ".".join(str(p) for p in err["loc"]) or "(item)"
-            raise UserError(f"{path}:{lineno}: field '{field}': {err['msg']}") from None
+            raise UserError(f"{where}: field '{field}': {err['msg'].removeprefix('Value error, ')}") from None
         if item.id in ids:
-            raise UserError(f"{path}:{lineno}: duplicate id {item.id!r}")
+            raise UserError(f"{where}: duplicate id {item.id!r}")
         ids.add(item.id)
         items.append(item)
     return items

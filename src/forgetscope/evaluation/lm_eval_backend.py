@@ -29,6 +29,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from pydantic import Field, model_validator
+
+from forgetscope.config import StrictModel
 from forgetscope.errors import UserError
 from forgetscope.evaluation import rules
 from forgetscope.evaluation.items import ProbeItem
@@ -59,21 +62,63 @@ def require_lm_eval():
     return lm_eval
 
 
+class LmEvalTask(StrictModel):
+    """An lm-eval task (or group) with its settings; a bare name takes lm-eval's defaults."""
+
+    name: str = Field(..., description="lm-eval task, group or tag name")
+    num_fewshot: int | None = Field(None, ge=0, description="few-shot examples (default: the task's own)")
+    limit: int | None = Field(None, ge=1, description="only the first documents")
+    apply_chat_template: bool = Field(False, description="render prompts with the tokenizer's chat template")
+    fewshot_as_multiturn: bool = Field(False, description="few-shot examples as chat turns (needs apply_chat_template)")
+    gen_kwargs: dict[str, Any] | None = Field(None, description="generation settings of generate_until tasks")
+    metric: str | None = Field(None, description="the per-document metric the decomposition uses (default: the task's first)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_only(cls, data: Any) -> Any:
+        return {"name": data} if isinstance(data, str) else data
+
+    @model_validator(mode="after")
+    def _multiturn_needs_chat(self) -> LmEvalTask:
+        if self.fewshot_as_multiturn and not self.apply_chat_template:
+            raise ValueError("fewshot_as_multiturn needs apply_chat_template: true")
+        return self
+
+
 @functools.cache
-def _task_manager(include_defaults: bool):
+def _task_manager(include_defaults: bool, include_path: tuple[str, ...] = ()):
     """lm-eval's task index; indexing its own task folder takes ~10-15 s, so it is built once."""
     from lm_eval.tasks import TaskManager
 
-    return TaskManager(include_defaults=include_defaults)
+    return TaskManager(include_defaults=include_defaults, include_path=list(include_path) or None)
 
 
-def check_lm_eval_tasks(names: Sequence[str]) -> None:
-    """One-line UserError if lm-eval is missing or does not know one of `names`."""
+def _manager_for(names: Sequence[str], include_path: Sequence[str]):
+    """The smallest index that knows `names`: the include path alone when it holds them all."""
+    include = tuple(str(Path(p).expanduser().resolve()) for p in include_path)
+    if include:
+        local = _task_manager(False, include)
+        if all(n in local.all_tasks for n in names):
+            return local
+    return _task_manager(True, include)
+
+
+def check_lm_eval_tasks(names: Sequence[str | LmEvalTask], include_path: Sequence[str] = ()) -> None:
+    """One-line UserError if lm-eval is missing or does not know one of `names` (lm-eval's task
+    folder and `include_path`, folders of your own task YAMLs)."""
     require_lm_eval()
-    known = set(_task_manager(True).all_tasks)
+    for p in include_path:
+        if not Path(p).expanduser().is_dir():
+            raise UserError(f"eval.lm_eval_include_path: {p}: no such folder")
+    names = [n if isinstance(n, str) else n.name for n in names]
+    known = set(_manager_for(names, include_path).all_tasks)
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise UserError(f"lm-eval does not know the task(s) {unknown} (`lm-eval ls tasks` lists them)")
+        import difflib
+
+        close = difflib.get_close_matches(unknown[0], known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise UserError(f"lm-eval does not know the task {unknown[0]!r}{hint} (`lm-eval ls tasks` lists them)")
 
 
 # -- items -> task configs --------------------------------------------------------------------------
@@ -233,41 +278,71 @@ def evaluate_with_lm_eval(
     *,
     batch_size: int = 64,
     device: str | None = None,
-    extra_tasks: Sequence[str] = (),
+    extra_tasks: Sequence[str | LmEvalTask] = (),
+    include_path: Sequence[str] = (),
     settings: ProbeSettings | None = None,
     dtype: str = "fp32",
 ) -> tuple[list[dict], dict]:
-    """Score `items` (choice and exact only) and the lm-eval tasks named in `extra_tasks` with lm-eval's
-    HFLM. `model` is a local model folder (loaded with forgetscope's loader: safetensors only) or a
-    loaded model (then `tokenizer` is required). Returns (rows, raw): one row per probe item, with
-    the columns run_probes writes plus `metric` (lm-eval's metric name); one row per document and
-    metric for extra tasks; raw is lm-eval's results dict (samples included)."""
+    """Score `items` (choice and exact only) and the lm-eval tasks of `extra_tasks` (names, or
+    LmEvalTask with their settings) with lm-eval's HFLM. `model` is a local model folder (loaded with
+    forgetscope's loader: safetensors only) or a loaded model (then `tokenizer` is required).
+    Returns (rows, raw): one row per probe item, with the columns run_probes writes plus `metric`
+    (lm-eval's metric name); one row per document and metric for extra tasks; raw holds lm-eval's
+    `samples`, `configs` and `results` (its aggregate metrics and stderr) over every call."""
     require_lm_eval()
     from lm_eval import simple_evaluate
 
     items = list(items)
+    tasks = [LmEvalTask.model_validate(t) for t in extra_tasks]
     settings = settings or ProbeSettings()
     model, tokenizer = _load(model, tokenizer, device, dtype)
     configs = probe_task_configs(items, tokenizer, settings=settings)
-    if not configs and not extra_tasks:
+    if not configs and not tasks:
         raise UserError("evaluate_with_lm_eval: no probe items and no extra tasks: nothing to evaluate")
     lm = _local_hflm_class()(pretrained=model, tokenizer=tokenizer, batch_size=batch_size, max_batch_size=batch_size,
-                                 trust_remote_code=False)
-    if extra_tasks:
-        check_lm_eval_tasks(extra_tasks)
-    manager = _task_manager(bool(extra_tasks))  # lm-eval's own task folder only when its tasks are asked for
+                             trust_remote_code=False)
+    if tasks:
+        check_lm_eval_tasks(tasks, include_path)
+    calls: list[tuple[list, dict, Any]] = []
+    if configs:
+        calls.append((list(configs.values()), {}, _task_manager(False)))
+    for t in tasks:  # lm-eval takes these settings per call: one call per task
+        opts = {"num_fewshot": t.num_fewshot, "limit": t.limit, "apply_chat_template": t.apply_chat_template,
+                "fewshot_as_multiturn": t.fewshot_as_multiturn, "gen_kwargs": t.gen_kwargs}
+        calls.append(([t.name], opts, _manager_for([t.name], include_path)))
+    raw: dict[str, dict] = {"samples": {}, "configs": {}, "results": {}, "n-samples": {}}
     with _rng_and_logs_kept():
-        try:
-            raw = simple_evaluate(model=lm, tasks=[*configs.values(), *extra_tasks], task_manager=manager,
-                                  log_samples=True, bootstrap_iters=0)
-        except KeyError as e:
-            raise UserError(f"lm-eval does not know the task {e.args[0]!r} (`lm-eval ls tasks` lists them)") from None
-        except (OSError, ConnectionError) as e:  # a task's dataset neither cached nor reachable (offline)
-            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise UserError(f"lm-eval could not load a task's dataset ({', '.join(extra_tasks) or 'probe items'}): {msg}") from None
+        for names, opts, manager in calls:
+            try:
+                out = simple_evaluate(model=lm, tasks=names, task_manager=manager, log_samples=True, **opts)
+            except KeyError as e:
+                raise UserError(f"lm-eval does not know the task {e.args[0]!r} (`lm-eval ls tasks` lists them)") from None
+            except (OSError, ConnectionError) as e:  # a task's dataset neither cached nor reachable (offline)
+                msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+                raise UserError(f"lm-eval could not load a task's dataset ({', '.join(t.name for t in tasks) or 'probe items'}): {msg}") from None
+            for key in raw:
+                raw[key].update(out.get(key, {}))
     rows = probe_rows(items, configs, raw["samples"])
-    rows += task_rows({t: s for t, s in raw["samples"].items() if t not in configs}, raw.get("configs", {}))
+    rows += task_rows({t: s for t, s in raw["samples"].items() if t not in configs}, raw["configs"])
     return rows, raw
+
+
+def aggregate_rows(raw: dict, probe_tasks: Sequence[str] = ()) -> list[dict]:
+    """lm-eval's own aggregate metrics, as it reports them: one row per task (or group) and metric,
+    with its stderr (`null` where lm-eval gives none) and its sample count."""
+    rows = []
+    for task, res in raw.get("results", {}).items():
+        if task in probe_tasks:
+            continue
+        n = (raw.get("n-samples", {}).get(task) or {}).get("effective")
+        for key, value in res.items():
+            if "," not in key or "_stderr," in key or not isinstance(value, (int, float)):
+                continue
+            metric, filt = key.split(",", 1)
+            stderr = res.get(f"{metric}_stderr,{filt}")
+            rows.append({"probe": task, "metric": metric if filt == "none" else f"{metric},{filt}", "value": float(value),
+                         "stderr": float(stderr) if isinstance(stderr, (int, float)) else None, "n": n})
+    return rows
 
 
 # -- lm-eval's per-sample log -> tidy rows ----------------------------------------------------------

@@ -146,16 +146,9 @@ def adapter_base(path: Path) -> str:
 
 
 def check_adapter_folder(path: Path) -> None:
-    """A LoRA adapter: adapter_model.safetensors (checked) and no pickled weights beside it; its base
-    a full model folder (not itself, nor another adapter: one level only) or a hub id."""
-    pickles = _pickles(path)
-    if pickles:
-        raise UserError(f"{path}: adapter folder holding pickled weights ({', '.join(pickles)}); PEFT may load them instead of "
-                        "the safetensors: forgetscope refuses it (delete them, keep adapter_model.safetensors)")
-    weights = path / "adapter_model.safetensors"
-    if not weights.is_file():
-        raise UserError(f"{path}: adapter folder without adapter_model.safetensors")
-    check_safetensors_file(weights)
+    """A LoRA adapter: its weights (check_adapter_weights); its base a full model folder (not itself,
+    nor another adapter: one level only) or a hub id."""
+    check_adapter_weights(path)
     base = adapter_base(path)
     if is_local_path(base):
         base_path = Path(base).expanduser()
@@ -167,6 +160,19 @@ def check_adapter_folder(path: Path) -> None:
             raise UserError(f"{path / 'adapter_config.json'}: its base {base} is itself an adapter folder; "
                             "forgetscope loads one adapter on a full model (merge the first adapter into its base)")
         check_model_folder(base_path, adapter_ok=False)
+
+
+def check_adapter_weights(path: Path) -> None:
+    """An adapter's weights, whatever base it names: adapter_model.safetensors (checked) and no
+    pickled weights beside it (PEFT might load those instead)."""
+    pickles = _pickles(path)
+    if pickles:
+        raise UserError(f"{path}: adapter folder holding pickled weights ({', '.join(pickles)}); PEFT may load them instead of "
+                        "the safetensors: forgetscope refuses it (delete them, keep adapter_model.safetensors)")
+    weights = path / "adapter_model.safetensors"
+    if not weights.is_file():
+        raise UserError(f"{path}: adapter folder without adapter_model.safetensors")
+    check_safetensors_file(weights)
 
 
 def check_tokenizer_files(path: Path) -> None:

@@ -18,6 +18,7 @@ from transformers import (
 from forgetscope.errors import UserError
 from forgetscope.models.checks import (
     adapter_base,
+    check_adapter_weights,
     check_finite_weights,
     check_model_folder,
     check_tokenizer_files,
@@ -94,12 +95,23 @@ def load_model(
 
 
 def _load_adapter(path: Path, dtype: Dtype, device, trust_remote_code: bool, merge: bool) -> PreTrainedModel:
-    from peft import PeftModel
-
     base_ref = adapter_base(path)  # check_model_folder refused an adapter on an adapter (or on itself)
     base = load_model(base_ref, dtype=dtype, device=device, trust_remote_code=trust_remote_code)
-    model = PeftModel.from_pretrained(base, str(path))  # adapter_model.safetensors: no pickle beside it (checked)
-    check_finite_weights(model, path)
+    return apply_adapter(base, path, merge=merge, device=device)
+
+
+def is_adapter_folder(source: str | Path) -> bool:
+    return is_local_path(str(source)) and (Path(source).expanduser() / "adapter_config.json").exists()
+
+
+def apply_adapter(base: PreTrainedModel, folder: str | Path, *, merge: bool = True, device="cpu") -> PreTrainedModel:
+    """`base` with the PEFT adapter of `folder` on it (adapter_model.safetensors: no pickle beside it,
+    checked by check_model_folder): merged into the weights (a plain, trainable model) or kept as a PeftModel."""
+    from peft import PeftModel
+
+    check_adapter_weights(Path(folder).expanduser())
+    model = PeftModel.from_pretrained(base, str(folder))
+    check_finite_weights(model, folder)
     if not merge:
         return model.to(device).eval()
     merged = model.merge_and_unload()

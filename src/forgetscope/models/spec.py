@@ -10,7 +10,9 @@ from pydantic import Field
 
 from forgetscope.config import StrictModel
 from forgetscope.models.loading import (
+    apply_adapter,
     check_model_folder,
+    is_adapter_folder,
     is_local_path,
     load_model,
     load_tokenizer,
@@ -39,10 +41,15 @@ class ModelSpec(StrictModel):
         return load_tokenizer(self.path, revision=self.revision, trust_remote_code=self.trust_remote_code,
                               chat_template=self.chat_template)
 
-    def load_model(self, device: str | torch.device = "cpu", *, path: str | Path | None = None, merge_adapter: bool = True):
-        """This model, or another folder (`path`: a checkpoint of it) loaded the same way; the revision
-        applies to this spec's own path only."""
+    def load_model(self, device: str | torch.device = "cpu", *, path: str | Path | None = None, merge_adapter: bool = True,
+                   revision: str | None = None):
+        """This model, or a checkpoint of it (`path`: a model folder, a hub id with `revision`, or a
+        PEFT adapter folder, which is put on this model whatever base its adapter_config names:
+        finetune.checkpoints_from has checked it fits) loaded the same way."""
+        if path is not None and is_adapter_folder(path):
+            return apply_adapter(self.load_model(device), path, merge=merge_adapter, device=device)
         source = self.path if path is None else str(path)
-        revision = self.revision if source == self.path else None
+        if source == self.path and revision is None:
+            revision = self.revision
         return load_model(source, revision=revision, dtype=self.dtype, device=device, trust_remote_code=self.trust_remote_code,
                           merge_adapter=merge_adapter)

@@ -5,7 +5,6 @@ summary.json and results/ (every text autoescaped by the page's Jinja environmen
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
 from forgetscope.report.figures import COLORS, new_figure, to_data_uri
 from forgetscope.report.page import ReportSection, read_table

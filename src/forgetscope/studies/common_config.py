@@ -61,6 +61,9 @@ class RuntimeConfig(StrictModel):
     threads: int = Field(1, ge=1, description="torch CPU threads per worker (part of the config: it can change float sums); "
                          f"at most {PER_CORE} per CPU core")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = cuda when available")
+    report_to: list[Literal["tensorboard", "wandb", "trackio"]] = Field(
+        [], description="trackers that get the training losses and each checkpoint's probe scores against step "
+        "(trajectory study; forgetscope/tracking.py); none by default")
 
     @field_validator("threads")
     @classmethod

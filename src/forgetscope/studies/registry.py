@@ -20,6 +20,8 @@ class Study:
     config: type[BaseModel]
     run: Callable  # run(cfg, run_dir, view) -> its summary (None on a launched group's other processes)
     summary: type[BaseModel]  # the pydantic model of its summary.json (forgetscope.schema)
+    preflight: Callable | None = None  # preflight(cfg): reads and checks every input before compute (forgetscope.preflight)
+    may_change: tuple[str, ...] = ()  # config sections a run folder accepts as changed (forgetscope.runs.prepare_run)
 
 
 STUDIES = Registry("study", [

@@ -34,20 +34,33 @@ def _perm(n: int, seed: int, epoch: int) -> list[int]:
 
 
 class SFTBatches:
-    """Prompt/completion pairs; labels mask the prompt (loss on the completion only)."""
+    """Supervised examples; labels mask what is not trained on. An example is a (prompt, completion)
+    pair (loss on the completion) or a list of (text, in the loss) segments (data.sft_segments).
+    Segments are tokenized one by one; an EOS ends the last trained segment unless it holds one.
+    An example left with no trained token after the cut to `max_length` is dropped (as TRL's
+    SFTTrainer drops fully masked examples); `dropped` counts them."""
 
-    def __init__(self, pairs: Sequence[tuple[str, str]], tokenizer, max_length: int, seed: int):
+    def __init__(self, examples: Sequence[tuple[str, str] | Sequence[tuple[str, bool]]], tokenizer, max_length: int, seed: int):
         self.pad = tokenizer.pad_token_id
         eos = tokenizer.eos_token_id
+        segments = [[(ex[0], False), (ex[1], True)] if isinstance(ex[0], str) else list(ex) for ex in examples]
+        flat = [text for segs in segments for text, _ in segs]
+        ids_iter = iter(tokenizer(flat, add_special_tokens=False)["input_ids"]) if flat else iter(())
         self.examples: list[tuple[list[int], list[int]]] = []
-        prompts = tokenizer([p for p, _ in pairs], add_special_tokens=False)["input_ids"]
-        completions = tokenizer([c for _, c in pairs], add_special_tokens=False)["input_ids"]
-        for p, c in zip(prompts, completions, strict=True):
-            if eos is not None and eos not in c:
-                c = [*c, eos]
-            ids = (p + c)[:max_length]
-            labels = ([IGNORE] * len(p) + c)[:max_length]
+        for segs in segments:
+            pieces = [(next(ids_iter), on) for _, on in segs]
+            trained = [k for k, (_, on) in enumerate(pieces) if on]
+            if trained and eos is not None and eos not in pieces[trained[-1]][0]:
+                k = trained[-1]
+                pieces[k] = ([*pieces[k][0], eos], True)
+            ids = [t for p, _ in pieces for t in p][:max_length]
+            labels = [t if on else IGNORE for p, on in pieces for t in p][:max_length]
+            if all(t == IGNORE for t in labels):
+                continue
             self.examples.append((ids, labels))
+        self.dropped = len(segments) - len(self.examples)
+        if not self.examples:
+            raise ValueError(f"no example keeps a trained token within max_length {max_length}: raise it")
         self.seed = seed
 
     def __len__(self) -> int:

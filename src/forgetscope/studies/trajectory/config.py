@@ -7,6 +7,9 @@ from typing import ClassVar, Literal
 from pydantic import Field, model_validator
 
 from forgetscope.config import StrictModel
+from forgetscope.data import DataSource
+from forgetscope.evaluation.lm_eval_backend import LmEvalTask
+from forgetscope.models.checkpoints_from import CheckpointsFrom
 from forgetscope.restoration import RestorerSpec
 from forgetscope.studies.common_config import (
     WORLD,
@@ -23,14 +26,24 @@ from forgetscope.training.config import MAX_BATCH
 from forgetscope.world.config import WorldConfig
 
 
+DataRef = str | DataSource  # 'world', a file, or {path, name, split, data_files, streaming, max_rows} (data/sources.py)
+
+
 class FinetuneConfig(StrictModel):
-    """Instruction fine-tuning: SFT on `messages` or `prompt`/`completion` rows, loss on completions."""
+    """Fine-tuning: SFT on `messages` or `prompt`/`completion` rows, or LM training on `text` rows
+    (continued pre-training, packed); or none at all: `checkpoints_from` names checkpoints you have."""
 
     moved: ClassVar[dict[str, str]] = train_moves("finetune")
 
-    data: str = Field(WORLD, description="'world' (the fact world's instruction data) or a JSONL/Parquet file")
+    data: DataRef = Field(WORLD, description="'world' (the fact world's instruction data), a data file, or a datasets source")
+    loss: Literal["completion", "assistant", "all"] = Field(
+        "completion", description="SFT tokens in the loss: the completion / last assistant turn (TRL's completion_only_loss), "
+        "every assistant turn (TRL's assistant_only_loss), or every token (TRL's default for messages); text rows: every token")
     train: TrainConfig = Field(TrainConfig(steps=600, batch_size=16, lr=2e-3, max_length=96), description="the fine-tuning run")
     checkpoints: CheckpointSchedule = CheckpointSchedule()
+    checkpoints_from: CheckpointsFrom | None = Field(
+        None, description="skip fine-tuning and study checkpoints you have: a folder of Trainer/TRL checkpoint-N folders, "
+        "a list of {step, path}, or {hub, revisions} (docs/bring-your-own.md)")
 
 
 class RestoreConfig(StrictModel):
@@ -41,7 +54,8 @@ class RestoreConfig(StrictModel):
         "interpolation": "restore.restorers, e.g. [lm_training, {name: interpolation, ratio: 0.5}]",
     }
 
-    data: str = Field(WORLD, description="'world' (biographies of restoration people) or a JSONL file of {'text'} rows")
+    data: DataRef | None = Field(WORLD, description="'world' (biographies of restoration people) or a data source of {'text'} rows; "
+                                 "null with training-free restorers only")
     train: TrainConfig = Field(TrainConfig(steps=50, batch_size=16, lr=1e-3, lr_schedule="linear", max_length=64),
                                description="the budget of LM-training restoration (the same for every checkpoint and the base)")
     restorers: list[RestorerSpec] = Field(
@@ -55,6 +69,8 @@ class RestoreConfig(StrictModel):
 
     @model_validator(mode="after")
     def _distinct(self) -> RestoreConfig:
+        if self.data is None and any(s.name == "lm_training" for s in self.restorers):
+            raise ValueError("the lm_training restorer trains on restore.data: give it a data source of {'text'} rows")
         conditions = [s.build().condition for s in self.restorers]
         if len(set(conditions)) != len(conditions):
             raise ValueError(f"two restorers write the same condition ({', '.join(conditions)})")
@@ -62,9 +78,9 @@ class RestoreConfig(StrictModel):
 
 
 class EvalConfig(StrictModel):
-    probes: str = Field(WORLD, description="'world' or a probe JSONL file (docs/probes.md)")
-    heldout_text: str = Field(WORLD, description="'world' or a JSONL file of {'text'} rows: bits/byte")
-    pattern_prompts: str = Field(WORLD, description="'world' or a JSONL file of {'messages'} rows: pattern shift")
+    probes: DataRef = Field(WORLD, description="'world' or a probe file / data source (docs/probes.md)")
+    heldout_text: DataRef | None = Field(WORLD, description="'world' or a data source of {'text'} rows: bits/byte (null: none)")
+    pattern_prompts: DataRef | None = Field(WORLD, description="'world' or a data source of {'messages'} / {'text'} rows: pattern shift (null: none)")
     batch_size: int = Field(64, ge=1, le=MAX_BATCH)
     mixed_precision: Literal["auto", "no", "bf16"] = Field(
         "auto", description="scoring's forward passes: auto = bf16 autocast for models of 20M+ parameters on a GPU "
@@ -78,10 +94,11 @@ class EvalConfig(StrictModel):
         "(task configs generated from the probe file) into results/lm_eval.parquet; the native scorer still "
         "fills items.parquet (docs/lm-eval.md)",
     )
-    lm_eval_tasks: list[str] = Field(
-        [], description="lm-eval task names (e.g. arc_easy) run on every checkpoint and restored checkpoint "
-        "into results/lm_eval.parquet; their datasets must be reachable or cached",
+    lm_eval_tasks: list[LmEvalTask] = Field(
+        [], description="lm-eval tasks (names, or {name, num_fewshot, limit, apply_chat_template, fewshot_as_multiturn, "
+        "gen_kwargs, metric}) run on every checkpoint and restored model: probes like any other (docs/lm-eval.md)",
     )
+    lm_eval_include_path: list[str] = Field([], description="folders of your own lm-eval task YAMLs (lm-eval's --include_path)")
 
     @model_validator(mode="after")
     def _lm_eval_installed(self) -> EvalConfig:
@@ -118,6 +135,8 @@ class TrajectoryConfig(StrictModel):
     @model_validator(mode="after")
     def _consistent(self) -> TrajectoryConfig:
         self.finetune.checkpoints.resolve(self.finetune.train.steps)
+        if self.finetune.checkpoints_from is not None and self.base.kind != "pretrained":
+            raise ValueError("finetune.checkpoints_from needs a pretrained base (base.kind: pretrained, base.path: the model they were fine-tuned from)")
         if self.base.kind == "pretrained" and self.world_sources:
             raise ValueError(
                 f"a pretrained base needs its own data, not the fact world's: set {', '.join(self.world_sources)} to files"
@@ -132,6 +151,8 @@ class TrajectoryConfig(StrictModel):
             "finetune.data": self.finetune.data, "restore.data": self.restore.data, "eval.probes": self.eval.probes,
             "eval.heldout_text": self.eval.heldout_text, "eval.pattern_prompts": self.eval.pattern_prompts,
         }
+        if self.finetune.checkpoints_from is not None:  # nothing is fine-tuned: its data is not read
+            del refs["finetune.data"]
         return [k for k, v in refs.items() if v == WORLD]
 
     @property

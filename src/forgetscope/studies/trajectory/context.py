@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from forgetscope.data import load_rows
+from forgetscope.data import DataSource, as_source, load_rows
 from forgetscope.errors import UserError
 from forgetscope.evaluation.items import ProbeItem, load_items
 from forgetscope.evaluation.probe_runner import ProbeSettings
 from forgetscope.evaluation.rules import DEFAULT_REFUSAL_MARKERS
 from forgetscope.models import load_model, load_tokenizer
+from forgetscope.models.checkpoints_from import find_checkpoints
 from forgetscope.studies.common_config import WORLD
 from forgetscope.studies.seeds import StudySeed
 from forgetscope.studies.trajectory.config import TrajectoryConfig
@@ -30,10 +31,14 @@ class SeedContext(StudySeed):
     def world_dir(self) -> Path:
         return self.stage(WORLD_STAGE).path
 
-    def source(self, ref: str, world_file: str) -> str:
+    def source(self, ref: str | DataSource, world_file: str) -> str | DataSource:
         return str(self.world_dir / world_file) if ref == WORLD else ref
 
-    def rows(self, ref: str, world_file: str) -> list[dict]:
+    def label(self, ref: str | DataSource, world_file: str) -> str:
+        """How errors name a data source."""
+        return as_source(self.source(ref, world_file)).label
+
+    def rows(self, ref: str | DataSource, world_file: str) -> list[dict]:
         return load_rows(self.source(ref, world_file))
 
     @cached_property
@@ -42,11 +47,15 @@ class SeedContext(StudySeed):
 
     @cached_property
     def heldout_rows(self) -> list[dict]:
+        if self.cfg.eval.heldout_text is None:
+            return []
         return self.rows(self.cfg.eval.heldout_text, "heldout.jsonl")
 
     @cached_property
     def pattern_prompts(self) -> dict[str, list[str]]:
         """Rendered prompts by format: {"messages"} rows are chat, {"text"} rows plain text."""
+        if self.cfg.eval.pattern_prompts is None:
+            return {}
         rows = self.rows(self.cfg.eval.pattern_prompts, "pattern_prompts.jsonl")
         out: dict[str, list[str]] = {}
         for i, r in enumerate(rows, 1):
@@ -55,7 +64,7 @@ class SeedContext(StudySeed):
             elif "text" in r:
                 out.setdefault("plain", []).append(r["text"])
             else:
-                raise UserError(f"{self.source(self.cfg.eval.pattern_prompts, 'pattern_prompts.jsonl')}:{i}: expected 'messages' or 'text'")
+                raise UserError(f"{self.label(self.cfg.eval.pattern_prompts, 'pattern_prompts.jsonl')}: row {i}: expected 'messages' or 'text'")
         return out
 
     @property
@@ -77,8 +86,19 @@ class SeedContext(StudySeed):
     def checkpoints_dir(self) -> Path:
         return self.stage(FINETUNE).path / "checkpoints"
 
+    @cached_property
+    def external(self) -> dict[int, dict]:
+        """finetune.checkpoints_from: each step's checkpoint as the fine-tuning stage recorded it."""
+        if self.cfg.finetune.checkpoints_from is None:
+            return {}
+        return {int(c["step"]): c for c in self.stage(FINETUNE).record()["sources"]}
+
     def model_path(self, step: int) -> str:
-        return self.base_path if step == 0 else str(self.checkpoints_dir / step_name(step))
+        if step == 0:
+            return self.base_path
+        if self.external:
+            return self.external[step]["path"]
+        return str(self.checkpoints_dir / step_name(step))
 
     @cached_property
     def tokenizer(self):
@@ -86,16 +106,25 @@ class SeedContext(StudySeed):
             return load_tokenizer(self.world_dir / "tokenizer")
         return self.cfg.base.load_tokenizer()
 
-    def load(self, path: str, *, for_probing: bool = False):
+    def load(self, path: str, *, for_probing: bool = False, revision: str | None = None):
         """A model by path. Adapter checkpoints load merged, except for probing when the config asks
         to probe them as base + adapter (restoration always trains the merged model)."""
         lora = self.cfg.finetune.train.lora
         merge = not (for_probing and lora is not None and lora.evaluate == "adapter")
         if self.cfg.base.kind == "tiny":
             return load_model(path, device=self.device, merge_adapter=merge)
-        return self.cfg.base.load_model(self.device, path=path, merge_adapter=merge)
+        return self.cfg.base.load_model(self.device, path=path, merge_adapter=merge, revision=revision)
+
+    def load_step(self, step: int, *, for_probing: bool = False):
+        """The base (step 0) or the checkpoint of `step` (a hub checkpoint at its revision)."""
+        revision = self.external[step]["revision"] if step in self.external else None
+        return self.load(self.model_path(step), for_probing=for_probing, revision=revision)
 
     @property
     def steps(self) -> list[int]:
-        """Checkpoint steps, without the base."""
+        """Checkpoint steps, without the base: those fine-tuning keeps, or those it found."""
+        if self.cfg.finetune.checkpoints_from is not None:
+            if self.stage(FINETUNE).done:
+                return [int(s) for s in self.stage(FINETUNE).record()["checkpoints"]]
+            return [c.step for c in find_checkpoints(self.cfg.finetune.checkpoints_from)]
         return self.cfg.finetune.checkpoints.resolve(self.cfg.finetune.train.steps)

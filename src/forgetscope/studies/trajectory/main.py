@@ -9,13 +9,14 @@ from forgetscope.distributed import barrier, is_main, launched
 from forgetscope import precision
 from forgetscope.execution import ProgressView, Reporter, map_seeds
 from forgetscope.report import render_report
-from forgetscope.runs import prepare_run
+from forgetscope.runs import prepare_run, previous_config
 from forgetscope.schema import TrajectorySummary
 from forgetscope.store import RunStore
 from forgetscope.studies.registry import Study
-from forgetscope.studies.seeds import run_stages
+from forgetscope.studies.seeds import drop_stale_stages, run_stages, stage_keys
 from forgetscope.studies.trajectory.config import TrajectoryConfig
 from forgetscope.studies.trajectory.context import SeedContext
+from forgetscope.studies.trajectory.preflight import check
 from forgetscope.studies.trajectory.s1_world_generate import generate_world
 from forgetscope.studies.trajectory.s2_base_pretrain import pretrain_base
 from forgetscope.studies.trajectory.s3_model_finetune import finetune
@@ -23,8 +24,14 @@ from forgetscope.studies.trajectory.s4_checkpoints_evaluate import evaluate_chec
 from forgetscope.studies.trajectory.s5_pattern_measure import measure_pattern_shift
 from forgetscope.studies.trajectory.s6_checkpoints_restore import restore_checkpoints
 from forgetscope.studies.trajectory.s7_results_analyze import analyze
+from forgetscope.views import BASE, EVALUATE, FINETUNE, PATTERN, RESTORE, WORLD
 
 SEED_STAGES = (generate_world, pretrain_base, finetune, evaluate_checkpoints, measure_pattern_shift, restore_checkpoints)
+# The config sections each stage reads (its key also covers every earlier stage's): a rerun with a
+# changed config keeps each finished stage whose sections did not change.
+STAGE_INPUTS = ((WORLD, ("world",)), (BASE, ("base", "runtime.threads")), (FINETUNE, ("finetune",)), (EVALUATE, ("eval",)),
+                (PATTERN, ()), (RESTORE, ("restore",)))
+MAY_CHANGE = ("name", "analysis", "eval", "restore")  # what a run folder accepts as changed: re-analysis, new evaluations
 
 
 def run_seed(cfg: TrajectoryConfig, run_dir: str, seed: int, reporter: Reporter) -> int:
@@ -35,11 +42,14 @@ def run_seed(cfg: TrajectoryConfig, run_dir: str, seed: int, reporter: Reporter)
 def run_trajectory(cfg: TrajectoryConfig, run_dir: Path, view: ProgressView) -> TrajectorySummary | None:
     """Seeds run in parallel processes; under a launcher (torchrun, accelerate launch) the launched
     processes take the seeds one after another together instead (see forgetscope.distributed)."""
-    if cfg.eval.lm_eval_tasks:  # an unknown task name fails here, before any training
-        from forgetscope.evaluation.lm_eval_backend import check_lm_eval_tasks
-
-        check_lm_eval_tasks(cfg.eval.lm_eval_tasks)
-    store = prepare_run(run_dir, cfg) if is_main() else RunStore(run_dir)
+    store = RunStore(run_dir)
+    if is_main():  # every file, model and task name the config gives, before any compute
+        check(cfg)
+        before = previous_config(run_dir)
+        store = prepare_run(run_dir, cfg, MAY_CHANGE)
+        keys = stage_keys(cfg.model_dump(mode="json"), STAGE_INPUTS)
+        for folder in drop_stale_stages(store, cfg.seeds, keys, stage_keys(before, STAGE_INPUTS) if before else None):
+            view.console.print(f"[dim]config changed: {folder} runs again[/dim]", highlight=False)
     barrier()
     workers = 1 if launched() else cfg.runtime.resolved_workers(len(cfg.seeds))
     map_seeds(run_seed, (cfg, str(run_dir)), cfg.seeds, workers=workers, threads=cfg.runtime.threads, view=view)
@@ -51,4 +61,4 @@ def run_trajectory(cfg: TrajectoryConfig, run_dir: Path, view: ProgressView) -> 
     return summary
 
 
-STUDY = Study("trajectory", TrajectoryConfig, run_trajectory, TrajectorySummary)
+STUDY = Study("trajectory", TrajectoryConfig, run_trajectory, TrajectorySummary, preflight=check, may_change=MAY_CHANGE)

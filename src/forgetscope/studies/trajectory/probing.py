@@ -27,12 +27,17 @@ def write_lm_eval(ctx: SeedContext, scorer: NativeScorer, prefix, tag: dict) -> 
     configured lm-eval tasks, one row per item (or document) and metric, lm-eval's metric names."""
     from forgetscope.evaluation.lm_eval_backend import (
         LM_EVAL_KINDS,
+        TASK_PREFIX,
+        aggregate_rows,
         evaluate_with_lm_eval,
     )
 
     ev = ctx.cfg.eval
     items = [it for it in ctx.probe_items if it.kind in LM_EVAL_KINDS] if ev.backend == "lm_eval" else []
-    rows, _ = evaluate_with_lm_eval(scorer.model, scorer.tok, items, batch_size=ev.batch_size,
-                                    extra_tasks=ev.lm_eval_tasks, settings=ctx.probe_settings)
+    rows, raw = evaluate_with_lm_eval(scorer.model, scorer.tok, items, batch_size=ev.batch_size, extra_tasks=ev.lm_eval_tasks,
+                                      include_path=ev.lm_eval_include_path, settings=ctx.probe_settings)
     df = pd.DataFrame([{**tag, "backend": "lm_eval", **r} for r in rows])
     atomic_write_bytes(f"{prefix}.lm_eval.parquet", df.to_parquet(index=False))
+    own = [t for t in raw["results"] if t.startswith(TASK_PREFIX)]  # the probe items' generated tasks
+    agg = pd.DataFrame([{**tag, **r} for r in aggregate_rows(raw, own)], columns=[*tag, "probe", "metric", "value", "stderr", "n"])
+    atomic_write_bytes(f"{prefix}.lm_eval_agg.parquet", agg.to_parquet(index=False))

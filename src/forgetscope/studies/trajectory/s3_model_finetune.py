@@ -1,4 +1,7 @@
-"""Stage 3: fine-tune the base (SFT, loss on completions), keeping checkpoints on the schedule.
+"""Stage 3: fine-tune the base (SFT on chats or prompt/completion rows; LM training on text rows),
+keeping checkpoints on the schedule. With `finetune.checkpoints_from` nothing is trained: the stage
+records the checkpoints it found (step, path, revision, adapter or not) and the later stages probe
+and restore those, as they would their own.
 
 An interrupted fine-tuning run starts again from its last checkpoint (training.checkpointed): the
 optimizer state is saved beside it and batches are a function of the step, so the result equals an
@@ -12,13 +15,15 @@ from pathlib import Path
 
 from safetensors.torch import load_file
 
-from forgetscope.data import sft_pairs
+from forgetscope.data import detect_format, lm_texts, sft_segments
+from forgetscope.errors import UserError
 from forgetscope.models import save_model
+from forgetscope.models.checkpoints_from import check_against_base, find_checkpoints
 from forgetscope.models.loading import load_weights_into
 from forgetscope.store import atomic_write_bytes
 from forgetscope.studies.stages import run_stage
 from forgetscope.studies.trajectory.context import SeedContext
-from forgetscope.training import SFTBatches
+from forgetscope.training import LMBatches, SFTBatches
 from forgetscope.training.checkpointed import train_with_checkpoints
 from forgetscope.training.loop import wrap_lora
 from forgetscope.views import FINETUNE
@@ -28,15 +33,36 @@ ADAPTER_SIDECAR = ".adapter.safetensors"  # beside a merged LoRA checkpoint: the
 
 def finetune(ctx: SeedContext) -> None:
     stage = ctx.stage(FINETUNE)
+    if ctx.cfg.finetune.checkpoints_from is not None:
+        run_stage(stage, lambda _: _record_checkpoints(ctx), fresh=True)
+        return
     run_stage(stage, lambda _: _finetune(ctx, stage.path), together=True)
+
+
+def _record_checkpoints(ctx: SeedContext) -> dict:
+    found = find_checkpoints(ctx.cfg.finetune.checkpoints_from)
+    check_against_base(found, ctx.cfg.base)  # also done before the run starts (preflight); the folder may have changed
+    return {"checkpoints": [c.step for c in found], "sources": [c.record() for c in found], "trained": False}
+
+
+def finetune_batches(ctx: SeedContext):
+    """SFT batches (prompt masked as `finetune.loss` says), or packed LM blocks for `text` rows."""
+    cfg = ctx.cfg.finetune
+    tok = ctx.tokenizer
+    rows, label = ctx.rows(cfg.data, "ift.jsonl"), ctx.label(cfg.data, "ift.jsonl")
+    try:
+        if detect_format(rows, label) == "text":
+            return LMBatches(lm_texts(rows, label), tok, cfg.train.max_length, seed=ctx.seed)
+        return SFTBatches(sft_segments(rows, tok, label, cfg.loss), tok, cfg.train.max_length, seed=ctx.seed)
+    except ValueError as e:
+        raise UserError(f"finetune.data: {label}: {e}") from None
 
 
 def _finetune(ctx: SeedContext, folder: Path) -> dict:
     cfg = ctx.cfg.finetune
     lora = cfg.train.lora
     tok = ctx.tokenizer
-    pairs = sft_pairs(ctx.rows(cfg.data, "ift.jsonl"), tok, ctx.source(cfg.data, "ift.jsonl"))
-    batches = SFTBatches(pairs, tok, cfg.train.max_length, seed=ctx.seed)
+    batches = finetune_batches(ctx)
 
     def start_model(checkpoint: Path | None):
         model = ctx.load(ctx.base_path)

@@ -20,7 +20,7 @@ def evaluate_checkpoints(ctx: SeedContext) -> None:
 
     def evaluate(unit: str) -> None:
         step = steps[unit]
-        model = ctx.load(ctx.model_path(step), for_probing=True)
+        model = ctx.load_step(step, for_probing=True)
         scorer = NativeScorer(model, ctx.tokenizer, batch_size=ctx.cfg.eval.batch_size)
         write_evaluation(ctx, scorer, stage.path / unit, condition="checkpoint", step=step)
         for fmt, prompts in ctx.pattern_prompts.items():

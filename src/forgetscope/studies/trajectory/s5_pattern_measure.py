@@ -24,6 +24,9 @@ def measure_pattern_shift(ctx: SeedContext) -> None:
 def _measure(ctx: SeedContext, folder: Path) -> None:
     steps = [0, *ctx.steps]
     ctx.reporter.start("pattern shift", len(steps))
+    if not ctx.pattern_prompts:  # eval.pattern_prompts: null
+        atomic_write_bytes(folder / "pattern.parquet", pd.DataFrame(columns=["seed", "step", "format"]).to_parquet(index=False))
+        return
     scorer = NativeScorer(ctx.load(ctx.base_path), ctx.tokenizer, batch_size=ctx.cfg.eval.batch_size)
     rows = []
     evaluated = ctx.stage(EVALUATE).path

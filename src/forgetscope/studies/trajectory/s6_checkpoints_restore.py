@@ -32,7 +32,7 @@ def restore_checkpoints(ctx: SeedContext) -> None:
 
     @cache
     def texts() -> list[str]:
-        return lm_texts(ctx.rows(cfg.data, "restore.jsonl"), ctx.source(cfg.data, "restore.jsonl"))
+        return lm_texts(ctx.rows(cfg.data, "restore.jsonl"), ctx.label(cfg.data, "restore.jsonl"))
 
     curve_items = [it for it in ctx.probe_items if it.probe == ctx.cfg.analysis.primary_probe]
 
@@ -50,7 +50,7 @@ def restore_checkpoints(ctx: SeedContext) -> None:
 
         job = RestoreJob(tokenizer=ctx.tokenizer, texts=texts, train=cfg.train, base_path=ctx.base_path, seed=ctx.seed,
                          curve=score_curve if curve_items else None)
-        model = restorer.restore(ctx.load(ctx.model_path(step)), job)
+        model = restorer.restore(ctx.load_step(step), job)
         if curve:
             atomic_write_bytes(stage.path / f"{unit}.curve.parquet", pd.DataFrame(curve).to_parquet(index=False))
         scorer = NativeScorer(model, ctx.tokenizer, batch_size=ctx.cfg.eval.batch_size)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from forgetscope import __version__
+from forgetscope import __version__, tracking
 from forgetscope.analysis.decomposition import aggregate_seeds, confirmed_label, decompose_seed
 from forgetscope.analysis.findings import trajectory_findings
 from forgetscope.analysis.stats import require_finite, seed_interval
@@ -32,12 +32,13 @@ def _concat(files: list[Path]) -> pd.DataFrame:
 
 
 def gather(store: RunStore, seeds: list[int]) -> dict[str, pd.DataFrame]:
-    items, bpb, pattern, logs, lm_eval, curves = [], [], [], [], [], []
+    items, bpb, pattern, logs, lm_eval, lm_agg, curves = [], [], [], [], [], [], []
     for s in seeds:
         ev, rs = store.stage(EVALUATE, s).path, store.stage(RESTORE, s).path
         items += [*ev.glob("*.items.parquet"), *rs.glob("*.items.parquet")]
         bpb += [*ev.glob("*.bpb.parquet"), *rs.glob("*.bpb.parquet")]
-        lm_eval += [*ev.glob("*.lm_eval.parquet"), *rs.glob("*.lm_eval.parquet")]  # eval.backend lm_eval
+        lm_eval += [*ev.glob("*.lm_eval.parquet"), *rs.glob("*.lm_eval.parquet")]  # eval.backend lm_eval, eval.lm_eval_tasks
+        lm_agg += [*ev.glob("*.lm_eval_agg.parquet"), *rs.glob("*.lm_eval_agg.parquet")]
         curves += list(rs.glob("*.curve.parquet"))
         pattern += list(store.stage(PATTERN, s).path.glob("pattern.parquet"))
         for stage, name in ((BASE, "pretrain"), (FINETUNE, "finetune")):
@@ -54,7 +55,30 @@ def gather(store: RunStore, seeds: list[int]) -> dict[str, pd.DataFrame]:
         tables["lm_eval"] = _concat(lm_eval)
     if curves:
         tables["restoration_curve"] = _concat(curves)
+    if lm_agg:
+        tables["lm_eval_aggregates"] = _concat(lm_agg)
     return tables
+
+
+def task_items(lm_eval: pd.DataFrame, tasks: list) -> tuple[pd.DataFrame, dict[str, str]]:
+    """lm-eval tasks as probes: one items.parquet-shaped row per document, scored by the task's
+    metric (`eval.lm_eval_tasks[].metric`, else the first one lm-eval reports for it). Only metrics
+    whose per-document values lie in [0, 1] enter the decomposition (its rule is in score points).
+    Returns (rows, {task: metric})."""
+    if lm_eval.empty:
+        return pd.DataFrame(), {}
+    is_doc = [str(i).startswith(f"{p}/") for i, p in zip(lm_eval["item_id"], lm_eval["probe"], strict=True)]
+    docs = lm_eval[is_doc]  # documents of lm-eval's own tasks (item_id "<task>/<doc_id>"), not probe items
+    chosen = {t.name: t.metric for t in tasks if t.metric}
+    frames, metrics = [], {}
+    for task, g in docs.groupby("probe", sort=True):
+        metric = chosen.get(task) or str(g["metric"].iloc[0])
+        rows = g[g["metric"] == metric]
+        if rows.empty or not rows["score"].between(0, 1).all():
+            continue
+        metrics[str(task)] = metric
+        frames.append(rows[["seed", "condition", "step", "item_id", "probe", "kind", "score", "output"]])
+    return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), metrics
 
 
 def analyze(cfg: TrajectoryConfig, store: RunStore) -> TrajectorySummary:
@@ -62,6 +86,8 @@ def analyze(cfg: TrajectoryConfig, store: RunStore) -> TrajectorySummary:
     tables = gather(store, cfg.seeds)
     items = tables["items"]
     require_finite(items, ["score"], f"{store.root}: the probe scores (seed-*/4_evaluate, 6_restore)")
+    docs, task_metrics = task_items(tables.get("lm_eval", pd.DataFrame()), cfg.eval.lm_eval_tasks)
+    items = pd.concat([tables["items"], docs], ignore_index=True) if not docs.empty else tables["items"]
     restorers = [r.condition for r in build_restorers(cfg.restore.restorers)]
     by_seed, agg, per_item = [], [], []
     knowledge_probes = sorted(items.loc[items["kind"] != "refusal", "probe"].unique())
@@ -85,8 +111,10 @@ def analyze(cfg: TrajectoryConfig, store: RunStore) -> TrajectorySummary:
     store.results_dir.mkdir(parents=True, exist_ok=True)
     for name, df in tables.items():
         atomic_write_bytes(store.results_dir / f"{name}.parquet", _parquet_safe(df).to_parquet(index=False))
-    summary = build_summary(cfg, tables, knowledge_probes)
+    summary = build_summary(cfg, tables, knowledge_probes, task_metrics)
     atomic_write_json(store.summary_path, summary.model_dump(mode="json"))
+    if cfg.runtime.report_to:  # optional trackers: losses and probe scores against step
+        tracking.report(cfg.runtime.report_to, store.root, cfg.name, cfg.model_dump(mode="json"), list(tracking.run_points(tables, summary)))
     return summary
 
 
@@ -107,10 +135,11 @@ def _ci(row, key: str) -> list[float | None]:
     return [_num(row[f"{key}_lo"]), _num(row[f"{key}_hi"])]
 
 
-def probe_summary(agg: pd.DataFrame, probe: str, delta: float, restorer: str, larger_budgets: list[str]) -> dict:
-    """The decomposition of one probe under one restorer. A checkpoint is actual by its interval only
-    when every `larger_budgets` restorer (the same restorer with more steps) finds it actual too;
-    otherwise restoration had not run its course and its label is uncertain (`saturated` false)."""
+def probe_summary(agg: pd.DataFrame, probe: str, delta: float, restorer: str, larger_budgets: list[str], metric: str | None = None) -> dict:
+    """The decomposition of one probe (or lm-eval task `metric`) under one restorer. A checkpoint is
+    actual by its interval only when every `larger_budgets` restorer (the same restorer with more
+    steps) finds it actual too; otherwise restoration had not run its course and its label is
+    uncertain (`saturated` false)."""
     d = agg[(agg["probe"] == probe) & (agg["restorer"] == restorer)].sort_values("step")
     base_row = d[d["step"] == 0].iloc[0]
     checkpoints = []
@@ -132,6 +161,8 @@ def probe_summary(agg: pd.DataFrame, probe: str, delta: float, restorer: str, la
     first_actual = [c["step"] for c in checkpoints if c["label_ci"] == "actual"]
     return {
         "probe": probe,
+        "source": "lm_eval" if metric else "probes",
+        "metric": metric,
         "restorer": restorer,
         "base": _num(base_row["base"]), "restored_base": _num(base_row["restored_base"]),
         "ci": {"base": _ci(base_row, "base"), "restored_base": _ci(base_row, "restored_base")},
@@ -177,14 +208,30 @@ def rate_summary(items: pd.DataFrame, probe: str, level: float) -> dict:
     return out
 
 
-def build_summary(cfg: TrajectoryConfig, tables: dict[str, pd.DataFrame], knowledge_probes: list[str]) -> TrajectorySummary:
+def lm_eval_summary(agg: pd.DataFrame | None, seeds: list[int]) -> list[dict]:
+    """lm-eval's own aggregate metrics per task, metric, condition and step: the mean over seeds, and
+    lm-eval's stderr of each seed as it reports it."""
+    if agg is None or agg.empty:
+        return []
+    out = []
+    for (task, metric, cond, step), g in agg.groupby(["probe", "metric", "condition", "step"], sort=True):
+        by_seed = g.set_index("seed")
+        out.append({"task": task, "metric": metric, "condition": cond, "step": int(step), "value": _num(g["value"].mean()),
+                    "value_by_seed": [_num(by_seed["value"].get(s)) for s in seeds],
+                    "stderr_by_seed": [_num(by_seed["stderr"].get(s)) for s in seeds],
+                    "n": None if pd.isna(g["n"].iloc[0]) else int(g["n"].iloc[0])})
+    return out
+
+
+def build_summary(cfg: TrajectoryConfig, tables: dict[str, pd.DataFrame], knowledge_probes: list[str],
+                  task_metrics: dict[str, str] | None = None) -> TrajectorySummary:
     agg = tables["decomposition"]
     a = cfg.analysis
     restorers = build_restorers(cfg.restore.restorers)
     lead = restorers[0].condition
     larger = [r.condition for r in restorers[1:] if r.name == restorers[0].name and r.budget > restorers[0].budget]
     primary = a.primary_probe if a.primary_probe in knowledge_probes else knowledge_probes[0]
-    head = probe_summary(agg, primary, a.delta, lead, larger)
+    head = probe_summary(agg, primary, a.delta, lead, larger, (task_metrics or {}).get(primary))
     for ck in head["checkpoints"]:
         for r in restorers[1:]:
             row = agg[(agg["probe"] == primary) & (agg["restorer"] == r.condition) & (agg["step"] == ck["step"])].iloc[0]
@@ -200,7 +247,7 @@ def build_summary(cfg: TrajectoryConfig, tables: dict[str, pd.DataFrame], knowle
             pattern_rows.append(row)
     bpb = tables["bpb"]
     bpb_rows = []
-    for (cond, step, lang), g in bpb.groupby(["condition", "step", "language"]):
+    for (cond, step, lang), g in (bpb.groupby(["condition", "step", "language"]) if not bpb.empty else []):
         m, lo, hi = seed_interval(g["bits_per_byte"].to_numpy(), a.ci_level)
         bpb_rows.append({"condition": cond, "step": int(step), "language": lang, "bits_per_byte": _num(m), "ci": [_num(lo), _num(hi)]})
     refusal_probes = sorted(tables["items"].loc[tables["items"]["kind"] == "refusal", "probe"].unique())
@@ -220,7 +267,8 @@ def build_summary(cfg: TrajectoryConfig, tables: dict[str, pd.DataFrame], knowle
         "findings": trajectory_findings(head["checkpoints"], a.delta),
         "checkpoints": head["checkpoints"],
         "restoration_curve": restoration_curve(tables, primary, restorers, a.ci_level),
-        "probes": {p: probe_summary(agg, p, a.delta, lead, larger) for p in knowledge_probes},
+        "probes": {p: probe_summary(agg, p, a.delta, lead, larger, (task_metrics or {}).get(p)) for p in knowledge_probes},
+        "lm_eval": lm_eval_summary(tables.get("lm_eval_aggregates"), cfg.seeds),
         "rates": {p: rate_summary(tables["items"], p, a.ci_level) for p in refusal_probes},
         "pattern_shift": pattern_rows,
         "bits_per_byte": bpb_rows,
