@@ -9,6 +9,12 @@ LOCK ?= constraints/lock.txt
 TORCH_WHEELS ?= /opt/wheels
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
+# Bytecode is cached, in one tree inside the venv (nothing beside the sources), even where the shell
+# sets PYTHONDONTWRITEBYTECODE (this machine and CI do): otherwise every forgetscope process (the
+# demo's seed workers, each CLI run of the tests) recompiles torch and transformers from source, about
+# 10 s per process here. Compiled on first import, once; `make clean` removes it with the venv.
+unexport PYTHONDONTWRITEBYTECODE
+export PYTHONPYCACHEPREFIX := $(abspath $(VENV))/pycache
 
 .PHONY: demo test test-slow env lock bench clean mutation
 

@@ -24,6 +24,7 @@ from pydantic import Field
 from forgetscope.config import StrictModel
 from forgetscope.errors import UserError
 
+MAX_ROWS = 100_000_000  # rows taken from one data source
 LOCAL_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".json.gz", ".csv", ".csv.gz", ".parquet")
 
 
@@ -35,7 +36,7 @@ class DataSource(StrictModel):
     split: str = Field("train", description="split, with slicing as datasets writes it: train, test[:200], train[10%:]")
     data_files: str | list[str] | dict[str, str | list[str]] | None = Field(None, description="files for a builder (json, csv, parquet)")
     streaming: bool = Field(False, description="stream the rows instead of downloading the whole dataset")
-    max_rows: int | None = Field(None, ge=1, description="keep only the first rows")
+    max_rows: int | None = Field(None, ge=1, le=MAX_ROWS, description="keep only the first rows")
 
     @property
     def label(self) -> str:

@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 import torch
-
 from pydantic import Field, model_validator
 
 from forgetscope.config import StrictModel
@@ -36,6 +35,9 @@ from forgetscope.errors import UserError
 from forgetscope.evaluation import rules
 from forgetscope.evaluation.items import ProbeItem
 from forgetscope.evaluation.probe_runner import ProbeSettings, render_prompt
+
+MAX_FEWSHOT = 1_000  # few-shot examples in one prompt
+MAX_DOCUMENTS = 100_000_000  # documents of one task (`limit`)
 
 INSTALL_HINT = "the lm-evaluation-harness backend needs lm-eval: pip install 'forgetscope[lmeval]'"
 TASK_PREFIX = "forgetscope_"
@@ -66,8 +68,8 @@ class LmEvalTask(StrictModel):
     """An lm-eval task (or group) with its settings; a bare name takes lm-eval's defaults."""
 
     name: str = Field(..., description="lm-eval task, group or tag name")
-    num_fewshot: int | None = Field(None, ge=0, description="few-shot examples (default: the task's own)")
-    limit: int | None = Field(None, ge=1, description="only the first documents")
+    num_fewshot: int | None = Field(None, ge=0, le=MAX_FEWSHOT, description="few-shot examples (default: the task's own)")
+    limit: int | None = Field(None, ge=1, le=MAX_DOCUMENTS, description="only the first documents")
     apply_chat_template: bool = Field(False, description="render prompts with the tokenizer's chat template")
     fewshot_as_multiturn: bool = Field(False, description="few-shot examples as chat turns (needs apply_chat_template)")
     gen_kwargs: dict[str, Any] | None = Field(None, description="generation settings of generate_until tasks")

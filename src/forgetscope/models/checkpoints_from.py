@@ -23,6 +23,7 @@ from pydantic import Field
 from forgetscope.config import StrictModel
 from forgetscope.errors import UserError
 from forgetscope.models.loading import check_model_folder, check_same_tokenizer, is_local_path, load_tokenizer
+from forgetscope.training.config import MAX_STEPS
 
 CHECKPOINT_DIR = re.compile(r"^checkpoint-(\d+)$")
 STEP_IN_REVISION = re.compile(r"step[-_]?(\d+)", re.IGNORECASE)
@@ -32,13 +33,13 @@ ARCHITECTURE_KEYS = ("model_type", "architectures", "vocab_size", "hidden_size",
 
 
 class CheckpointRef(StrictModel):
-    step: int = Field(..., ge=1, description="the fine-tuning step this checkpoint was saved at")
+    step: int = Field(..., ge=1, le=MAX_STEPS, description="the fine-tuning step this checkpoint was saved at")
     path: str = Field(..., description="a model folder, a PEFT adapter folder, or a hub id")
     revision: str | None = Field(None, description="hub revision of `path` (hub ids only)")
 
 
 class RevisionRef(StrictModel):
-    step: int = Field(..., ge=1)
+    step: int = Field(..., ge=1, le=MAX_STEPS)
     revision: str
 
 
