@@ -46,8 +46,11 @@ lock: | $(UV)
 demo: $(BIN)/.installed
 	$(BIN)/forgetscope demo
 
+# Test files are shared out over TEST_WORKERS processes (pytest-xdist; a file stays in one process,
+# so its module fixtures run once); auto: one per CPU.
+TEST_WORKERS ?= auto
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" -n $(TEST_WORKERS) --dist loadfile
 
 test-slow: $(BIN)/.installed
 	$(BIN)/python -m pytest -q -m slow

@@ -117,9 +117,10 @@ def test_resuming_with_another_config_is_refused(tmp_path, smoke_config):
     out = tmp_path / "run"
     out.mkdir()
     f = write_yaml(tmp_path / "c.yaml", smoke_config)
-    other = STUDIES.get("trajectory").config.model_validate({**smoke_config, "name": "other"})
+    ft = smoke_config["finetune"]
+    other = STUDIES.get("trajectory").config.model_validate({**smoke_config, "finetune": {**ft, "train": {**ft["train"], "lr": 0.002}}})
     (out / "config.yaml").write_text(dump_yaml(other))  # what a run of another config leaves
-    assert_one_line_error(run_cli("run", f, "--out", str(out), "-q"), "different config")
+    assert_one_line_error(run_cli("run", f, "--out", str(out), "-q"), "different config (it differs in finetune;")
     (out / "config.yaml").write_text("study: trajectory\nname: other\n")  # not what forgetscope writes
     assert_one_line_error(run_cli("run", f, "--out", str(out), "-q"), "config.yaml: damaged or written by another forgetscope version")
 

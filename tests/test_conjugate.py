@@ -69,6 +69,14 @@ def test_summary_rows_and_arithmetic(conj_run):
     assert len(items) == 2 * n_items and set(items["model"]) == {"base", "tuned"}
     refusal = items[items["suite"] == "refusal"]
     assert (refusal["score"] == 1 - refusal["refused"]).all()
+    # every row recomputed from the item table: the mean score per model over its task's items ("all": every item)
+    for suite, block in s["suites"].items():
+        for r in block["rows"]:
+            g = items[(items["suite"] == suite) & (items["transform"] == r["transform"])]
+            g = g if r["task"] == "all" else g[g["task"] == r["task"]]
+            mean = g.groupby("model")["score"].mean()
+            assert len(g) == 2 * r["n"], (suite, r)
+            assert (r["base"], r["tuned"]) == (pytest.approx(mean["base"], abs=1e-9), pytest.approx(mean["tuned"], abs=1e-9)), (suite, r)
 
 
 def test_fact_world_from_a_trajectory_run_built_through_the_registry(conj_run):
@@ -89,6 +97,10 @@ def test_fact_world_from_a_trajectory_run_built_through_the_registry(conj_run):
     # The base is the trajectory run's base: the world's own L1 ICL items, scored as the trajectory scores them.
     world = pd.read_parquet(run / "results" / "fact_world_items.parquet")
     assert set(world["step"]) == {0, 3, 9} and (world.groupby(["step", "transform"]).size() == 8 + 6).all()
+    for r in w["rows"]:  # recomputed from the item table: step 0 is the base, the row's step the tuned model
+        g = world[(world["task"] == r["task"]) & (world["transform"] == r["transform"])]
+        assert r["base"] == pytest.approx(g[g["step"] == 0]["score"].mean(), abs=1e-9)
+        assert r["tuned"] == pytest.approx(g[g["step"] == r["step"]]["score"].mean(), abs=1e-9)
 
 
 def test_report_escapes_and_rerun_recomputes_nothing(conj_run):

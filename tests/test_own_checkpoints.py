@@ -99,6 +99,12 @@ def trl_finetune(files, out: Path, *, lora: bool):
                      dataloader_num_workers=0, disable_tqdm=True)
     trainer = SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tok, peft_config=peft_config)
     trainer.train()
+    # accelerate keeps one process-wide state; the Trainer set it up with its own mixed precision, and
+    # forgetscope's training in this same test process would be refused by it (a user's TRL run is
+    # another process): start the next Accelerator afresh
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
     return trainer
 
 

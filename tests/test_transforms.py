@@ -219,7 +219,7 @@ def test_mt_model_folder_errors(tmp_path, tiny_mt, tiny_lm):
     tok.save_pretrained(causal)
     with pytest.raises(UserError, match="not a sequence-to-sequence translation model"):
         get_transform("mt_model", path=str(causal))
-    with pytest.raises(UserError, match="positive integer"):
+    with pytest.raises(UserError, match="must be an integer in 1..65536, got 0"):
         get_transform("mt_model", path=str(tiny_mt), batch_size=0)
 
 

@@ -9,6 +9,7 @@ weights (`*.bin`, `*.pt`, ...: PEFT falls back to `adapter_model.bin`) is refuse
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import math
 import struct
@@ -18,6 +19,9 @@ from typing import Any
 from forgetscope.errors import NonFiniteError, UserError
 
 PICKLES = ("*.bin", "*.pt", "*.pth", "*.pkl", "*.pickle", "*.ckpt")
+# What transformers' Trainer (and TRL's) saves beside a checkpoint's weights to resume training:
+# pickles, but nothing forgetscope, transformers or PEFT loads as weights; forgetscope never reads them.
+TRAINER_STATE = ("training_args.bin", "optimizer.pt", "scheduler.pt", "scaler.pt", "rng_state.pth", "rng_state_*.pth")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
 SAFETENSORS_HEADER_MAX = 100_000_000  # the format's own limit
 _DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1,
@@ -83,7 +87,9 @@ def check_safetensors_file(path: Path) -> None:
 
 
 def _pickles(path: Path) -> list[str]:
-    return sorted(p.name for pattern in PICKLES for p in path.glob(pattern))
+    """Pickled files in a model folder that a loader could take for weights (the Trainer's own state aside)."""
+    return sorted(p.name for pattern in PICKLES for p in path.glob(pattern)
+                  if not any(fnmatch.fnmatchcase(p.name, t) for t in TRAINER_STATE))
 
 
 def _inside(path: Path, name: str) -> bool:
