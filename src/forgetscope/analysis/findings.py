@@ -125,4 +125,4 @@ def _transition(checkpoints, pseudo, actual, delta, found) -> dict:
     parts = {f["id"]: f["verdict"] for f in found}
     verdict = "fails" if "fails" in parts.values() else "uncertain"
     return finding("stage_transition", claim, ZHANG, measure, actual[0]["step"] if actual else None, None, verdict,
-                   "needs a checkpoint pseudo by its interval and a later one actual by its interval")
+                   "needs a checkpoint pseudo by its interval and a later one actual by its interval", unit="step")

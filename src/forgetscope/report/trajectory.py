@@ -214,8 +214,9 @@ def verdict(summary: TrajectorySummary) -> list[str]:
         out.append(f"{VERDICT_WORD[f.verdict]}: {f.claim} {f.evidence[:1].upper()}{f.evidence[1:]}.")
     unsaturated = [c.step for c in summary.checkpoints if c.saturated is False]
     if unsaturated:
-        out.append(f"Restoration had not run its course at steps {', '.join(map(str, unsaturated))}: actual at the configured "
-                   "budget but not under a larger one, so they are labelled uncertain.")
+        at = f"step {unsaturated[0]}" if len(unsaturated) == 1 else f"steps {', '.join(map(str, unsaturated))}"
+        out.append(f"Restoration had not run its course at {at}: actual at the configured budget but not under a "
+                   f"larger one, so {'it is' if len(unsaturated) == 1 else 'they are'} labelled uncertain.")
     return out
 
 
