@@ -103,6 +103,34 @@ def test_fact_world_from_a_trajectory_run_built_through_the_registry(conj_run):
         assert r["tuned"] == pytest.approx(g[g["step"] == r["step"]]["score"].mean(), abs=1e-6)
 
 
+def test_killed_while_building_its_trajectory_run_resumes_to_the_same_results(tmp_path, models, conj_run):
+    """Killed after the trajectory run's checkpoints exist but before that run is finished: the same
+    command resumes the trajectory run to its end too, and every number equals the uninterrupted run's."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    cfg = conjugate_config(tmp_path, models)
+    conf, out = write_yaml(tmp_path / "conj.yaml", cfg), tmp_path / "conjugate"
+    env = {**os.environ, "FORGETSCOPE_KILL_AT": "unit:*/trajectory/seed-0/4_evaluate/step-000000:start"}
+    killed = subprocess.run([sys.executable, "-m", "forgetscope", "run", conf, "--out", str(out), "-q"],
+                            capture_output=True, text=True, env=env, start_new_session=True, timeout=600)
+    assert killed.returncode == -signal.SIGKILL, (killed.returncode, killed.stderr)
+    assert not (tmp_path / "trajectory" / "summary.json").exists()
+    proc = run_cli("run", conf, "--out", str(out), "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "trajectory" / "summary.json").exists() and (tmp_path / "trajectory" / "report.html").exists()
+    ref_run = conj_run[0]
+    for name in ("summary.json",):
+        got, want = json.loads((out / name).read_text()), json.loads((ref_run / name).read_text())
+        got["fact_world"]["run"] = want["fact_world"]["run"] = None  # the one recorded path
+        assert got == want
+    for a, b in ((out / "results" / "items.parquet", ref_run / "results" / "items.parquet"),
+                 (tmp_path / "trajectory" / "results" / "items.parquet", ref_run.parent / "trajectory" / "results" / "items.parquet")):
+        pd.testing.assert_frame_equal(pd.read_parquet(a), pd.read_parquet(b), check_exact=True)
+
+
 def test_report_escapes_and_rerun_recomputes_nothing(conj_run):
     run, cfg = conj_run
     html = (run / "report.html").read_text()

@@ -46,6 +46,11 @@ class TrajectoryRun:
         return data
 
     @property
+    def finished(self) -> bool:
+        """The whole run is done: its summary and report are written (the last things a run writes)."""
+        return self.store.summary_path.exists() and self.store.report_path.exists()
+
+    @property
     def seeds(self) -> list[int]:
         return [int(s) for s in self.config["seeds"]]
 

@@ -57,7 +57,9 @@ def trajectory_run(cfg: ConjugateConfig, run_dir: Path, view: ProgressView) -> T
             raise UserError(f"{fw.build}: a trajectory run on a pretrained base has no fact world; fact_world needs a tiny base")
     elif not run.has_world:
         raise UserError(f"{run.root}: a trajectory run on a pretrained base has no fact world; fact_world needs a tiny-base run")
-    elif not all(run.ready(s) for s in world_seeds(cfg, run)):
+    elif not run.finished or not all(run.ready(s) for s in world_seeds(cfg, run)):
+        # unfinished (a run killed part-way, this study's own build included): resumed to its end, so a
+        # resumed conjugate run leaves the same trajectory run as an uninterrupted one
         study, tcfg = load_config(run.store.config_path)
     else:
         return run
