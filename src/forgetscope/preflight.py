@@ -6,8 +6,7 @@ is scored. Nothing here writes. Two kinds of checks:
                         `Check`s built from the shared pieces here: data sources, probe files, models,
                         existing checkpoints, lm-eval task names. The first problem is a one-line
                         UserError that names the config field, then the file and line (or row).
-    every config        `preflight(cfg, run_dir, may_change)`: the configs a config names (conjugate
-                        `fact_world.build`), every local model folder (a ModelSpec anywhere, an
+    every config        `preflight(cfg, run_dir, may_change)`: every local model folder (a ModelSpec anywhere, an
                         mt_model transform's folder: config.json, safetensors headers and sizes,
                         adapter and base, tokenizer files; forgetscope.models.checks), and the run
                         folder (`--out`): not a file, not foreign content, its config.yaml and
@@ -106,27 +105,9 @@ def lm_eval_tasks(tasks, include_path=()) -> None:
 def preflight(cfg: BaseModel, run_dir: Path | None = None, may_change: tuple[str, ...] = ()) -> None:
     """The checks every config gets, in order; the first problem is a one-line UserError. `may_change`:
     the config sections a run folder accepts as changed (the study's, forgetscope.runs.prepare_run)."""
-    check_config_references(cfg)
     check_model_folders(cfg)
     if run_dir is not None:
         check_store(run_dir, cfg, may_change)
-
-
-# -- configs ---------------------------------------------------------------------------------------
-def check_config_references(cfg: BaseModel) -> None:
-    """Configs and runs a config names: the conjugate study's trajectory config (`fact_world.build`)
-    is validated like any config; its trajectory run (`fact_world.run`), when it exists, must be
-    readable."""
-    fw = getattr(cfg, "fact_world", None)
-    if fw is None:
-        return
-    from forgetscope.studies.registry import load_config
-
-    if fw.build is not None:
-        study, tcfg = load_config(Path(fw.build))
-        if study.name != "trajectory":
-            raise UserError(f"{fw.build}: fact_world.build needs a trajectory config, got study {study.name!r}")
-        check_model_folders(tcfg)
 
 
 # -- model folders ---------------------------------------------------------------------------------

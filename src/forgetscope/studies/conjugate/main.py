@@ -17,6 +17,7 @@ from forgetscope.report import render_report
 from forgetscope.runs import prepare_run
 from forgetscope.schema import ConjugateSummary
 from forgetscope.studies.conjugate.config import ConjugateConfig
+from forgetscope.studies.conjugate.preflight import check
 from forgetscope.studies.conjugate.s1_items_build import build_items
 from forgetscope.studies.conjugate.s2_models_evaluate import evaluate_models
 from forgetscope.studies.conjugate.s3_world_evaluate import (
@@ -71,6 +72,7 @@ def run_conjugate(cfg: ConjugateConfig, run_dir: Path, view: ProgressView) -> Co
     quiet_libraries()
     torch.set_num_threads(cfg.runtime.threads)
     precision.set_scoring(cfg.eval.mixed_precision)  # every NativeScorer of this process
+    check(cfg)  # the trajectory config it builds from, before any compute
     if cfg.model_suites:
         check_models(cfg)
     store = prepare_run(run_dir, cfg)  # first: a trajectory run built inside this folder must not look like foreign content
@@ -87,4 +89,4 @@ def run_conjugate(cfg: ConjugateConfig, run_dir: Path, view: ProgressView) -> Co
     return summary
 
 
-STUDY = Study("conjugate", ConjugateConfig, run_conjugate, ConjugateSummary)
+STUDY = Study("conjugate", ConjugateConfig, run_conjugate, ConjugateSummary, preflight=check)
