@@ -142,7 +142,7 @@ def _leaf_types(annotation, metadata=()):
 def test_absurd_config_validates_in_bounded_time_and_memory(tmp_path):
     """The issue's case: `checkpoints.count: 1000000000` made `validate` grow to 24 GB. Now: one line,
     under an address-space cap of 512 MiB over what the process had mapped, the peak memory growing
-    by less than 50 MB (the time it takes: benchmarks/README.md, "Refusing bad input")."""
+    by less than 50 MB (the time it takes: benchmarks/README.md, "Faults: kill -9 campaign, damaged runs, hostile configs")."""
     f = write_yaml(tmp_path / "absurd.yaml", _cfg(finetune__checkpoints={"count": 1_000_000_000},
                                                     finetune__train__steps=10_000_000))
     code = (
