@@ -34,8 +34,21 @@ def new_figure(width: float = 7.0, height: float = 3.6, ncols: int = 1):
     return fig, axes[0]
 
 
+def plain_log_ticks(fig) -> None:
+    """Log and symlog axes label their ticks as plain numbers (600, not 6×10²): matplotlib writes those
+    labels as math text, which `text.parse_math = False` (above) would print raw ($\\mathdefault{...}$)."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    for ax in fig.axes:
+        for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
+            if scale in ("log", "symlog"):
+                axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+                axis.set_minor_formatter(NullFormatter())
+
+
 def to_data_uri(fig) -> str:
     buf = io.BytesIO()
+    plain_log_ticks(fig)
     fig.tight_layout()
     fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)

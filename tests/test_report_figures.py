@@ -1,0 +1,22 @@
+"""Report figures: tick labels of log-like step axes are plain numbers, never raw math text."""
+
+from forgetscope.report.figures import new_figure, plain_log_ticks, symlog_steps
+
+
+def _labels(fig):
+    fig.canvas.draw()
+    return [t.get_text() for ax in fig.axes for t in (*ax.get_xticklabels(), *ax.get_xticklabels(minor=True)) if t.get_text()]
+
+
+def test_log_and_symlog_step_axes_have_plain_tick_labels():
+    fig, (a, b) = new_figure(ncols=2)
+    steps = [0, 3, 10, 58, 186, 600]
+    a.plot(steps[1:], [0.9, 0.8, 0.6, 0.3, 0.1])
+    a.set_xscale("log")
+    b.plot(steps, [1.0, 0.9, 0.8, 0.6, 0.3, 0.1])
+    symlog_steps(b, steps)
+    assert any("$" in t for t in _labels(fig))  # what matplotlib writes by default: math text, shown raw here
+    plain_log_ticks(fig)
+    labels = _labels(fig)
+    assert labels and not any("$" in t or "mathdefault" in t for t in labels), labels
+    assert {"10", "100"} <= set(labels)
