@@ -111,33 +111,31 @@ def preflight(cfg: BaseModel, run_dir: Path | None = None, may_change: tuple[str
 
 
 # -- model folders ---------------------------------------------------------------------------------
-def model_specs(node: Any, where: str = "") -> Iterator[tuple[str, Any]]:
+def config_nodes(node: Any, where: str = "") -> Iterator[tuple[str, Any]]:
+    """(field path, value) for every section, list item and value anywhere in a config."""
+    yield where, node
+    if isinstance(node, BaseModel):
+        for name in type(node).model_fields:
+            yield from config_nodes(getattr(node, name), f"{where}.{name}" if where else name)
+    elif isinstance(node, (list, tuple)):
+        for i, item in enumerate(node):
+            yield from config_nodes(item, f"{where}.{i}")
+
+
+def model_specs(cfg: BaseModel) -> Iterator[tuple[str, Any]]:
     """(field path, ModelSpec) for every model spec anywhere in a config."""
     from forgetscope.models import ModelSpec
 
-    if isinstance(node, ModelSpec):
-        yield where, node
-    elif isinstance(node, BaseModel):
-        for name in type(node).model_fields:
-            yield from model_specs(getattr(node, name), f"{where}.{name}" if where else name)
-    elif isinstance(node, (list, tuple)):
-        for i, item in enumerate(node):
-            yield from model_specs(item, f"{where}.{i}")
+    return ((where, node) for where, node in config_nodes(cfg) if isinstance(node, ModelSpec))
 
 
-def transform_folders(node: Any, where: str = "") -> Iterator[tuple[str, Path]]:
+def transform_folders(cfg: BaseModel) -> Iterator[tuple[str, Path]]:
     """(field path, folder) of every model-backed transform (mt_model) in a config."""
     from forgetscope.suites.base import TransformSpec
 
-    if isinstance(node, TransformSpec):
-        if node.name == "mt_model" and isinstance(node.options.get("path"), str):
+    for where, node in config_nodes(cfg):
+        if isinstance(node, TransformSpec) and node.name == "mt_model" and isinstance(node.options.get("path"), str):
             yield where, Path(node.options["path"]).expanduser()
-    elif isinstance(node, BaseModel):
-        for name in type(node).model_fields:
-            yield from transform_folders(getattr(node, name), f"{where}.{name}" if where else name)
-    elif isinstance(node, (list, tuple)):
-        for i, item in enumerate(node):
-            yield from transform_folders(item, f"{where}.{i}")
 
 
 def check_model_folders(cfg: BaseModel) -> None:

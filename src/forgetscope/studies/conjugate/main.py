@@ -51,11 +51,7 @@ def trajectory_run(cfg: ConjugateConfig, run_dir: Path, view: ProgressView) -> T
         if fw.build is None:
             raise UserError(f"{run.root}: no trajectory run there (no config.yaml); run the trajectory study first "
                             "or set fact_world.build to a trajectory config")
-        study, tcfg = load_config(Path(fw.build))
-        if study.name != "trajectory":
-            raise UserError(f"{fw.build}: fact_world.build needs a trajectory config, got study {study.name!r}")
-        if tcfg.base.kind != "tiny":
-            raise UserError(f"{fw.build}: a trajectory run on a pretrained base has no fact world; fact_world needs a tiny base")
+        study, tcfg = load_config(Path(fw.build))  # a tiny-base trajectory config: checked by this study's preflight
     elif not run.has_world:
         raise UserError(f"{run.root}: a trajectory run on a pretrained base has no fact world; fact_world needs a tiny-base run")
     elif not run.finished or not all(run.ready(s) for s in world_seeds(cfg, run)):

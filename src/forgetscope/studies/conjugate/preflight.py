@@ -1,5 +1,6 @@
 """What the conjugate study checks before any compute (forgetscope.preflight): the trajectory config
-its fact world is built from (`fact_world.build`), validated like any config, with its model folders."""
+its fact world is built from (`fact_world.build`): a trajectory config on a tiny base, validated like
+any config, with its model folders."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ def _build_config(path: str) -> None:
     study, tcfg = load_config(Path(path))
     if study.name != "trajectory":
         raise UserError(f"{path}: not a trajectory config (study {study.name!r})")
+    if tcfg.base.kind != "tiny":
+        raise UserError(f"{path}: a trajectory run on a pretrained base has no fact world; fact_world needs a tiny base")
     preflight.check_model_folders(tcfg)
 
 
