@@ -83,6 +83,17 @@ def tiny_lm(tiny_world):
     return _tiny_lm()
 
 
+def with_changes(cfg: dict, **changes) -> dict:
+    """`cfg` (changed in place, and returned) with `a__b__c=value` set at cfg["a"]["b"]["c"]."""
+    for key, value in changes.items():
+        *path, last = key.split("__")
+        node = cfg
+        for p in path:
+            node = node.setdefault(p, {})
+        node[last] = value
+    return cfg
+
+
 def write_yaml(path, data) -> str:
     import yaml
 

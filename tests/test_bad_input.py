@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SMOKE, assert_one_line_error, run_cli, write_yaml
+from conftest import SMOKE, assert_one_line_error, run_cli, with_changes, write_yaml
 
 from forgetscope.errors import UserError
 
@@ -26,13 +26,7 @@ def _cfg(study="trajectory", **changes) -> dict:
         "base": {"model": {"layers": 1, "width": 16, "heads": 2}, "train": {"steps": 30, "batch_size": 16}},
         "finetune": {"train": {"steps": 12, "batch_size": 16}, "checkpoints": {"steps": [4, 8, 12]}},
         "eval": {"prompts": 40, "gammas": [2.0]}, "analysis": {"small_k": 2}}
-    for key, value in changes.items():
-        *path, last = key.split("__")
-        node = cfg
-        for p in path:
-            node = node.setdefault(p, {})
-        node[last] = value
-    return cfg
+    return with_changes(cfg, **changes)
 
 
 # -- configs: every number bounded or cross-checked, nothing built to validate it -----------------

@@ -11,7 +11,7 @@ import sys
 
 import pandas as pd
 import pytest
-from conftest import assert_matches_schema, assert_one_line_error, run_cli, write_yaml
+from conftest import assert_matches_schema, assert_one_line_error, run_cli, with_changes, write_yaml
 
 TINY = {
     "study": "regression",
@@ -28,14 +28,7 @@ TINY = {
 
 
 def tiny(**changes) -> dict:
-    cfg = copy.deepcopy(TINY)
-    for key, value in changes.items():
-        *path, last = key.split("__")
-        node = cfg
-        for p in path:
-            node = node.setdefault(p, {})
-        node[last] = value
-    return cfg
+    return with_changes(copy.deepcopy(TINY), **changes)
 
 
 @pytest.fixture(scope="module")
