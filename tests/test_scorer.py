@@ -248,3 +248,26 @@ def test_encoding_helpers_follow_hflm(tiny_lm):
     assert ctx == [bos, *tok("alice-baker was born in", add_special_tokens=False)["input_ids"]]
     assert ctx + cont == [bos, *tok("alice-baker was born in paris", add_special_tokens=False)["input_ids"]]
     assert sc.split_requests([("", "paris is")])[0] == ([bos], tok("paris is", add_special_tokens=False)["input_ids"])
+
+
+def test_split_requests_memo_is_the_fresh_split_and_follows_the_tokenizer(tiny_lm):
+    """The split of a request list is kept per tokenizer (a seed scores the same items on every
+    model): a second scorer of that tokenizer gives the same pairs without tokenising again; a
+    tokenizer that gained a token (its encodings may change) is split afresh."""
+    import copy
+
+    model, world_tok = tiny_lm
+    tok = copy.deepcopy(world_tok)
+    requests = [("alice-baker was born in ", "paris"), ("", "paris is"), ("nora-xu works for", " acme .")]
+    first = NativeScorer(model, tok).split_requests(requests)
+    assert first == NativeScorer(model, tok)._split_requests(requests)  # the memo holds the fresh split
+    calls = []
+    real = tok._encode_plus
+    tok._encode_plus = lambda *a, **k: calls.append(1) or real(*a, **k)
+    assert NativeScorer(model, tok).split_requests(requests) == first and calls == []  # no tokenising
+    assert NativeScorer(model, tok).split_requests(requests[:2]) == first[:2] and calls  # another list: split
+    calls.clear()
+    tok.add_tokens(["paris is"])  # now one token: the old split would be wrong
+    again = NativeScorer(model, tok).split_requests(requests)
+    assert calls and again[1] == ([tok.eos_token_id if tok.bos_token_id is None else tok.bos_token_id], tok("paris is", add_special_tokens=False)["input_ids"])
+    assert len(again[1][1]) == 1 and again[1] != first[1]

@@ -4,6 +4,7 @@ progress bars fed by events from wherever the work runs."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing as mp
 import queue
 import threading
@@ -95,7 +96,17 @@ def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+def _freeze_heap() -> None:
+    """Move every object that exists now (the imported libraries: ~450k objects) out of the garbage
+    collector's view. Each full collection (the stages' explicit ones after each model, and the
+    automatic ones) otherwise walks them all: about 0.5 s each, ~15 s per trajectory seed
+    (benchmarks/README.md, "Where the demo's time goes"). Objects made later are collected as before."""
+    gc.collect()
+    gc.freeze()
+
+
 def _run_one(fn: Callable, args: tuple, seed: int, q) -> Any:
+    _freeze_heap()
     return fn(*args, seed, Reporter(q.put, f"seed {seed}"))
 
 
@@ -103,7 +114,11 @@ def map_seeds(fn: Callable, args: tuple, seeds: Sequence[int], *, workers: int, 
     """Call `fn(*args, seed, reporter)` for every seed; results in seed order. Exceptions propagate."""
     if workers <= 1 or len(seeds) <= 1:
         _init_worker(threads)
-        return [fn(*args, s, Reporter(view.handle, f"seed {s}")) for s in seeds]
+        _freeze_heap()
+        try:
+            return [fn(*args, s, Reporter(view.handle, f"seed {s}")) for s in seeds]
+        finally:
+            gc.unfreeze()  # this process goes on (a test, the next study): its objects are collectable again
     ctx = mp.get_context("spawn")
     with ctx.Manager() as manager, _drain(manager.Queue(), view) as q:
         with ProcessPoolExecutor(max_workers=min(workers, len(seeds)), mp_context=ctx, initializer=_init_worker, initargs=(threads,)) as pool:

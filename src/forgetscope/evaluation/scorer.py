@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,11 @@ class Loglik:
     logprob: float
     is_greedy: bool
     n_tokens: int
+
+
+# NativeScorer.split_requests's memo: tokenizer -> {(requests, ...): split}; a few request lists each.
+_SPLITS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_SPLITS_PER_TOKENIZER = 8
 
 
 class NativeScorer:
@@ -73,7 +79,22 @@ class NativeScorer:
 
     def split_requests(self, requests: Sequence[tuple[str, str]]) -> list[tuple[list[int], list[int]]]:
         """(context ids, continuation ids) per request, as HFLM splits them: trailing spaces of the
-        context move to the continuation; the continuation is what encoding context + continuation adds."""
+        context move to the continuation; the continuation is what encoding context + continuation adds.
+        The split of a request list is kept per tokenizer object (the same items are scored on every
+        model of a seed: tokenising them again was a fifth of an evaluation), so the returned pairs
+        are shared and must not be changed."""
+        key = (tuple(requests), len(self.tok), self.prefix_id, self.prefix_text)
+        try:
+            memo = _SPLITS.setdefault(self.tok, {})
+        except TypeError:  # a tokenizer that cannot be weakly referenced: no memo
+            return self._split_requests(requests)
+        if key not in memo:
+            if len(memo) >= _SPLITS_PER_TOKENIZER:
+                memo.clear()
+            memo[key] = self._split_requests(requests)
+        return list(memo[key])
+
+    def _split_requests(self, requests: Sequence[tuple[str, str]]) -> list[tuple[list[int], list[int]]]:
         moved = []
         for context, continuation in requests:
             n_spaces = len(context) - len(context.rstrip())
