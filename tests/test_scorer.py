@@ -220,6 +220,8 @@ def test_cut_at_stop():
     assert cut_at_stop("paris\nlisbon", ["\n"]) == "paris"
     assert cut_at_stop("a b . c", [" .", "\n"]) == "a b"
     assert cut_at_stop("abc", []) == "abc"
+    assert cut_at_stop("a\nb\nc", ["\n"]) == "a"  # the first occurrence
+    assert cut_at_stop("a . b\nc", ["\n", " ."]) == "a"  # the earliest of several stops
 
 
 def test_progress_counts_the_work_done(tiny_lm):
@@ -330,12 +332,13 @@ def test_generation_stops_at_the_tokenizers_eos(tiny_lm):
 
 
 def test_generation_stops_at_a_stop_string_mid_batch(tiny_lm):
-    """A stop string ends the text before it; the other rows of the batch go on to their budget."""
+    """A stop string ends the text before it; the other rows of the batch go on to their budget. The
+    first prompt holds the stop string itself: only the new text counts."""
     _, tok = tiny_lm
     model, _ = scripted_lm(tok, {"in": "paris", "paris": "lisbon", "lisbon": "acme", "is": "tofu", "tofu": "kiwi"},
                            default="biscuit")
     sc = NativeScorer(model, tok, batch_size=8)
-    got = sc.generate(["alice-baker was born in", "the pet of nora-xu is"], max_new_tokens=5, stop=[" acme"])
+    got = sc.generate(["paris works for acme . alice-baker was born in", "the pet of nora-xu is"], max_new_tokens=5, stop=[" acme"])
     assert got == ["paris lisbon", "tofu kiwi biscuit biscuit biscuit"]
 
 
