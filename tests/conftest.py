@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 
@@ -14,6 +15,7 @@ import torch  # noqa: E402
 from forgetscope.execution import quiet_libraries  # noqa: E402
 
 quiet_libraries()
+FRESH_THREADS = torch.get_num_threads()  # what a fresh interpreter's torch uses (run_cli in process sets it back)
 torch.set_num_threads(1)
 
 # A world and pipeline small enough for a test: seconds, not minutes.
@@ -101,13 +103,81 @@ def write_yaml(path, data) -> str:
     return str(path)
 
 
-def run_cli(*args, env=None, cwd=None, timeout=600):
-    """`forgetscope ARGS` in a fresh interpreter, as a user types it."""
+def run_cli(*args, env=None, cwd=None, timeout=600, process=False):
+    """`forgetscope ARGS` as a user types it: stdout, stderr and the exit code, as a CompletedProcess.
+
+    In this process by default: the CLI's `main` with ARGS as its argv (what `python -m forgetscope`
+    runs), with stdout and stderr captured and the process state a command changes put back after
+    it (environment, working folder, torch threads and RNG, warning filters, the scoring precision,
+    accelerate's shared state). That saves a fresh interpreter's import of torch and transformers
+    (seconds each) per call. `process=True`: in a fresh interpreter, for what only a real process
+    shows (the entry point, signals, kills). A call with its own `env` always gets one: libraries
+    read some variables once, at import (huggingface_hub's cache folders), and a kill point
+    (FORGETSCOPE_KILL_AT) kills the process that passes it."""
     import subprocess
     import sys
 
-    return subprocess.run([sys.executable, "-m", "forgetscope", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env, cwd=cwd)
+    args = [str(a) for a in args]
+    if process or env is not None:
+        return subprocess.run([sys.executable, "-m", "forgetscope", *args], capture_output=True, text=True,
+                              timeout=timeout, env=env, cwd=cwd)
+    return _run_cli_here(args, cwd=cwd)
+
+
+def _run_cli_here(args: list[str], *, cwd=None):
+    import io
+    import subprocess
+    import warnings
+
+    from forgetscope import precision
+    from forgetscope.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    saved_env, saved_cwd, saved_threads, saved_scoring = dict(os.environ), os.getcwd(), torch.get_num_threads(), precision.scoring()
+    code = 0
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        torch.set_num_threads(FRESH_THREADS)
+        with (torch.random.fork_rng(devices=[]), _python_and_numpy_rng_kept(), warnings.catch_warnings(), contextlib.redirect_stdout(out),
+              contextlib.redirect_stderr(err)):
+            try:
+                main(args)
+            except SystemExit as e:
+                code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        torch.set_num_threads(saved_threads)
+        precision.set_scoring(saved_scoring)
+        _reset_accelerate()
+    return subprocess.CompletedProcess(["forgetscope", *args], code, out.getvalue(), err.getvalue())
+
+
+@contextlib.contextmanager
+def _python_and_numpy_rng_kept():
+    import random
+
+    import numpy as np
+
+    py, npy = random.getstate(), np.random.get_state()
+    try:
+        yield
+    finally:
+        random.setstate(py)
+        np.random.set_state(npy)
+
+
+def _reset_accelerate() -> None:
+    """accelerate keeps one process-wide state (the first Accelerator's settings); a fresh one per command."""
+    import sys
+
+    if "accelerate.state" in sys.modules:
+        from accelerate.state import AcceleratorState, GradientState
+
+        AcceleratorState._reset_state(True)
+        GradientState._reset_state()
 
 
 def assert_one_line_error(proc, *fragments):

@@ -131,6 +131,17 @@ def test_help(cmd):
     assert proc.returncode == 0 and "Usage" in proc.stdout
 
 
+def test_the_entry_point_in_a_fresh_interpreter(tmp_path):
+    """What the tests run in their own process (`main` with an argv) is what `python -m forgetscope`
+    runs: the help, a usage error and a bad config, each in a real process, exit codes included."""
+    proc = run_cli("run", "--help", process=True)
+    assert proc.returncode == 0 and "Usage" in proc.stdout
+    assert_one_line_error(run_cli("run", process=True), "error:", "Missing argument 'config'", "forgetscope run --help")
+    f = tmp_path / "c.yaml"
+    f.write_text("study: trajectoy\n")
+    assert_one_line_error(run_cli("validate", str(f), process=True), "c.yaml:1", "'trajectoy' is unknown")
+
+
 def test_partial_section_keeps_its_documented_defaults(tmp_path):
     """Setting one key of a section leaves the section's other defaults as documented, not the bare
     class defaults (the trajectory default is `finetune.train: {steps: 600, lr: 2e-3, max_length: 96}`,

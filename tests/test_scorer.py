@@ -146,10 +146,19 @@ def test_shared_long_context_equals_one_row_per_request(sharp_lm):
     model, tok = sharp_lm
     ctx = " ".join(["alice-baker works for acme . the pet of nora-xu is called kiwi ."] * 5) + " alice-baker was born in"
     assert len(tok(ctx, add_special_tokens=False)["input_ids"]) >= 64
-    conts = [" paris . nora-xu", " lisbon is", " acme works for", " paris"]
+    greedy_cont = " " + NativeScorer(model, tok).generate([ctx], max_new_tokens=3)[0]  # the model's own answer
+    conts = [" paris . nora-xu", " lisbon is", greedy_cont, " acme works for", " paris"]
     sc = NativeScorer(model, tok, batch_size=8)
-    got = sc.loglikelihood([(ctx, x) for x in conts])
+    passes = []
+    hook = model.register_forward_hook(lambda module, args, kwargs, output: passes.append(kwargs["input_ids"].shape), with_kwargs=True)
+    try:
+        got = sc.loglikelihood([(ctx, x) for x in conts])
+    finally:
+        hook.remove()
     assert sc.share_prefix  # the model returned a cache that could be reused
+    # the long context once, its four multi-token continuations in one batch, " paris" (one token) in another
+    assert len(passes) == 3 and sorted(p[0] for p in passes) == [1, 1, 4]
+    assert [g.is_greedy for g in got].count(True) >= 1
     for x, g in zip(conts, got, strict=True):
         want, greedy = brute_loglik(model, tok, ctx, x)
         assert g.logprob == pytest.approx(want, abs=1e-4) and g.is_greedy == greedy
@@ -211,6 +220,8 @@ def test_cut_at_stop():
     assert cut_at_stop("paris\nlisbon", ["\n"]) == "paris"
     assert cut_at_stop("a b . c", [" .", "\n"]) == "a b"
     assert cut_at_stop("abc", []) == "abc"
+    assert cut_at_stop("a\nb\nc", ["\n"]) == "a"  # the first occurrence
+    assert cut_at_stop("a . b\nc", ["\n", " ."]) == "a"  # the earliest of several stops
 
 
 def test_progress_counts_the_work_done(tiny_lm):
@@ -248,6 +259,129 @@ def test_encoding_helpers_follow_hflm(tiny_lm):
     assert ctx == [bos, *tok("alice-baker was born in", add_special_tokens=False)["input_ids"]]
     assert ctx + cont == [bos, *tok("alice-baker was born in paris", add_special_tokens=False)["input_ids"]]
     assert sc.split_requests([("", "paris is")])[0] == ([bos], tok("paris is", add_special_tokens=False)["input_ids"])
+    # rolling NLL: the prefix token, then the text without special tokens (no second BOS)
+    text = "alice-baker was born in paris ."
+    ids = [bos, *tok(text, add_special_tokens=False)["input_ids"]]
+    with torch.no_grad():
+        logp = torch.log_softmax(model(input_ids=torch.tensor([ids])).logits[0].double(), -1)
+    assert sc.rolling_nll([text])[0] == pytest.approx(-sum(float(logp[i - 1, ids[i]]) for i in range(1, len(ids))), abs=1e-4)
+
+
+def scripted_lm(tok, chain: dict[str, str], default: str):
+    """A Llama whose greedy next token is a function of the last token alone, written by hand: the
+    decoder layers add nothing (their output projections are zero), the embedding gives each token
+    of `chain` its own axis and every other token one shared axis, and the output layer maps each
+    axis to the chosen next token (`chain[token]`, else `default`). "<eos>" names the EOS token. Its
+    generation config samples (as many released models' do) and names no EOS: only what the scorer
+    passes to `generate` makes it greedy and stops it."""
+    from forgetscope.models import TinyModelConfig, build_tiny_model
+
+    def tid(word: str) -> int:
+        return tok.eos_token_id if word == "<eos>" else tok.convert_tokens_to_ids(word)
+
+    model = build_tiny_model(TinyModelConfig(layers=1, hidden=32, heads=2), tok, seed=0).eval()
+    hidden = model.config.hidden_size
+    sources = list(chain)
+    assert len(sources) < hidden
+    with torch.no_grad():
+        for layer in model.model.layers:
+            layer.self_attn.o_proj.weight.zero_()
+            layer.mlp.down_proj.weight.zero_()
+        emb = model.model.embed_tokens.weight
+        emb.zero_()
+        emb[:, len(sources)] = 1.0  # the shared axis
+        head = torch.nn.Linear(hidden, emb.shape[0], bias=False)
+        head.weight.zero_()
+        head.weight[tid(default), len(sources)] = 1.0
+        for axis, word in enumerate(sources):
+            emb[tid(word)] = 0.0
+            emb[tid(word), axis] = 1.0
+            head.weight[tid(chain[word]), axis] = 1.0
+    model.lm_head = head
+    model.config.tie_word_embeddings = False
+    model.generation_config.eos_token_id = None
+    model.generation_config.do_sample = True
+    return model, tid
+
+
+def test_generation_stops_at_the_tokenizers_eos(tiny_lm):
+    """On a model scripted to answer `paris <eos> kiwi ...` after "in" and never to emit EOS after
+    "is": generate cuts each text at EOS (a row that stopped does not hold back the others), and
+    greedy_token_ids keeps the EOS and nothing after it, in a batch with left padding."""
+    from forgetscope.evaluation.scorer import greedy_token_ids
+
+    _, tok = tiny_lm
+    model, tid = scripted_lm(tok, {"in": "paris", "paris": "<eos>", "<eos>": "kiwi", "is": "lisbon", "lisbon": "acme",
+                                   "acme": "tofu", "tofu": "acme"}, default="biscuit")
+    prompts = ["alice-baker was born in", "the pet of nora-xu is", "what is 4 plus"]
+    with torch.no_grad():  # the script, checked on one forward pass
+        for prompt, want in zip(prompts, ["paris", "lisbon", "biscuit"], strict=True):
+            ids = tok(prompt, add_special_tokens=False)["input_ids"]
+            assert int(model(input_ids=torch.tensor([ids])).logits[0, -1].argmax()) == tid(want)
+    sc = NativeScorer(model, tok, batch_size=8)
+    assert sc.generate(prompts, max_new_tokens=4) == ["paris", "lisbon acme tofu acme", "biscuit biscuit biscuit biscuit"]
+    got = greedy_token_ids(sc, prompts, max_new_tokens=4)
+    assert [g[0] for g in got] == [tok(p)["input_ids"] for p in prompts]
+    assert [g[1] for g in got] == [[tid("paris"), tok.eos_token_id], [tid(w) for w in ("lisbon", "acme", "tofu", "acme")],
+                                   [tid("biscuit")] * 4]
+    # EOS as the very first token: an empty text, a response of the EOS alone
+    model, tid = scripted_lm(tok, {"in": "<eos>", "<eos>": "kiwi"}, default="biscuit")
+    sc = NativeScorer(model, tok, batch_size=8)
+    assert sc.generate(prompts[:2], max_new_tokens=3) == ["", "biscuit biscuit biscuit"]
+    assert [g[1] for g in greedy_token_ids(sc, prompts[:2], max_new_tokens=3)] == [[tok.eos_token_id], [tid("biscuit")] * 3]
+
+
+def test_generation_stops_at_a_stop_string_mid_batch(tiny_lm):
+    """A stop string ends the text before it; the other rows of the batch go on to their budget. The
+    first prompt holds the stop string itself: only the new text counts."""
+    _, tok = tiny_lm
+    model, _ = scripted_lm(tok, {"in": "paris", "paris": "lisbon", "lisbon": "acme", "is": "tofu", "tofu": "kiwi"},
+                           default="biscuit")
+    sc = NativeScorer(model, tok, batch_size=8)
+    got = sc.generate(["paris works for acme . alice-baker was born in", "the pet of nora-xu is"], max_new_tokens=5, stop=[" acme"])
+    assert got == ["paris lisbon", "tofu kiwi biscuit biscuit biscuit"]
+
+
+def _plain_greedy(model, ids: list[int], n: int, eos: int) -> list[int]:
+    out: list[int] = []
+    with torch.no_grad():
+        for _ in range(n):
+            nxt = int(model(input_ids=torch.tensor([ids + out])).logits[0, -1].argmax())
+            out.append(nxt)
+            if nxt == eos:
+                break
+    return out
+
+
+def test_left_padded_batches_generate_as_one_prompt_at_a_time(sharp_lm):
+    """Prompts of very different lengths in one batch (left padding up to the longest): each greedy
+    response equals a plain loop over that prompt alone. The tokenizer has no pad token, so the
+    padding is the EOS token, from which `generate` cannot infer a mask: the scorer's own attention
+    mask is what keeps the padded rows right (without it they answer otherwise, checked below)."""
+    import copy
+
+    from forgetscope.evaluation.scorer import greedy_token_ids
+
+    model, tok = sharp_lm
+    tok = copy.deepcopy(tok)
+    tok.pad_token = None
+    prompts = ["in", "alice-baker was born in", "what is 4 plus", "the pet of nora-xu is called kiwi . alice-baker works for acme . nora-xu was born in"]
+    n = 5
+    sc = NativeScorer(model, tok, batch_size=8)
+    assert sc.pad_id == tok.eos_token_id
+    want = [_plain_greedy(model, tok(p)["input_ids"], n, tok.eos_token_id) for p in prompts]
+    got = greedy_token_ids(sc, prompts, n)
+    assert [g[1] for g in got] == want
+    texts = sc.generate(prompts, max_new_tokens=n)
+    assert texts == [tok.decode([t for t in w if t != tok.eos_token_id], skip_special_tokens=True) for w in want]
+    # the test can tell: the same batch without its attention mask answers otherwise for a padded row
+    enc = [tok(p)["input_ids"] for p in prompts]
+    width = max(map(len, enc))
+    ids = torch.tensor([[sc.pad_id] * (width - len(e)) + e for e in enc])
+    with torch.no_grad():
+        unmasked = model.generate(input_ids=ids, max_new_tokens=n, do_sample=False, pad_token_id=sc.pad_id,
+                                  eos_token_id=tok.eos_token_id)[:, width:].tolist()
+    assert any(u[: len(w)] != w for u, w in zip(unmasked, want, strict=True))
 
 
 def test_split_requests_memo_is_the_fresh_split_and_follows_the_tokenizer(tiny_lm):

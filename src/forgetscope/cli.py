@@ -264,13 +264,15 @@ def system_error(e: BaseException) -> str | None:
     return None
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Exit codes: 0 done; 1 the machine refused (disk full, permission denied, ...: one line);
     2 bad input (a config, data file, model folder or damaged run file: one line); 3 a bug in
-    forgetscope (the traceback, and a line saying so); 130 interrupted."""
+    forgetscope (the traceback, and a line saying so); 130 interrupted. `argv` (default: sys.argv[1:])
+    lets the tests run a command in their own process."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
-        code = app(standalone_mode=False)  # click's errors come back here, to be printed in one line
+        # click's errors come back here, to be printed in one line
+        code = app(args=argv, prog_name="forgetscope" if argv is not None else None, standalone_mode=False)
     except click_errors.NoArgsIsHelpError:
         sys.exit(2)  # `forgetscope` alone: the help is printed already
     except click_errors.UsageError as e:  # missing argument, unknown option or command, bad value
