@@ -101,8 +101,9 @@ def build_world(cfg: WorldConfig, seed: int) -> World:
     for lang, lex in langs.items():
         probes += cloze_items(ev, lang, lex)
         probes += qa_items(ev, lang, lex)
-        probes += icl_items(ev, lang, lex, cfg.probes.icl_per_language, cfg.pretrain.icl_demos, rng("icl-probe"))
-        probes += private_items(ev, lang, lex)
+        other = l2 if cfg.second_language else None  # diagnostics count an answer in the other language
+        probes += icl_items(ev, lang, lex, cfg.probes.icl_per_language, cfg.pretrain.icl_demos, rng("icl-probe"), other)
+        probes += private_items(ev, lang, lex, other)
     prompts = pattern_prompts(ev, cfg.probes.pattern_prompts, rng("pattern"))
     return World(cfg, seed, people, l2, pretrain, ift, restore, heldout, probes, prompts)
 
