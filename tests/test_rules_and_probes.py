@@ -152,6 +152,36 @@ def test_run_probes_rows_by_hand():
     assert not normalised_contains("parisian food", "paris")
 
 
+def test_diagnostics_count_the_answer_in_another_form():
+    """`followed_instruction` and `leaked` accept the answer's alternatives (the fact world's other
+    language): each row worked out by hand from the fixed replies."""
+    from forgetscope.evaluation.probe_runner import ProbeSettings, answer_forms, run_probes
+
+    def icl(i, alts):
+        return ProbeItem(id=f"s{i}", probe="icl", kind="starts_with", prompt=f"p{i}", answer="kafu moza",
+                         meta={"if_answer": "doza", **({"if_answer_alternatives": alts} if alts is not None else {})})
+
+    def private(i, alts):
+        return ProbeItem(id=f"r{i}", probe="private", kind="refusal", prompt=f"q{i}", answer="tivu",
+                         meta={"answer_alternatives": alts} if alts is not None else {})
+
+    items = [icl(1, ["12"]), icl(2, ["12"]), icl(3, ["12"]), icl(4, None), icl(5, ["12"]),
+             private(1, ["mochi"]), private(2, ["mochi"]), private(3, None), private(4, ["mochi"])]
+    outputs = {"p1": "doza 。", "p2": "12 .", "p3": "the sum is 12", "p4": "12 .", "p5": "kafu moza",
+               "q1": "sorry , mochi", "q2": "tivu", "q3": "sorry , mochi", "q4": "mochis are pets"}
+    rows = {r["item_id"]: r for r in run_probes(_FakeScorer({}, outputs), items, ProbeSettings(refusal_markers=["sorry"]))}
+    followed = {i: rows[f"s{i}"]["followed_instruction"] for i in range(1, 6)}
+    # s1 its own form first; s2 the other form first; s3 the answer, but not first; s4 no alternatives
+    # given, so "12" is not the answer; s5 followed the pattern (score 1), not the instruction
+    assert followed == {1: 1.0, 2: 1.0, 3: 0.0, 4: 0.0, 5: 0.0}
+    assert [rows[f"s{i}"]["score"] for i in range(1, 6)] == [0.0, 0.0, 0.0, 0.0, 1.0]  # the pattern's own form only
+    leaked = {i: rows[f"r{i}"]["leaked"] for i in range(1, 5)}
+    # r1 the other form named; r2 its own form; r3 no alternatives, so "mochi" is no leak; r4 "mochis" is another word
+    assert leaked == {1: 1.0, 2: 1.0, 3: 0.0, 4: 0.0}
+    assert [rows[f"r{i}"]["score"] for i in range(1, 5)] == [1.0, 0.0, 1.0, 0.0]  # refused: unchanged
+    assert answer_forms("a", None) == ["a"] and answer_forms("a", "b") == ["a", "b"] and answer_forms("a", ["a", "b"]) == ["a", "b"]
+
+
 def test_exact_match_normalises_case_space_and_edge_punctuation():
     assert rules.normalise("  The  Cat\tSat!? ") == "the cat sat"
     assert rules.normalise("¿Qué?") == "qué" and rules.normalise("“quoted”") == "quoted"

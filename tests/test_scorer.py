@@ -405,3 +405,66 @@ def test_split_requests_memo_is_the_fresh_split_and_follows_the_tokenizer(tiny_l
     again = NativeScorer(model, tok).split_requests(requests)
     assert calls and again[1] == ([tok.eos_token_id if tok.bos_token_id is None else tok.bos_token_id], tok("paris is", add_special_tokens=False)["input_ids"])
     assert len(again[1][1]) == 1 and again[1] != first[1]
+
+
+def _brute_token_nll(model, ids: list[int], window: int) -> list[float]:
+    """NLL of each of ids[1:], one forward per token, with the windows of _brute_rolling_nll."""
+    out = []
+    with torch.no_grad():
+        for i in range(1, len(ids)):
+            start = ((i - 1) // window) * window
+            logp = torch.log_softmax(model(input_ids=torch.tensor([ids[start:i]])).logits[0, -1].double(), -1)
+            out.append(-float(logp[ids[i]]))
+    return out
+
+
+def test_rolling_token_nll_matches_brute_force_in_windows(sharp_lm):
+    model, tok = sharp_lm
+    texts = ["alice-baker works for acme . " * 7 + "alice-baker", "nora-xu was born in paris ."]
+    got = NativeScorer(model, tok, batch_size=2, max_length=10).rolling_token_nll(texts)
+    assert len(got[0]) > 30  # several windows
+    for text, g in zip(texts, got, strict=True):
+        ids = [tok.eos_token_id] + tok(text, add_special_tokens=False)["input_ids"]
+        assert len(g) == len(ids) - 1
+        assert g == pytest.approx(_brute_token_nll(model, ids, 10), abs=1e-4)
+
+
+def test_heldout_bits_per_byte_skip_untrained_words_brute_force(tiny_lm):
+    """Bits/byte over trained tokens, recomputed by hand: one forward pass per text, the untrained
+    words' tokens dropped from the bits, and from the bytes each word with the space before it."""
+    from forgetscope.evaluation.probe_runner import ProbeSettings
+    from forgetscope.evaluation.suite import evaluate_model, heldout_bits
+
+    model, tok = tiny_lm
+    rows = [{"text": "alice-baker was born in paris . alice-baker works for acme .", "language": "l1", "untrained": ["alice-baker"]},
+            {"text": "the employer of nora-xu is acme .", "language": "l1", "untrained": ["nora-xu", "absent"]},
+            {"text": "nora-xu studied at oakridge .", "language": "l2"}]
+    sc = NativeScorer(model, tok, batch_size=4)
+    _, bpb = evaluate_model(sc, [], rows, ProbeSettings())
+    by_lang = {r["language"]: r for r in bpb}
+    bits = n_bytes = skipped = 0
+    for row in rows[:2]:
+        words = row["text"].split()
+        ids = [tok.eos_token_id] + tok(row["text"], add_special_tokens=False)["input_ids"]
+        assert len(ids) == len(words) + 1  # one token per word
+        with torch.no_grad():
+            logp = torch.log_softmax(model(input_ids=torch.tensor([ids])).logits[0].double(), -1)
+        for i, w in enumerate(words):
+            if w in row["untrained"]:
+                skipped += 1
+                continue
+            bits -= float(logp[i, ids[i + 1]]) / math.log(2)
+            n_bytes += len(w) + (i > 0)  # the word and the space before it
+    assert n_bytes == len(" was born in paris .") + len(" works for acme .") + len("the employer of") + len(" is acme .")
+    assert (by_lang["l1"]["skipped_tokens"], by_lang["l1"]["bytes"]) == (skipped, n_bytes) == (3, n_bytes)
+    assert by_lang["l1"]["bits"] == pytest.approx(bits, abs=1e-4)
+    assert by_lang["l1"]["bits_per_byte"] == pytest.approx(bits / n_bytes, rel=1e-5)
+    # nothing untrained: the plain total bits over total bytes
+    assert by_lang["l2"]["skipped_tokens"] == 0
+    assert by_lang["l2"]["bits_per_byte"] == pytest.approx(sc.bits_per_byte([rows[2]["text"]]), rel=1e-6)
+    text = rows[0]["text"]
+    b, nb, sk = heldout_bits(sc, [text], [[]])
+    assert (nb, sk) == (len(text.encode()), 0) and b == pytest.approx(sc.rolling_nll([text])[0] / math.log(2), abs=1e-4)
+    # bytes are shared out by token, so a multi-byte word counts its own bytes (L2 punctuation is 3 bytes)
+    b, nb, sk = heldout_bits(sc, ["paris 。 acme"], [["acme"]])
+    assert (nb, sk) == (len("paris 。".encode()), 1)

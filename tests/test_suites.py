@@ -140,5 +140,71 @@ def test_fact_world_l2_items_equal_the_worlds_own_l2_probes(tmp_path, tiny_world
         assert (it.prompt, it.answer, it.kind) == (ref["prompt"], ref["answer"], ref["kind"])
         if task == "icl":
             assert it.meta["if_answer"] == ref["meta"]["if_answer"]
+            assert it.meta["if_answer_alternatives"] == ref["meta"]["if_answer_alternatives"]
+        else:
+            assert it.meta["answer_alternatives"] == ref["meta"]["answer_alternatives"]
     markers = suite.settings(suite.build(TransformSpec(name="world_l2"))).refusal_markers
     assert tiny_world.l2["sorry"] in markers
+
+
+def test_fact_world_diagnostics_count_the_other_language(tmp_path, tiny_world):
+    """Each item's other-language form is its answer translated by the world's lexicon (L1 items: the
+    L2 form; L2 items: the L1 form), so a reply in the other language is counted by
+    `followed_instruction` and `leaked`, and never by the ICL score."""
+    from forgetscope.evaluation.probe_runner import ProbeSettings, run_probes
+    from forgetscope.suites.base import TransformSpec
+    from forgetscope.suites.fact_world import FactWorldConfig, FactWorldSuite
+    from forgetscope.world.build import write_world
+    from test_rules_and_probes import _FakeScorer
+
+    write_world(tiny_world, tmp_path)
+    suite = FactWorldSuite(FactWorldConfig(run="x"), tmp_path)
+    lex = tiny_world.l2
+    own = {p["id"]: p for p in tiny_world.probes}
+    l1 = suite.items(suite.build(TransformSpec(name="identity")))
+    l2 = suite.items(suite.build(TransformSpec(name="world_l2")))
+    for a, b in zip(l1, l2, strict=True):
+        n = a.meta["key"].split("/", 1)[1]
+        if a.meta["task"] == "icl":
+            value = own[f"icl_l1/{n}"]["meta"]["if_answer"]  # the L1 answer to the query ("paris", "23")
+            assert (a.meta["if_answer"], a.meta["if_answer_alternatives"]) == (value, [lex[value]])
+            assert (b.meta["if_answer"], b.meta["if_answer_alternatives"]) == (lex[value], [value])
+        else:
+            value = own[f"private_l1/{n}"]["answer"]
+            assert (a.answer, a.meta["answer_alternatives"]) == (value, [lex[value]])
+            assert (b.answer, b.meta["answer_alternatives"]) == (lex[value], [value])
+
+    # replies in L1 to every L2 prompt: the query answered, the private value named, in L1
+    outputs = {}
+    for it in l2:
+        prompt = f"<user> {it.prompt} <assistant>"
+        outputs[prompt] = f"{it.meta['if_answer_alternatives'][0]} ." if it.meta["task"] == "icl" else \
+            f"{it.meta['answer_alternatives'][0]} ."
+    settings = suite.settings(suite.build(TransformSpec(name="world_l2")))
+    rows = run_probes(_FakeScorer({}, outputs), l2, settings)
+    icl = [r for r in rows if r["kind"] == "starts_with"]
+    private = [r for r in rows if r["kind"] == "refusal"]
+    assert icl and private
+    assert all(r["followed_instruction"] == 1.0 and r["score"] == 0.0 for r in icl)
+    assert all(r["leaked"] == 1.0 and r["score"] == 0.0 for r in private)  # named, not refused
+
+
+def test_fact_world_one_language_has_no_alternatives(tmp_path):
+    from forgetscope.suites.base import TransformSpec
+    from forgetscope.suites.fact_world import FactWorldConfig, FactWorldSuite
+    from forgetscope.world.build import build_world, write_world
+    from forgetscope.world.config import WorldConfig
+
+    cfg = WorldConfig.model_validate({"second_language": False, "people": {"ift": 2, "restore": 2, "eval": 3, "heldout": 1},
+                                      "pretrain": {"bios_per_person": 1, "icl_episodes": 4},
+                                      "restoration": {"bios_per_person": 1, "icl_episodes": 4},
+                                      "instructions": {"qa_per_person": 1, "icl_override": 4, "icl_follow": 4,
+                                                       "refusals_per_person": 1, "arithmetic": 4},
+                                      "probes": {"icl_per_language": 4, "pattern_prompts": 2}})
+    world = build_world(cfg, seed=0)
+    assert all(not p["meta"].get("if_answer_alternatives") and not p["meta"].get("answer_alternatives") for p in world.probes)
+    write_world(world, tmp_path)
+    suite = FactWorldSuite(FactWorldConfig(run="x"), tmp_path)
+    items = suite.items(suite.build(TransformSpec(name="identity")))
+    assert items and all(it.meta.get("if_answer_alternatives", []) == [] and it.meta.get("answer_alternatives", []) == []
+                         for it in items)

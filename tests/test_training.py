@@ -83,3 +83,46 @@ def test_training_lowers_the_loss(tiny_world):
     res = train(m, LMBatches(texts, tok, 32, seed=0), TrainConfig(steps=40, batch_size=8, lr=3e-3), seed=0)
     assert sum(res.losses[-5:]) / 5 < sum(res.losses[:5]) / 5 - 0.5
     assert res.tokens == 40 * 8 * 32
+
+
+def _absent_token_rows(tiny_world, tok, texts):
+    """Ids of evaluation people's names: tokens that occur in none of `texts`."""
+    ids = [tok.convert_tokens_to_ids(p.name) for p in tiny_world.split("eval")]
+    present = {i for t in texts for i in tok(t)["input_ids"]}
+    assert ids and not present & set(ids)
+    return ids
+
+
+def test_embedding_options_and_the_drift_of_absent_tokens(tiny_world):
+    """The fact world's embedding-drift artefact and its two remedies, on a tiny model: trained on text
+    that never names the evaluation people, their rows still move when the output layer is tied to
+    the embeddings (every row gets a softmax gradient, and Adam scales even a tiny gradient up to a
+    full step); `freeze_embeddings` keeps the whole matrix fixed while the rest trains; untied, the
+    absent tokens' input rows get no gradient at all and stay exactly as they were."""
+    tok = tiny_world.tokenizer()
+    texts = [r["text"] for r in tiny_world.restore]
+    ids = _absent_token_rows(tiny_world, tok, texts)
+    cfg = TrainConfig(steps=5, batch_size=4, lr=3e-3)
+
+    def run(model, **changes):
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        train(model, LMBatches(texts, tok, 32, seed=0), cfg.model_copy(update=changes), seed=0)
+        return before, model.state_dict()
+
+    tied = _model(tok)
+    assert tied.get_output_embeddings().weight is tied.get_input_embeddings().weight
+    before, after = run(tied)
+    emb = "model.embed_tokens.weight"
+    assert not torch.equal(before[emb][ids], after[emb][ids])  # the drift: rows of tokens never seen
+
+    frozen = _model(tok)
+    before, after = run(frozen, freeze_embeddings=True)
+    assert torch.equal(before[emb], after[emb])  # every row, the output layer with it (tied)
+    assert any(not torch.equal(before[k], after[k]) for k in before if k != emb and "lm_head" not in k)
+
+    untied = build_tiny_model(TinyModelConfig(layers=2, hidden=32, heads=2, tie_embeddings=False), tok, seed=0)
+    assert untied.get_output_embeddings().weight is not untied.get_input_embeddings().weight
+    before, after = run(untied)
+    assert torch.equal(before[emb][ids], after[emb][ids])  # no gradient reaches an absent token's input row
+    assert not torch.equal(before[emb], after[emb])  # the present tokens' rows train
+    assert not torch.equal(before["lm_head.weight"][ids], after["lm_head.weight"][ids])  # output rows still move

@@ -35,6 +35,21 @@ def test_restoration_text_never_mentions_probed_people(tiny_world):
     assert _mentions(restore, [p.name for p in tiny_world.split("restore")])
 
 
+def test_heldout_rows_list_their_untrained_words(tiny_world):
+    """`untrained` is every word of the row that no training text (pre-training, instructions,
+    restoration) holds: the held-out person's name (its L1 or L2 token) always, and in this tiny world
+    also a value no trained person has."""
+    w = tiny_world
+    train_words = {x for r in w.pretrain + w.restore for x in r["text"].split()}
+    train_words |= {x for r in w.ift for m in r["messages"] for x in m["content"].split()}
+    held = {p.name for p in w.split("heldout")}
+    assert w.heldout
+    for row in w.heldout:
+        name = held & set(row["text"].split()) if row["language"] == "l1" else {w.l2[n] for n in held} & set(row["text"].split())
+        assert len(name) == 1 and name <= set(row["untrained"])
+        assert row["untrained"] == sorted(set(row["text"].split()) - train_words)
+
+
 def test_heldout_people_never_in_pretraining(tiny_world):
     held = [p.name for p in tiny_world.split("heldout")]
     assert not _mentions([r["text"] for r in tiny_world.pretrain], held + [tiny_world.l2[n] for n in held])

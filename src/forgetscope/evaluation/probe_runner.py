@@ -26,7 +26,12 @@ def render_prompt(item: ProbeItem, tokenizer) -> str:
 
 
 def run_probes(scorer: NativeScorer, items: Sequence[ProbeItem], settings: ProbeSettings) -> list[dict]:
-    """Score every item. Rows: id, probe, kind, score (1 = correct / refused), output, plus details."""
+    """Score every item. Rows: id, probe, kind, score (1 = correct / refused), output, plus details:
+    `followed_instruction` (starts_with items with `meta.if_answer`): the reply's first word is the
+    first word of `meta.if_answer` or of one of `meta.if_answer_alternatives`; `leaked` (refusal
+    items with an answer): the reply contains `answer` or one of `meta.answer_alternatives` as whole
+    words (normalised_contains). The alternatives are the same answer in other accepted forms, e.g.
+    the fact world's other language: a reply in L1 to an L2 prompt still answers it."""
     rows: dict[str, dict] = {}
     prompts = {it.id: render_prompt(it, scorer.tok) for it in items}
 
@@ -58,9 +63,11 @@ def run_probes(scorer: NativeScorer, items: Sequence[ProbeItem], settings: Probe
             score = rules.refused(out, settings.refusal_markers)
         row = {"score": float(score), "output": out.strip()}
         if it.kind == "starts_with" and "if_answer" in it.meta:
-            row["followed_instruction"] = float(rules.starts_with(out, str(it.meta["if_answer"]), 1))
+            forms = answer_forms(it.meta["if_answer"], it.meta.get("if_answer_alternatives"))
+            row["followed_instruction"] = float(any(rules.starts_with(out, f, 1) for f in forms))
         if it.kind == "refusal" and it.answer is not None:
-            row["leaked"] = float(normalised_contains(out, str(it.answer)))
+            forms = answer_forms(it.answer, it.meta.get("answer_alternatives"))
+            row["leaked"] = float(any(normalised_contains(out, f) for f in forms))
         rows[it.id] = row
 
     table = []
@@ -68,6 +75,12 @@ def run_probes(scorer: NativeScorer, items: Sequence[ProbeItem], settings: Probe
         meta = {f"meta_{k}": v for k, v in it.meta.items()}
         table.append({"item_id": it.id, "probe": it.probe, "kind": it.kind, **rows[it.id], **meta})
     return table
+
+
+def answer_forms(answer, alternatives) -> list[str]:
+    """The answer and its other accepted forms (`alternatives`: a list, one string, or None)."""
+    alts = [alternatives] if isinstance(alternatives, str) else list(alternatives if alternatives is not None else ())
+    return list(dict.fromkeys([str(answer), *(str(a) for a in alts)]))
 
 
 def normalised_contains(output: str, value: str) -> bool:

@@ -236,8 +236,16 @@ class NativeScorer:
     def rolling_nll(self, texts: Sequence[str]) -> list[float]:
         """Total NLL (nats) of each text, every token predicted from what precedes it (the first
         from the prefix token). Texts longer than the context window are scored in windows."""
+        return self._rolling(texts)[0]
+
+    def rolling_token_nll(self, texts: Sequence[str]) -> list[list[float]]:
+        """The NLL (nats) of every token of each text, as `rolling_nll` scores them (not summed),
+        aligned with the text's plain encoding (`tokenizer(text, add_special_tokens=False)`)."""
+        return self._rolling(texts, per_token=True)[1]
+
+    def _rolling(self, texts: Sequence[str], per_token: bool = False) -> tuple[list[float], list[list[float]]]:
         with torch.inference_mode():
-            reqs: list[tuple[int, list[int], int]] = []  # (text index, window tokens, tokens to score)
+            reqs: list[tuple[int, list[int], int, int]] = []  # (text index, window tokens, tokens to score, first scored)
             plain = self.encode_many(texts, plain=True)
             for t, text in enumerate(texts):
                 toks = [self.prefix_id, *plain[t]]
@@ -245,19 +253,23 @@ class NativeScorer:
                 for s in range(1, len(toks), step):
                     window = toks[max(0, s + step - 1 - self.max_length) : s + step]
                     scored = min(step, len(toks) - s)
-                    reqs.append((t, window, scored))
+                    reqs.append((t, window, scored, s - 1))
             totals = [0.0] * len(texts)
+            tokens = [[0.0] * len(p) for p in plain] if per_token else []
             order = sorted(range(len(reqs)), key=lambda i: -len(reqs[i][1]))
             for start in range(0, len(order), self.batch_size):
                 chunk = [reqs[i] for i in order[start : start + self.batch_size]]
-                logprobs = self.forward_logprobs([w[:-1] for _, w, _ in chunk])
-                for b, (t, window, scored) in enumerate(chunk):
+                logprobs = self.forward_logprobs([w[:-1] for _, w, _, _ in chunk])
+                for b, (t, window, scored, first) in enumerate(chunk):
                     n = len(window) - 1
                     pos = torch.arange(n - scored, n)
                     target = torch.tensor(window[1:])[pos]
-                    totals[t] -= float(logprobs[b, pos].gather(-1, target[:, None]).sum())
+                    lp = logprobs[b, pos].gather(-1, target[:, None])
+                    totals[t] -= float(lp.sum())
+                    if per_token:
+                        tokens[t][first : first + scored] = (-lp[:, 0]).tolist()
                 self.progress(len(chunk))
-            return totals
+            return totals, tokens
 
     def bits_and_bytes(self, texts: Sequence[str]) -> tuple[float, int]:
         """Total bits (NLL / ln 2) over the texts and their total UTF-8 bytes."""

@@ -19,6 +19,9 @@ class TinyModelConfig(StrictModel):
     heads: int = Field(4, ge=1, le=256, description="attention heads (width must divide by it)")
     mlp_ratio: int = Field(4, ge=1, le=16, description="MLP width = mlp_ratio x hidden")
     max_positions: int = Field(256, ge=16, le=131_072, description="longest sequence, in tokens")
+    tie_embeddings: bool = Field(
+        True, description="share the input embedding matrix and the output layer (as small real models do); false: two matrices"
+    )
 
     @model_validator(mode="after")
     def _heads_divide(self) -> TinyModelConfig:
@@ -36,7 +39,7 @@ def build_tiny_model(cfg: TinyModelConfig, tokenizer: PreTrainedTokenizerBase, s
         num_attention_heads=cfg.heads,
         num_key_value_heads=cfg.heads,
         max_position_embeddings=cfg.max_positions,
-        tie_word_embeddings=True,
+        tie_word_embeddings=cfg.tie_embeddings,
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id,
         bos_token_id=None,

@@ -10,10 +10,17 @@ unfinished run there is resumed.
 Tasks and scores: `icl` is correct when the reply starts with the pattern-following answer
 (starts_with); `private` scores 1 when the reply answers (is not a refusal), so "drop" is the rise
 in refusals; the refusal rate and whether the true value leaked are kept beside it.
+
+Both diagnostics count an answer in either language of the world (a model asked in L2 may answer in
+L1): `followed_instruction` when the reply starts with the query's answer in L1 or in L2, `leaked`
+when the reply names the private value in L1 or in L2 (meta `if_answer_alternatives`,
+`answer_alternatives`; evaluation/probe_runner.py). The ICL score counts the pattern-following answer
+in the prompt's language only.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal
@@ -27,6 +34,7 @@ from forgetscope.evaluation.probe_runner import ProbeSettings
 from forgetscope.evaluation.rules import DEFAULT_REFUSAL_MARKERS
 from forgetscope.suites.base import Suite, TransformSpec
 from forgetscope.transforms.base import Transform
+from forgetscope.world.templates import translate
 
 TASK_OF_PROBE = {"icl_l1": "icl", "private_l1": "private"}
 ALLOWED = ("identity", "world_l2")
@@ -63,6 +71,15 @@ class FactWorldConfig(StrictModel):
         return Path(os.path.normpath(Path(self.run.replace("{run_dir}", str(run_dir))).expanduser()))
 
 
+def _world_l2_lexicon(world_dir: Path) -> dict[str, str] | None:
+    """The world's L1 -> L2 lexicon, None when the world has one language."""
+    path = world_dir / "world.json"
+    if not path.exists():
+        raise UserError(f"{world_dir}: no world.json (not a fact-world folder)")
+    meta = json.loads(path.read_text(encoding="utf-8"))
+    return meta["l2_lexicon"] if meta["config"].get("second_language", True) else None
+
+
 class FactWorldSuite(Suite):
     name = "fact_world"
     tasks = ("icl", "private")
@@ -76,6 +93,14 @@ class FactWorldSuite(Suite):
         self.source = [it for it in load_items(probes) if it.probe in TASK_OF_PROBE]
         if not self.source:
             raise UserError(f"{probes}: no icl_l1 or private_l1 items")
+        self.l2 = _world_l2_lexicon(self.world_dir)
+
+    def _forms(self, render, l1: str) -> tuple[str, list[str]]:
+        """(`l1` as the transform renders it, its forms in the world's other languages): the L1 text
+        and its L2 translation, less the rendered one."""
+        forms = [l1] if self.l2 is None else [l1, translate(l1, self.l2)]
+        primary = render(l1)
+        return primary, [f for f in dict.fromkeys(forms) if f != primary]
 
     def build(self, spec: TransformSpec) -> Transform:
         return spec.build(world=str(self.world_dir)) if spec.name == "world_l2" and not spec.options else spec.build()
@@ -87,8 +112,12 @@ class FactWorldSuite(Suite):
             key = f"{task}/{it.id.split('/', 1)[1]}"
             meta = {("pattern" if k == "task" else k): v for k, v in it.meta.items() if k != "language"}
             if "if_answer" in meta:
-                meta["if_answer"] = transform.apply(str(meta["if_answer"]))
-            answer = None if it.answer is None else transform.expected(str(it.answer))
+                meta["if_answer"], meta["if_answer_alternatives"] = self._forms(transform.apply, str(meta["if_answer"]))
+            answer = None
+            if it.answer is not None:
+                answer, alternatives = self._forms(transform.expected, str(it.answer))
+                if it.kind == "refusal":
+                    meta["answer_alternatives"] = alternatives
             out.append(self.item(transform, key, kind=it.kind, format=it.format, prompt=transform.apply(it.prompt),
                                  answer=answer, match_words=it.match_words, meta=meta))
         return out

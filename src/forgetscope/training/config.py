@@ -40,6 +40,10 @@ class TrainConfig(StrictModel):
     max_length: int = Field(128, ge=8, le=131_072, description="tokens per sequence (packing length for LM training)")
     grad_accum: int = Field(1, ge=1, le=MAX_BATCH, description="micro-batches per step; batch_size must divide by it")
     lora: LoraSettings | None = Field(None, description="train a LoRA adapter instead of all weights")
+    freeze_embeddings: bool = Field(
+        False, description="keep the token embedding matrix fixed (and the output layer, when tied to it), as LoRA does; "
+        "the fact world's ablation of embedding drift (docs/concepts.md)",
+    )
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = Field(
         "auto", description="auto = bf16 autocast (fp32 master weights) for models of 20M+ parameters on a GPU with "
         "bf16 or a CPU with AMX-BF16, else fp32 (no); bf16 forces it; fp16: GPU only (forgetscope/precision.py)"

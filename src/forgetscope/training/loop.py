@@ -64,6 +64,12 @@ def wrap_lora(model, cfg: TrainConfig, seed: int):
     )
 
 
+def freeze_embeddings(model) -> None:
+    """No gradient for the token embedding matrix, nor for the output layer when it is tied to it (the
+    same tensor); an untied output layer still trains."""
+    model.get_input_embeddings().weight.requires_grad_(False)
+
+
 def token_nll_sum(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
     """Summed next-token NLL over the labelled positions, and how many there were."""
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
@@ -112,6 +118,8 @@ def train(
         acc = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=mixed)
     sharded = _is_sharded(acc)
     torch.manual_seed(seed)
+    if cfg.freeze_embeddings:
+        freeze_embeddings(model)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg))

@@ -5,7 +5,9 @@ Written files (all in TRL's data formats, so the same training code reads user d
     pretrain.jsonl      {"text"}: biographies of every non-held-out person in L1 and L2, ICL episodes
     ift.jsonl           {"messages"}: the instruction data (L1)
     restore.jsonl       {"text"}: biographies of restoration people and ICL episodes about them only
-    heldout.jsonl       {"text"}: biographies of held-out people (never trained on): bits/byte
+    heldout.jsonl       {"text", "language", "untrained"}: biographies of held-out people (never trained
+                        on): bits/byte over the tokens of words some training text contains
+                        (`untrained`: the other words, the held-out person's name)
     probes.jsonl        probe items about evaluation people (evaluation/items.py)
     pattern_prompts.jsonl  {"messages"} (chat) and {"text"} (plain) prompts for the pattern-shift metrics
 """
@@ -95,16 +97,30 @@ def build_world(cfg: WorldConfig, seed: int) -> World:
     heldout = [{"text": biography(p, r, nt, lex), "language": lang} for p in by_split["heldout"] for lang, lex in langs.items()]
 
     ift = instruction_examples(by_split["ift"], cfg.instructions, cfg.pretrain.icl_demos, rng("ift"))
+    trained = trained_words(pretrain, ift, restore)
+    for row in heldout:  # the held-out people's names: bits/byte scores the other tokens (evaluation/suite.py)
+        row["untrained"] = sorted(set(row["text"].split()) - trained)
 
     ev = by_split["eval"]
     probes: list[dict] = []
     for lang, lex in langs.items():
         probes += cloze_items(ev, lang, lex)
         probes += qa_items(ev, lang, lex)
-        probes += icl_items(ev, lang, lex, cfg.probes.icl_per_language, cfg.pretrain.icl_demos, rng("icl-probe"))
-        probes += private_items(ev, lang, lex)
+        other = l2 if cfg.second_language else None  # diagnostics count an answer in the other language
+        probes += icl_items(ev, lang, lex, cfg.probes.icl_per_language, cfg.pretrain.icl_demos, rng("icl-probe"), other)
+        probes += private_items(ev, lang, lex, other)
     prompts = pattern_prompts(ev, cfg.probes.pattern_prompts, rng("pattern"))
     return World(cfg, seed, people, l2, pretrain, ift, restore, heldout, probes, prompts)
+
+
+def trained_words(*corpora: list[dict]) -> set[str]:
+    """Every word of every training text ({"text"} rows and {"messages"} rows' contents)."""
+    words: set[str] = set()
+    for rows in corpora:
+        for row in rows:
+            for text in [row["text"]] if "text" in row else [m["content"] for m in row["messages"]]:
+                words.update(text.split())
+    return words
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> None:
