@@ -42,7 +42,7 @@ class TrainConfig(StrictModel):
     lora: LoraSettings | None = Field(None, description="train a LoRA adapter instead of all weights")
     freeze_embeddings: bool = Field(
         False, description="keep the token embedding matrix fixed (and the output layer, when tied to it), as LoRA does; "
-        "the fact world's ablation of embedding drift (docs/concepts.md)",
+        "the demo sets it for the fact world (docs/fact-world.md, embedding drift)",
     )
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = Field(
         "auto", description="auto = bf16 autocast (fp32 master weights) for models of 20M+ parameters on a GPU with "
