@@ -48,7 +48,10 @@ def test_two_launched_processes_train_like_one(tmp_path, smoke_config):
         [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
          "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
          "-m", "forgetscope", "run", f, "--out", str(tmp_path / "two"), "-q"],
-        capture_output=True, text=True, timeout=600, env={**env, "FORGETSCOPE_CACHE": str(tmp_path / "cache2")},
+        capture_output=True, text=True, timeout=600,
+        # a barrier, not timing: each process waits at its first restoration unit until the other holds one
+        env={**env, "FORGETSCOPE_CACHE": str(tmp_path / "cache2"), "FORGETSCOPE_BARRIER_AT": "unit:*/6_restore/*:start",
+             "FORGETSCOPE_BARRIER_DIR": str(tmp_path / "barrier")},
     )
     assert launched.returncode == 0, launched.stderr[-3000:]
 
@@ -62,7 +65,7 @@ def test_two_launched_processes_train_like_one(tmp_path, smoke_config):
         name = step_name(step)
         assert _max_diff(_weights(one / "3_finetune" / "checkpoints" / name),
                          _weights(two / "3_finetune" / "checkpoints" / name)) < 1e-4, name
-    # Both processes took restoration units; every unit done once; nothing half-written is left.
+    # Both processes took restoration units (the barrier); every unit done once; nothing half-written is left.
     records = [json.loads(p.read_text()) for p in (two / "6_restore").glob("*_done.json") if p.name != "_done.json"]
     assert len(records) == 4 and len({r["pid"] for r in records}) == 2  # the base and 3 checkpoints, one restorer
     assert not [p for p in (tmp_path / "two").rglob("*") if ".tmp-" in p.name or p.suffix == ".lock"]

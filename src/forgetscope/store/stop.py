@@ -10,8 +10,12 @@ complete, before it is renamed into place). Folders and files are absolute paths
                                    its process group when it leads it (or its parent does: a worker of
                                    the seeds' pool), else to itself: as `kill -9` of the command would
     FORGETSCOPE_KILL_TRACE=FILE    append the name of every point passed to FILE (one a line)
+    FORGETSCOPE_BARRIER_AT=PATTERN a barrier of processes: at its first point matching PATTERN, a
+    FORGETSCOPE_BARRIER_DIR=DIR    process leaves a file named after its pid in DIR and waits until
+    FORGETSCOPE_BARRIER_N=N        N processes have (default 2; an error after 10 minutes): e.g. every
+                                   process of a launched group holds a unit of a stage at once
 
-Neither is meant for normal use; unset, a point costs two environment lookups.
+None is meant for normal use; unset, a point costs three environment lookups.
 """
 
 from __future__ import annotations
@@ -19,9 +23,14 @@ from __future__ import annotations
 import fnmatch
 import os
 import signal
+import time
+from pathlib import Path
 
 KILL_AT = "FORGETSCOPE_KILL_AT"
 KILL_TRACE = "FORGETSCOPE_KILL_TRACE"
+BARRIER_AT = "FORGETSCOPE_BARRIER_AT"
+BARRIER_TIMEOUT_S = 600.0
+_passed_barrier = False
 
 
 def point(name: str) -> None:
@@ -36,6 +45,23 @@ def point(name: str) -> None:
     pattern = os.environ.get(KILL_AT)
     if pattern and fnmatch.fnmatchcase(name, pattern):
         _kill()
+    barrier = os.environ.get(BARRIER_AT)
+    if barrier and not _passed_barrier and fnmatch.fnmatchcase(name, barrier):
+        _wait_at_barrier()
+
+
+def _wait_at_barrier() -> None:
+    global _passed_barrier
+    folder = Path(os.environ["FORGETSCOPE_BARRIER_DIR"])
+    n = int(os.environ.get("FORGETSCOPE_BARRIER_N", "2"))
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / str(os.getpid())).touch()
+    deadline = time.monotonic() + BARRIER_TIMEOUT_S
+    while len(list(folder.iterdir())) < n:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{BARRIER_AT}: {n} processes never met at the barrier in {folder}")
+        time.sleep(0.05)
+    _passed_barrier = True
 
 
 def _kill() -> None:
