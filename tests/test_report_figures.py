@@ -20,3 +20,15 @@ def test_log_and_symlog_step_axes_have_plain_tick_labels():
     labels = _labels(fig)
     assert labels and not any("$" in t or "mathdefault" in t for t in labels), labels
     assert {"10", "100"} <= set(labels)
+
+
+def test_seed_counts_read_as_words_in_every_report_template():
+    """"1 seed", "5 seeds" (not "5 seed(s)"), in the filter the templates use and in the verdict line."""
+    from pathlib import Path
+
+    from forgetscope.report.page import _env, seeds_text
+
+    assert [seeds_text(n) for n in (1, 2, 5)] == ["1 seed", "2 seeds", "5 seeds"]
+    assert _env.from_string("{{ s|length|seeds }}").render(s=[0]) == "1 seed"
+    templates = Path(__file__).resolve().parents[1] / "src" / "forgetscope" / "report"
+    assert not [p for p in templates.rglob("*") if p.suffix in (".py", ".j2") and "seed(s)" in p.read_text()]

@@ -23,6 +23,12 @@ _env = Environment(loader=PackageLoader("forgetscope.report", "templates"), auto
                    trim_blocks=True, lstrip_blocks=True)
 _env.filters["pct"] = lambda v: "–" if v is None else f"{100 * v:.1f}"
 _env.filters["num"] = lambda v, d=3: "–" if v is None else f"{v:.{d}f}"
+def seeds_text(n: int) -> str:
+    """"1 seed", "5 seeds": how many seeds an interval is over, in words a reader does not trip on."""
+    return f"{n} seed" if n == 1 else f"{n} seeds"
+
+
+_env.filters["seeds"] = seeds_text
 _env.filters["ci"] = lambda ci: "–" if not ci or ci[0] is None else f"[{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]"
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from forgetscope.report.figures import COLORS, new_figure, symlog_steps, to_data_uri
-from forgetscope.report.page import ReportSection, read_table
+from forgetscope.report.page import ReportSection, read_table, seeds_text
 from forgetscope.schema import Checkpoint, ProbeDecomposition, TrajectorySummary
 from forgetscope.store import RunStore
 
@@ -209,7 +209,7 @@ def verdict(summary: TrajectorySummary) -> list[str]:
     """Plain sentences stating what the run shows, each from a finding's verdict (its interval), never
     from point estimates alone."""
     out = [f"Probe {summary.probe}: base {100 * summary.base:.1f}%, restored base {100 * summary.restored_base:.1f}%; "
-           f"δ = {100 * summary.delta:.0f} points; {len(summary.seeds)} seed(s); labels by {round(100 * summary.ci_level)}% intervals."]
+           f"δ = {100 * summary.delta:.0f} points; {seeds_text(len(summary.seeds))}; labels by {round(100 * summary.ci_level)}% intervals."]
     for f in summary.findings:
         out.append(f"{VERDICT_WORD[f.verdict]}: {f.claim} {f.evidence[:1].upper()}{f.evidence[1:]}.")
     unsaturated = [c.step for c in summary.checkpoints if c.saturated is False]
