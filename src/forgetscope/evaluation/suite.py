@@ -44,9 +44,10 @@ def heldout_bits(scorer: NativeScorer, texts: Sequence[str], untrained: Sequence
     total. With nothing skipped this is exactly total bits over total bytes."""
     nll = scorer.rolling_token_nll(texts)
     enc = scorer.tok(list(texts), add_special_tokens=False, return_offsets_mapping=True)
+    scored_ids = scorer.encode_many(texts, plain=True)  # the tokens rolling_token_nll scored, in one call
     bits, n_bytes, skipped = 0.0, 0, 0
     for t, text in enumerate(texts):
-        if enc["input_ids"][t] != scorer.encode_many([text], plain=True)[0]:
+        if enc["input_ids"][t] != scored_ids[t]:
             raise ValueError(f"held-out text {t}: the tokenizer's offsets do not match the scored tokens")
         words = set(untrained[t])
         spans = [(m.start(), m.end()) for m in re.finditer(r"\S+", text) if m.group() in words]
