@@ -47,6 +47,11 @@ def test_trajectory_findings_hold_when_intervals_decide_them():
     t = f["stage_transition"]
     # the transition: by step 80 (first actual); after step 20, the last whose gap interval is at or below delta
     assert t["verdict"] == "holds" and t["value"] == 80 and t["ci"] == [20, 80]
+    # one checkpoint is named as one ("step 20", not "steps 20"); several as several
+    assert f["pseudo_forgetting"]["evidence"].endswith("pseudo by interval at step 20")
+    assert f["actual_forgetting"]["evidence"] == "actual by interval at step 80"
+    two = trajectory_findings([*cks, ck(160, 0.5, (0.45, 0.55), 0.3, (0.25, 0.35), "actual")], DELTA)
+    assert {x["id"]: x for x in two}["actual_forgetting"]["evidence"] == "actual by interval at steps 80, 160"
 
 
 def test_trajectory_findings_uncertain_and_failing():

@@ -58,6 +58,11 @@ def finding(id: str, claim: str, source: str, measure: str, value, ci, verdict: 
 ZHANG = "Zhang et al. (CCL 2024)"
 
 
+def steps_text(steps: Sequence[int]) -> str:
+    """"step 32" or "steps 104, 186": checkpoints named in a sentence."""
+    return f"step {steps[0]}" if len(steps) == 1 else f"steps {', '.join(map(str, steps))}"
+
+
 def trajectory_findings(checkpoints: Sequence[dict], delta: float) -> list[dict]:
     """From the primary probe's checkpoints (summary rows with label_ci and ci intervals): pseudo
     forgetting early, actual forgetting later, and pseudo before actual (the stage transition)."""
@@ -80,7 +85,7 @@ def trajectory_findings(checkpoints: Sequence[dict], delta: float) -> list[dict]
             worst["ci"]["forgetting"], "holds",
             f"step {worst['step']}: lost {pts * worst['forgetting']:.1f} points, restored to within δ of the restored base "
             f"(gap interval [{pts * worst['ci']['gap'][0]:.1f}, {pts * worst['ci']['gap'][1]:.1f}] ≤ {pts * delta:.0f}); "
-            f"pseudo by interval at steps {', '.join(str(c['step']) for c in pseudo)}", unit="fraction"))
+            f"pseudo by interval at {steps_text([c['step'] for c in pseudo])}", unit="fraction"))
     else:
         verdict: Verdict = "fails" if cannot_be_pseudo else "uncertain"
         out.append(finding(
@@ -96,7 +101,7 @@ def trajectory_findings(checkpoints: Sequence[dict], delta: float) -> list[dict]
             "knowledge lost).", ZHANG, "the restoration gap (restored base − restored checkpoint) at the first checkpoint "
             "labelled actual by its interval", first["gap_to_restored_base"],
             first["ci"]["gap"], "holds",
-            f"actual by interval at steps {', '.join(str(c['step']) for c in actual)}", unit="fraction"))
+            f"actual by interval at {steps_text([c['step'] for c in actual])}", unit="fraction"))
     else:
         verdict = "fails" if never_actual else "uncertain"
         out.append(finding(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from forgetscope.analysis.findings import steps_text
 from forgetscope.report.figures import COLORS, new_figure, symlog_steps, to_data_uri
 from forgetscope.report.page import ReportSection, read_table, seeds_text
 from forgetscope.schema import Checkpoint, ProbeDecomposition, TrajectorySummary
@@ -214,8 +215,7 @@ def verdict(summary: TrajectorySummary) -> list[str]:
         out.append(f"{VERDICT_WORD[f.verdict]}: {f.claim} {f.evidence[:1].upper()}{f.evidence[1:]}.")
     unsaturated = [c.step for c in summary.checkpoints if c.saturated is False]
     if unsaturated:
-        at = f"step {unsaturated[0]}" if len(unsaturated) == 1 else f"steps {', '.join(map(str, unsaturated))}"
-        out.append(f"Restoration had not run its course at {at}: actual at the configured budget but not under a "
+        out.append(f"Restoration had not run its course at {steps_text(unsaturated)}: actual at the configured budget but not under a "
                    f"larger one, so {'it is' if len(unsaturated) == 1 else 'they are'} labelled uncertain.")
     return out
 
