@@ -32,3 +32,19 @@ def test_seed_counts_read_as_words_in_every_report_template():
     assert _env.from_string("{{ s|length|seeds }}").render(s=[0]) == "1 seed"
     templates = Path(__file__).resolve().parents[1] / "src" / "forgetscope" / "report"
     assert not [p for p in templates.rglob("*") if p.suffix in (".py", ".j2") and "seed(s)" in p.read_text()]
+
+
+def test_the_caption_names_each_restorer_line_by_the_colour_it_is_drawn_in():
+    """The colour words of the trajectory caption are matplotlib's own names for the drawn colours
+    (tab:purple is #9467bd, ...), and the template takes them from the figure's list, in order."""
+    from pathlib import Path
+
+    from matplotlib.colors import to_hex
+
+    from forgetscope.report.trajectory import OTHER_RESTORER_COLORS, other_restorer_color
+
+    for hex_color, word in OTHER_RESTORER_COLORS:
+        assert to_hex(f"tab:{word}") == hex_color
+    assert [other_restorer_color(i)[1] for i in range(5)] == ["purple", "brown", "pink", "cyan", "purple"]
+    template = Path(__file__).resolve().parents[1] / "src/forgetscope/report/templates/trajectory.html.j2"
+    assert "(purple)" not in template.read_text() and "other_restorer_colors[loop.index0]" in template.read_text()

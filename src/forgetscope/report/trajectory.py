@@ -34,6 +34,16 @@ def _band(ax, x, series: list[Checkpoint], key: str, color: str, label: str, sty
         ax.fill_between(x, lo, hi, color=color, alpha=0.18, lw=0)
 
 
+# The lines of the restorers after the first, in order, and the colour words the caption uses for them
+# (templates/trajectory.html.j2); a fifth restorer takes the first colour again.
+OTHER_RESTORER_COLORS = ((COLORS["interp"], "purple"), ("#8c564b", "brown"), ("#e377c2", "pink"), ("#17becf", "cyan"))
+
+
+def other_restorer_color(i: int) -> tuple[str, str]:
+    """(hex, colour word) of the i-th restorer after the first."""
+    return OTHER_RESTORER_COLORS[i % len(OTHER_RESTORER_COLORS)]
+
+
 def trajectory_figure(ps: ProbeDecomposition, title: str, summary: TrajectorySummary) -> str:
     cks = ps.checkpoints
     fig, (ax,) = new_figure(7.4, 3.8)
@@ -44,7 +54,8 @@ def trajectory_figure(ps: ProbeDecomposition, title: str, summary: TrajectorySum
     lead, *others = summary.restorers
     _band(ax, x, cks, "score", COLORS["checkpoint"], "checkpoint")
     _band(ax, x, cks, "restored", COLORS["restored"], f"restored ({lead.title})")
-    for r, color in zip(others, (COLORS["interp"], "#8c564b", "#e377c2", "#17becf"), strict=False):
+    for i, r in enumerate(others):
+        color, _ = other_restorer_color(i)
         ax.plot(x, [c.other_restorers[r.condition].score for c in summary.checkpoints], "--s", color=color, ms=3,
                 label=r.title)
     ax.set_xscale("log")
@@ -253,6 +264,7 @@ def trajectory_context(store: RunStore, summary: TrajectorySummary) -> dict:
         "summary": summary,
         "verdict": verdict(summary),
         "fig_trajectory": trajectory_figure(primary, f"{summary.probe}: checkpoints, restored, base", summary),
+        "other_restorer_colors": [other_restorer_color(i)[1] for i in range(len(summary.restorers) - 1)],
         "fig_decomposition": decomposition_figure(primary),
         "fig_curve": curve_figure(summary),
         "fig_pattern": pattern_figure(summary),
