@@ -129,3 +129,25 @@ def test_world_config_rejects_too_many_people():
 
     with pytest.raises(ValidationError, match="people fit"):
         WorldConfig.model_validate({"people": {"ift": 1000, "restore": 1000, "eval": 10, "heldout": 0}})
+
+
+def _is_l2(text: str, l2_words: set) -> bool:
+    return any(w in l2_words for w in text.split())
+
+
+def test_l2_share_makes_l2_a_lower_resource_language(tiny_world):
+    """`pretrain.l2_share` scales L2's biographies and ICL episodes (pre-training and restoration text)
+    against L1's and leaves L1 as many texts as before (drawn anew: the draws share one stream)."""
+    cfg = tiny_world.config
+    low = build_world(cfg.model_copy(update={"pretrain": cfg.pretrain.model_copy(update={"l2_share": 0.25})}), seed=0)
+    l2_words = set(tiny_world.l2.values()) - {p.name for p in tiny_world.people}
+    seen = cfg.people.ift + cfg.people.restore + cfg.people.eval
+    for corpus, bios, episodes, people in (("pretrain", cfg.pretrain.bios_per_person, cfg.pretrain.icl_episodes, seen),
+                                           ("restore", cfg.restoration.bios_per_person, cfg.restoration.icl_episodes, cfg.people.restore)):
+        full, part = getattr(tiny_world, corpus), getattr(low, corpus)
+        n_full = sum(_is_l2(r["text"], l2_words) for r in full)
+        assert n_full == people * bios + episodes == len(full) // 2
+        n_part = sum(_is_l2(r["text"], l2_words) for r in part)
+        assert n_part == people * max(1, round(bios * 0.25)) + round(episodes * 0.25)
+        assert len(part) - n_part == len(full) - n_full  # as many L1 texts as before
+    assert low.probes == tiny_world.probes and low.ift == tiny_world.ift

@@ -73,24 +73,31 @@ def build_world(cfg: WorldConfig, seed: int) -> World:
     seen = [p for p in people if p.split != "heldout"]
     nt = cfg.templates_per_attribute
 
+    def amount(n: int, lang: str, at_least: int = 0) -> int:  # L2 may be a lower-resource language
+        return n if lang == "l1" else max(at_least, round(n * cfg.pretrain.l2_share))
+
     r = rng("pretrain")
     pretrain = [
-        {"text": biography(p, r, nt, lex)} for p in seen for lex in langs.values() for _ in range(cfg.pretrain.bios_per_person)
+        {"text": biography(p, r, nt, lex)}
+        for p in seen for lang, lex in langs.items() for _ in range(amount(cfg.pretrain.bios_per_person, lang, 1))
     ]
-    for lex in langs.values():
+    for lang, lex in langs.items():
         qm = QueryMaker(seen, r)
-        for i in range(cfg.pretrain.icl_episodes):
-            chat = i < round(cfg.pretrain.icl_episodes * cfg.pretrain.icl_chat_share)
+        n = amount(cfg.pretrain.icl_episodes, lang)
+        for i in range(n):
+            chat = i < round(n * cfg.pretrain.icl_chat_share)
             pretrain.append({"text": pretrain_episode(qm, cfg.pretrain.icl_demos, chat, lex)})
     r.shuffle(pretrain)
 
     r = rng("restore")
     rc = cfg.restoration
-    restore = [{"text": biography(p, r, nt, lex)} for p in by_split["restore"] for lex in langs.values() for _ in range(rc.bios_per_person)]
-    for lex in langs.values():
+    restore = [{"text": biography(p, r, nt, lex)}
+               for p in by_split["restore"] for lang, lex in langs.items() for _ in range(amount(rc.bios_per_person, lang, 1))]
+    for lang, lex in langs.items():
         qm = QueryMaker(by_split["restore"], r)
-        for i in range(rc.icl_episodes):
-            chat = i < round(rc.icl_episodes * cfg.pretrain.icl_chat_share)
+        n = amount(rc.icl_episodes, lang)
+        for i in range(n):
+            chat = i < round(n * cfg.pretrain.icl_chat_share)
             restore.append({"text": pretrain_episode(qm, cfg.pretrain.icl_demos, chat, lex)})
     r.shuffle(restore)
     r = rng("heldout")

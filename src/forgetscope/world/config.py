@@ -25,6 +25,10 @@ class PretrainCorpus(StrictModel):
         0.5, ge=0, le=1, description="share of ICL episodes rendered as a chat turn (web text has chats too)"
     )
     icl_demos: int = Field(2, ge=1, le=64, description="demonstrations per episode")
+    l2_share: float = Field(
+        1.0, gt=0, le=1, description="L2's amount of pre-training and restoration text (biographies, ICL episodes) "
+        "relative to L1's: 1 is an equally resourced, parallel language; below 1 a lower-resource one"
+    )
 
 
 class RestorationCorpus(StrictModel):
