@@ -86,7 +86,7 @@ class RegressionConfig(StrictModel):
 
     study: Literal["regression"] = "regression"
     name: str = Field("regression", description="a label for reports")
-    seeds: Seeds = Field([0, 1, 2, 3], description="each seed: its own discrete set, base, fine-tuning, eval set")
+    seeds: Seeds = Field([0, 1, 2, 3, 4, 5, 6, 7], description="eight: the power design in docs/regression.md; each seed: its own discrete set, base, fine-tuning, eval set")
     task: TaskConfig = TaskConfig()
     base: BaseConfig = BaseConfig()
     finetune: FinetuneConfig = FinetuneConfig()
