@@ -208,3 +208,5 @@ def test_fact_world_one_language_has_no_alternatives(tmp_path):
     items = suite.items(suite.build(TransformSpec(name="identity")))
     assert items and all(it.meta.get("if_answer_alternatives", []) == [] and it.meta.get("answer_alternatives", []) == []
                          for it in items)
+    with pytest.raises(UserError, match="the world has one language"):  # no L2 to translate the items into
+        suite.build(TransformSpec(name="world_l2"))

@@ -20,7 +20,6 @@ in the prompt's language only.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal
@@ -34,6 +33,7 @@ from forgetscope.evaluation.probe_runner import ProbeSettings
 from forgetscope.evaluation.rules import DEFAULT_REFUSAL_MARKERS
 from forgetscope.suites.base import Suite, TransformSpec
 from forgetscope.transforms.base import Transform
+from forgetscope.world.build import read_l2_lexicon
 from forgetscope.world.templates import translate
 
 TASK_OF_PROBE = {"icl_l1": "icl", "private_l1": "private"}
@@ -71,15 +71,6 @@ class FactWorldConfig(StrictModel):
         return Path(os.path.normpath(Path(self.run.replace("{run_dir}", str(run_dir))).expanduser()))
 
 
-def _world_l2_lexicon(world_dir: Path) -> dict[str, str] | None:
-    """The world's L1 -> L2 lexicon, None when the world has one language."""
-    path = world_dir / "world.json"
-    if not path.exists():
-        raise UserError(f"{world_dir}: no world.json (not a fact-world folder)")
-    meta = json.loads(path.read_text(encoding="utf-8"))
-    return meta["l2_lexicon"] if meta["config"].get("second_language", True) else None
-
-
 class FactWorldSuite(Suite):
     name = "fact_world"
     tasks = ("icl", "private")
@@ -93,7 +84,7 @@ class FactWorldSuite(Suite):
         self.source = [it for it in load_items(probes) if it.probe in TASK_OF_PROBE]
         if not self.source:
             raise UserError(f"{probes}: no icl_l1 or private_l1 items")
-        self.l2 = _world_l2_lexicon(self.world_dir)
+        self.l2 = read_l2_lexicon(self.world_dir, required=False)  # None: a one-language world
 
     def _forms(self, render, l1: str) -> tuple[str, list[str]]:
         """(`l1` as the transform renders it, its forms in the world's other languages): the L1 text
