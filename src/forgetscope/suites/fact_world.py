@@ -34,7 +34,7 @@ from forgetscope.evaluation.rules import DEFAULT_REFUSAL_MARKERS
 from forgetscope.suites.base import Suite, TransformSpec
 from forgetscope.transforms.base import Transform
 from forgetscope.world.build import read_l2_lexicon
-from forgetscope.world.templates import translate
+from forgetscope.world.probes import other_forms
 
 TASK_OF_PROBE = {"icl_l1": "icl", "private_l1": "private"}
 ALLOWED = ("identity", "world_l2")
@@ -87,11 +87,11 @@ class FactWorldSuite(Suite):
         self.l2 = read_l2_lexicon(self.world_dir, required=False)  # None: a one-language world
 
     def _forms(self, render, l1: str) -> tuple[str, list[str]]:
-        """(`l1` as the transform renders it, its forms in the world's other languages): the L1 text
-        and its L2 translation, less the rendered one."""
-        forms = [l1] if self.l2 is None else [l1, translate(l1, self.l2)]
+        """(`l1` as the transform renders it, its forms in the world's other languages: the L1 text
+        and its L2 translation, less the rendered one), by world.probes.other_forms, which also
+        wrote the world's own probe items."""
         primary = render(l1)
-        return primary, [f for f in dict.fromkeys(forms) if f != primary]
+        return primary, other_forms(l1, primary, self.l2)
 
     def build(self, spec: TransformSpec) -> Transform:
         return spec.build(world=str(self.world_dir)) if spec.name == "world_l2" and not spec.options else spec.build()
