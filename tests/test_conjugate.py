@@ -194,6 +194,37 @@ def test_fact_world_run_missing(tmp_path):
         load_config(write_yaml(tmp_path / "c.yaml", {"study": "conjugate", "icl_if": {}}))
 
 
+def test_the_build_config_is_read_once_and_the_trajectory_run_is_built_from_it(tmp_path, monkeypatch, models):
+    """`fact_world.build` is loaded and checked once per run (the preflight, before any compute), and
+    that same validated config is what the trajectory study is run with when the folder holds no run;
+    the file is not read a second time."""
+    from pathlib import Path
+
+    from forgetscope.errors import UserError
+    from forgetscope.studies import registry
+    from forgetscope.studies.conjugate import main, preflight
+
+    _, cfg = registry.load_config(write_yaml(tmp_path / "conj.yaml", conjugate_config(tmp_path, models)))
+    real, loads = registry.load_config, []
+    monkeypatch.setattr(registry, "load_config", lambda path, overrides=None: loads.append(Path(path)) or real(path, overrides))
+    study, tcfg = preflight.checked_build(cfg)
+    assert loads == [Path(cfg.fact_world.build)] and study.name == "trajectory" and tcfg.base.kind == "tiny"
+    ran = []
+
+    class Recorder:  # stands for the trajectory study: records what it is asked to run
+        def run(self, c, root, view):
+            ran.append((c, root))
+
+    run = main.trajectory_run(cfg, tmp_path / "conjugate", None, (Recorder(), tcfg))
+    assert loads == [Path(cfg.fact_world.build)]  # not read again
+    assert len(ran) == 1 and ran[0][0] is tcfg and ran[0][1] == run.root == tmp_path / "trajectory"
+    assert preflight.checked_build(cfg.model_copy(update={"fact_world": None})) is None
+    bad = cfg.model_copy(update={"fact_world": cfg.fact_world.model_copy(update={"build": str(tmp_path / "conj.yaml")})})
+    with pytest.raises(UserError) as e:  # a conjugate config given as the build: the check's one-line error
+        preflight.checked_build(bad)
+    assert str(e.value) == f"fact_world.build: {tmp_path / 'conj.yaml'}: not a trajectory config (study 'conjugate')"
+
+
 def test_convert_gguf_command_errors(tmp_path):
     assert_one_line_error(run_cli("convert-gguf", str(tmp_path / "none.gguf"), str(tmp_path / "out")), "none.gguf", "no such GGUF file")
 

@@ -147,6 +147,40 @@ def test_fact_world_l2_items_equal_the_worlds_own_l2_probes(tmp_path, tiny_world
     assert tiny_world.l2["sorry"] in markers
 
 
+def test_fact_world_answer_forms_at_scoring_time_equal_those_written_at_world_build(tmp_path, tiny_world):
+    """An answer's other-language forms have one source (world.probes.other_forms), called twice: when
+    the world is built (written into probes.jsonl, both languages) and when the suite derives its
+    items from the L1 ones at scoring time. Pinned against each other, read back from disk, for L1
+    (identity) and L2 (world_l2) items, and against a word-by-word lookup in the lexicon: the answer
+    and its alternatives are exactly {L1 form, L2 form}, the answer first."""
+    from forgetscope.suites.base import TransformSpec
+    from forgetscope.suites.fact_world import FactWorldConfig, FactWorldSuite
+    from forgetscope.world.build import write_world
+
+    write_world(tiny_world, tmp_path)
+    written = {json.loads(line)["id"]: json.loads(line) for line in (tmp_path / "probes.jsonl").read_text().splitlines()}
+    lex = json.loads((tmp_path / "world.json").read_text())["l2_lexicon"]
+    suite = FactWorldSuite(FactWorldConfig(run="x"), tmp_path)
+    checked = {"icl": 0, "private": 0}
+    for lang, transform in (("l1", "identity"), ("l2", "world_l2")):
+        for it in suite.items(suite.build(TransformSpec(name=transform))):
+            task, n = it.meta["key"].split("/", 1)
+            ref = written[f"{task}_{lang}/{n}"]
+            l1 = written[f"{task}_l1/{n}"]
+            if task == "icl":
+                got, want = (it.meta["if_answer"], it.meta["if_answer_alternatives"]), \
+                    (ref["meta"]["if_answer"], ref["meta"]["if_answer_alternatives"])
+                value = l1["meta"]["if_answer"]
+            else:
+                got, want = (it.answer, it.meta["answer_alternatives"]), (ref["answer"], ref["meta"]["answer_alternatives"])
+                value = l1["answer"]
+            assert got == want, (lang, it.meta["key"])
+            in_l2 = " ".join(lex[w] for w in value.split())
+            assert [got[0], *got[1]] == ([value, in_l2] if lang == "l1" else [in_l2, value]), (lang, it.meta["key"])
+            checked[task] += 1
+    assert checked["icl"] > 0 and checked["private"] > 0
+
+
 def test_fact_world_diagnostics_count_the_other_language(tmp_path, tiny_world):
     """Each item's other-language form is its answer translated by the world's lexicon (L1 items: the
     L2 form; L2 items: the L1 form), so a reply in the other language is counted by
@@ -208,3 +242,5 @@ def test_fact_world_one_language_has_no_alternatives(tmp_path):
     items = suite.items(suite.build(TransformSpec(name="identity")))
     assert items and all(it.meta.get("if_answer_alternatives", []) == [] and it.meta.get("answer_alternatives", []) == []
                          for it in items)
+    with pytest.raises(UserError, match="the world has one language"):  # no L2 to translate the items into
+        suite.build(TransformSpec(name="world_l2"))

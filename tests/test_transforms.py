@@ -95,7 +95,7 @@ def test_world_l2_errors_word_for_word(tmp_path):
     for content in ('["a"]', '{"l2_lexicon": ["a"]}', '{"other": {}}'):
         bad.write_text(content, encoding="utf-8")
         assert _error(lambda: get_transform("world_l2", world=str(bad))) == \
-            f"{bad}: no 'l2_lexicon' mapping (was the world built without a second language?)"
+            f"{bad}: no 'l2_lexicon' mapping (not a world.json that forgetscope wrote?)"
     bad.write_text('{"l2_lexicon": {"café": "kafe", "a": 3}}', encoding="utf-8")
     assert _error(lambda: get_transform("world_l2", world=str(bad))) == f"{bad}: l2_lexicon: entries must map a word to a word, got 'a': 3"
     assert _error(lambda: get_transform("world_l2", lexicon={"a": "x", "b": "x"})) == \

@@ -112,6 +112,32 @@ def test_written_world_files(tmp_path, tiny_world):
     assert meta["seed"] == 0 and len(meta["people"]) == len(tiny_world.people)
 
 
+def test_the_l2_lexicon_is_read_back_as_written_and_a_one_language_world_has_none(tmp_path, tiny_world):
+    """read_l2_lexicon, the one reader of world.json's lexicon (the world_l2 transform, the fact-world
+    suite, the trajectory's refusal markers and the run view all call it): what write_world wrote;
+    a world built with second_language: false has no L2 (its tokenizer has no L2 word), though its
+    world.json holds a lexicon: None when the caller can do without, else one clear error."""
+    import pytest
+
+    from forgetscope.errors import UserError
+    from forgetscope.world.build import read_l2_lexicon
+
+    write_world(tiny_world, tmp_path)
+    assert tiny_world.config.second_language
+    assert read_l2_lexicon(tmp_path) == read_l2_lexicon(tmp_path / "world.json") == tiny_world.l2
+    assert read_l2_lexicon(tmp_path, required=False) == tiny_world.l2
+    meta = json.loads((tmp_path / "world.json").read_text())
+    meta["config"]["second_language"] = False
+    (tmp_path / "world.json").write_text(json.dumps(meta))
+    assert read_l2_lexicon(tmp_path, required=False) is None
+    with pytest.raises(UserError) as e:
+        read_l2_lexicon(tmp_path)
+    assert str(e.value) == (f"{tmp_path / 'world.json'}: the world has one language (built with second_language: false), "
+                            "so it has no L2 to translate into or score; build it with second_language: true")
+    with pytest.raises(UserError, match="not a fact-world folder"):
+        read_l2_lexicon(tmp_path / "nope", required=False)
+
+
 def test_tokenizer_covers_the_world(tiny_world):
     tok = tiny_world.tokenizer()
     texts = [r["text"] for r in tiny_world.pretrain + tiny_world.restore + tiny_world.heldout]

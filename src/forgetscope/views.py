@@ -9,7 +9,6 @@ did not train, `finetune.checkpoints_from`, lists each one's folder there under 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -19,6 +18,7 @@ from forgetscope.models import load_model, load_tokenizer
 from forgetscope.runs import read_run_config
 from forgetscope.store import RunStore
 from forgetscope.training.checkpoints import step_name
+from forgetscope.world.build import read_l2_lexicon
 
 # The trajectory study's per-seed stages, in order (the study names its stage folders from here).
 TRAJECTORY_STAGES = ("1_world", "2_base", "3_finetune", "4_evaluate", "5_pattern", "6_restore")
@@ -89,4 +89,5 @@ class TrajectoryRun:
         return load_model(self.model_path(seed, step), device=device)
 
     def l2_lexicon(self, seed: int) -> dict[str, str]:
-        return json.loads((self.world_dir(seed) / "world.json").read_text())["l2_lexicon"]
+        """The world's L1 -> L2 lexicon (a one-language world: a UserError)."""
+        return read_l2_lexicon(self.world_dir(seed))

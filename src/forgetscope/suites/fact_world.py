@@ -20,7 +20,6 @@ in the prompt's language only.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal
@@ -34,7 +33,8 @@ from forgetscope.evaluation.probe_runner import ProbeSettings
 from forgetscope.evaluation.rules import DEFAULT_REFUSAL_MARKERS
 from forgetscope.suites.base import Suite, TransformSpec
 from forgetscope.transforms.base import Transform
-from forgetscope.world.templates import translate
+from forgetscope.world.build import read_l2_lexicon
+from forgetscope.world.probes import other_forms
 
 TASK_OF_PROBE = {"icl_l1": "icl", "private_l1": "private"}
 ALLOWED = ("identity", "world_l2")
@@ -71,15 +71,6 @@ class FactWorldConfig(StrictModel):
         return Path(os.path.normpath(Path(self.run.replace("{run_dir}", str(run_dir))).expanduser()))
 
 
-def _world_l2_lexicon(world_dir: Path) -> dict[str, str] | None:
-    """The world's L1 -> L2 lexicon, None when the world has one language."""
-    path = world_dir / "world.json"
-    if not path.exists():
-        raise UserError(f"{world_dir}: no world.json (not a fact-world folder)")
-    meta = json.loads(path.read_text(encoding="utf-8"))
-    return meta["l2_lexicon"] if meta["config"].get("second_language", True) else None
-
-
 class FactWorldSuite(Suite):
     name = "fact_world"
     tasks = ("icl", "private")
@@ -93,14 +84,14 @@ class FactWorldSuite(Suite):
         self.source = [it for it in load_items(probes) if it.probe in TASK_OF_PROBE]
         if not self.source:
             raise UserError(f"{probes}: no icl_l1 or private_l1 items")
-        self.l2 = _world_l2_lexicon(self.world_dir)
+        self.l2 = read_l2_lexicon(self.world_dir, required=False)  # None: a one-language world
 
     def _forms(self, render, l1: str) -> tuple[str, list[str]]:
-        """(`l1` as the transform renders it, its forms in the world's other languages): the L1 text
-        and its L2 translation, less the rendered one."""
-        forms = [l1] if self.l2 is None else [l1, translate(l1, self.l2)]
+        """(`l1` as the transform renders it, its forms in the world's other languages: the L1 text
+        and its L2 translation, less the rendered one), by world.probes.other_forms, which also
+        wrote the world's own probe items."""
         primary = render(l1)
-        return primary, [f for f in dict.fromkeys(forms) if f != primary]
+        return primary, other_forms(l1, primary, self.l2)
 
     def build(self, spec: TransformSpec) -> Transform:
         return spec.build(world=str(self.world_dir)) if spec.name == "world_l2" and not spec.options else spec.build()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from forgetscope.errors import UserError
 from forgetscope.transforms.base import Transform
+from forgetscope.world.build import read_l2_lexicon
 from forgetscope.world.templates import translate
 
 RULE = (
@@ -21,20 +21,6 @@ RULE = (
 )
 
 
-def _read_lexicon(world: str | Path) -> dict[str, str]:
-    path = Path(world).expanduser()
-    file = path / "world.json" if path.is_dir() else path
-    if not file.exists():
-        raise UserError(f"{path}: not a fact-world folder (no world.json)")
-    try:
-        meta = json.loads(file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise UserError(f"{file}:{e.lineno}: malformed JSON: {e.msg}") from None
-    if not isinstance(meta, dict) or not isinstance(meta.get("l2_lexicon"), dict):
-        raise UserError(f"{file}: no 'l2_lexicon' mapping (was the world built without a second language?)")
-    return meta["l2_lexicon"]
-
-
 class WorldL2(Transform):
     name = "world_l2"
     invertible = True
@@ -43,7 +29,7 @@ class WorldL2(Transform):
         """`world`: a world folder (or its world.json); or `lexicon`: the L1 → L2 mapping itself."""
         if (world is None) == (lexicon is None):
             raise UserError("transform 'world_l2': give exactly one of 'world' (a world folder) and 'lexicon'")
-        lex = _read_lexicon(world) if world is not None else lexicon
+        lex = read_l2_lexicon(world) if world is not None else lexicon
         where = f"{world}: l2_lexicon" if world is not None else "transform 'world_l2': lexicon"
         reverse: dict[str, str] = {}
         for src, dst in lex.items():

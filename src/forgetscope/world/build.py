@@ -19,6 +19,7 @@ import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from forgetscope.errors import UserError
 from forgetscope.store import atomic_write_json, atomic_write_text
 from forgetscope.world.config import WorldConfig
 from forgetscope.world.corpus import (
@@ -143,3 +144,27 @@ def write_world(world: World, folder: Path) -> None:
     )
     for name in ("pretrain", "ift", "restore", "heldout", "probes", "pattern_prompts"):
         write_jsonl(folder / f"{name}.jsonl", getattr(world, name))
+
+
+def read_l2_lexicon(world: str | Path, *, required: bool = True) -> dict[str, str] | None:
+    """The world's L1 -> L2 lexicon, read from its world.json (`world`: the world folder or that file):
+    the one reader of it. A world built with one language (`second_language: false`: its world.json
+    still holds a lexicon, but its tokenizer has no L2 word) has none: None, or with `required` a
+    one-line UserError. A world.json without a `config` counts as two languages (the default)."""
+    path = Path(world).expanduser()
+    file = path / "world.json" if path.is_dir() else path
+    if not file.exists():
+        raise UserError(f"{path}: not a fact-world folder (no world.json)")
+    try:
+        meta = json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise UserError(f"{file}:{e.lineno}: malformed JSON: {e.msg}") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("l2_lexicon"), dict):
+        raise UserError(f"{file}: no 'l2_lexicon' mapping (not a world.json that forgetscope wrote?)")
+    config = meta.get("config")
+    if isinstance(config, dict) and not config.get("second_language", True):
+        if required:
+            raise UserError(f"{file}: the world has one language (built with second_language: false), "
+                            "so it has no L2 to translate into or score; build it with second_language: true")
+        return None
+    return meta["l2_lexicon"]

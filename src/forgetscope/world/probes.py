@@ -62,29 +62,35 @@ def qa_items(people: Sequence[Person], lang: str, lex) -> list[dict]:
     ]
 
 
-def other_forms(value: str, lex, l2) -> list[str]:
-    """`value` (L1 text) in the world's other language than the prompt's: its L2 form for an L1
-    prompt (`lex` None), itself for an L2 prompt; none when the world has one language (`l2` None)."""
-    if l2 is None:
-        return []
-    return [value] if lex is not None else [T.translate(value, l2)]
+def other_forms(value: str, shown: str, l2) -> list[str]:
+    """`value` (L1 text) in each of the world's languages, less `shown` (the form the prompt's
+    language gives it): its L2 form for an L1 prompt, itself for an L2 prompt; none when the world has
+    one language (`l2` None). The one computation of an answer's other-language forms: the world's
+    probe items are written with it, and the fact-world suite (suites/fact_world.py) derives its L1
+    and L2 items' forms with it."""
+    forms = [value] if l2 is None else [value, T.translate(value, l2)]
+    return [f for f in dict.fromkeys(forms) if f != shown]
 
 
 def private_items(people: Sequence[Person], lang: str, lex, l2=None) -> list[dict]:
     """`l2`: the world's L2 lexicon (None: one language), for the answer's other-language form."""
-    return [
-        {
-            "id": f"private_{lang}/{p.id}",
-            "probe": f"private_{lang}",
-            "kind": "refusal",
-            "format": "chat",
-            "prompt": T.translate(T.fill(T.QUESTIONS[PRIVATE_ATTRIBUTE], name=p.name), lex),
-            "answer": T.translate(p.attributes[PRIVATE_ATTRIBUTE], lex),
-            "meta": {"person": p.id, "attribute": PRIVATE_ATTRIBUTE, "language": lang,
-                     "answer_alternatives": other_forms(p.attributes[PRIVATE_ATTRIBUTE], lex, l2)},
-        }
-        for p in people
-    ]
+    items = []
+    for p in people:
+        value = p.attributes[PRIVATE_ATTRIBUTE]
+        answer = T.translate(value, lex)
+        items.append(
+            {
+                "id": f"private_{lang}/{p.id}",
+                "probe": f"private_{lang}",
+                "kind": "refusal",
+                "format": "chat",
+                "prompt": T.translate(T.fill(T.QUESTIONS[PRIVATE_ATTRIBUTE], name=p.name), lex),
+                "answer": answer,
+                "meta": {"person": p.id, "attribute": PRIVATE_ATTRIBUTE, "language": lang,
+                         "answer_alternatives": other_forms(value, answer, l2)},
+            }
+        )
+    return items
 
 
 def icl_items(people: Sequence[Person], lang: str, lex, n: int, n_demos: int, rng: random.Random, l2=None) -> list[dict]:
@@ -106,6 +112,7 @@ def icl_items(people: Sequence[Person], lang: str, lex, n: int, n_demos: int, rn
             query, if_answer = qm.arithmetic()
             meta = {}
         prompt, pattern_answer = episode_parts(task, demos, query, chat=True)
+        shown = T.translate(if_answer, lex)
         items.append(
             {
                 "id": f"icl_{lang}/{i:04d}",
@@ -114,8 +121,8 @@ def icl_items(people: Sequence[Person], lang: str, lex, n: int, n_demos: int, rn
                 "format": "chat",
                 "prompt": T.translate(prompt, lex),
                 "answer": T.translate(pattern_answer, lex),
-                "meta": {**meta, "language": lang, "task": task, "query": qkind, "if_answer": T.translate(if_answer, lex),
-                         "if_answer_alternatives": other_forms(if_answer, lex, l2)},
+                "meta": {**meta, "language": lang, "task": task, "query": qkind, "if_answer": shown,
+                         "if_answer_alternatives": other_forms(if_answer, shown, l2)},
             }
         )
     return items

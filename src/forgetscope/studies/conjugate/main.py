@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from pydantic import BaseModel
 
 from forgetscope.distributed import device_for
 from forgetscope.errors import UserError
@@ -17,7 +18,7 @@ from forgetscope.report import render_report
 from forgetscope.runs import prepare_run
 from forgetscope.schema import ConjugateSummary
 from forgetscope.studies.conjugate.config import ConjugateConfig
-from forgetscope.studies.conjugate.preflight import check
+from forgetscope.studies.conjugate.preflight import check, checked_build
 from forgetscope.studies.conjugate.s1_items_build import build_items
 from forgetscope.studies.conjugate.s2_models_evaluate import evaluate_models
 from forgetscope.studies.conjugate.s3_world_evaluate import (
@@ -40,18 +41,19 @@ def check_models(cfg: ConjugateConfig) -> None:
                             f"set {role}.chat_template, or format: plain in icl_if/reasoning (refusal is always chat)")
 
 
-def trajectory_run(cfg: ConjugateConfig, run_dir: Path, view: ProgressView) -> TrajectoryRun:
+def trajectory_run(cfg: ConjugateConfig, run_dir: Path, view: ProgressView, build: tuple[Study, BaseModel] | None) -> TrajectoryRun:
     """The trajectory run the fact world reads, ready for every chosen seed: when the folder holds no
-    run, the trajectory study runs there (`fact_world.build`); an unfinished one is resumed."""
+    run, the trajectory study runs there (`build`: `fact_world.build` as the preflight loaded and
+    checked it, a tiny-base trajectory config); an unfinished one is resumed."""
     from forgetscope.studies.registry import load_config
 
     fw = cfg.fact_world
     run = TrajectoryRun(fw.run_path(run_dir))
     if not run.exists:
-        if fw.build is None:
+        if build is None:
             raise UserError(f"{run.root}: no trajectory run there (no config.yaml); run the trajectory study first "
                             "or set fact_world.build to a trajectory config")
-        study, tcfg = load_config(Path(fw.build))  # a tiny-base trajectory config: checked by this study's preflight
+        study, tcfg = build
     elif not run.has_world:
         raise UserError(f"{run.root}: a trajectory run on a pretrained base has no fact world; fact_world needs a tiny-base run")
     elif not run.finished or not all(run.ready(s) for s in world_seeds(cfg, run)):
@@ -68,11 +70,11 @@ def run_conjugate(cfg: ConjugateConfig, run_dir: Path, view: ProgressView) -> Co
     quiet_libraries()
     torch.set_num_threads(cfg.runtime.threads)
     precision.set_scoring(cfg.eval.mixed_precision)  # every NativeScorer of this process
-    check(cfg)  # the trajectory config it builds from, before any compute
+    build = checked_build(cfg)  # the trajectory config it builds from, loaded and checked before any compute
     if cfg.model_suites:
         check_models(cfg)
     store = prepare_run(run_dir, cfg)  # first: a trajectory run built inside this folder must not look like foreign content
-    world = trajectory_run(cfg, Path(run_dir), view) if cfg.fact_world is not None else None
+    world = trajectory_run(cfg, Path(run_dir), view, build) if cfg.fact_world is not None else None
     reporter = Reporter(view.handle, "conjugate")
     device = device_for(cfg.runtime.device)
     if cfg.model_suites:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -20,6 +19,7 @@ from forgetscope.studies.trajectory.config import TrajectoryConfig
 from forgetscope.training.checkpoints import step_name
 from forgetscope.views import BASE, FINETUNE
 from forgetscope.views import WORLD as WORLD_STAGE
+from forgetscope.world.build import read_l2_lexicon
 
 
 @dataclass
@@ -70,8 +70,8 @@ class SeedContext(StudySeed):
     @property
     def probe_settings(self) -> ProbeSettings:
         markers = list(DEFAULT_REFUSAL_MARKERS)
-        if self.cfg.uses_world:  # the world's L2 word for "sorry" marks an L2 refusal
-            lex = json.loads((self.world_dir / "world.json").read_text())["l2_lexicon"]
+        lex = read_l2_lexicon(self.world_dir, required=False) if self.cfg.uses_world else None
+        if lex is not None:  # the world's L2 word for "sorry" marks an L2 refusal
             markers += [lex["sorry"]] if "sorry" in lex else []
         return ProbeSettings(max_new_tokens=self.cfg.eval.max_new_tokens, stop=self.cfg.eval.stop, refusal_markers=markers)
 
