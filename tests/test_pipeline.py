@@ -10,6 +10,7 @@ import sys
 
 import pandas as pd
 import pytest
+from cli_fork import forked_cli
 from conftest import assert_matches_schema, run_cli, write_yaml
 
 
@@ -106,10 +107,9 @@ def test_same_config_and_seed_give_identical_numbers(smoke_run, tmp_path):
 
 def _killed_at(point: str, config, out, extra_env=None) -> subprocess.CompletedProcess:
     """`forgetscope run` that kills itself (SIGKILL, its whole process group) at the stop hook's
-    point (forgetscope.store.stop): deterministic, no timing."""
+    point (forgetscope.store.stop): deterministic, no timing. In a process of its own (tests/cli_fork.py)."""
     env = {**os.environ, "FORGETSCOPE_KILL_AT": point, **(extra_env or {})}
-    proc = subprocess.run([sys.executable, "-m", "forgetscope", "run", str(config), "--out", str(out), "-q"],
-                          capture_output=True, text=True, env=env, start_new_session=True, timeout=600)
+    proc = forked_cli("run", config, "--out", out, "-q", env=env)
     assert proc.returncode == -signal.SIGKILL, (proc.returncode, proc.stderr)
     return proc
 
