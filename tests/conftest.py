@@ -39,6 +39,15 @@ SMOKE = {
 }
 
 
+def pytest_unconfigure(config):
+    """The fork server of tests/cli_fork.py, if this process started one, is stopped and waited for:
+    its CPU time (and its children's) is then counted in this process's, as a subprocess's is."""
+    import sys
+
+    if "cli_fork" in sys.modules:
+        sys.modules["cli_fork"].stop()
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Bases are cached per test session, never in the user's home."""

@@ -108,14 +108,13 @@ def test_killed_while_building_its_trajectory_run_resumes_to_the_same_results(tm
     command resumes the trajectory run to its end too, and every number equals the uninterrupted run's."""
     import os
     import signal
-    import subprocess
-    import sys
+
+    from cli_fork import forked_cli
 
     cfg = conjugate_config(tmp_path, models)
     conf, out = write_yaml(tmp_path / "conj.yaml", cfg), tmp_path / "conjugate"
     env = {**os.environ, "FORGETSCOPE_KILL_AT": "unit:*/trajectory/seed-0/4_evaluate/step-000000:start"}
-    killed = subprocess.run([sys.executable, "-m", "forgetscope", "run", conf, "--out", str(out), "-q"],
-                            capture_output=True, text=True, env=env, start_new_session=True, timeout=600)
+    killed = forked_cli("run", conf, "--out", out, "-q", env=env)  # a process of its own (tests/cli_fork.py)
     assert killed.returncode == -signal.SIGKILL, (killed.returncode, killed.stderr)
     assert not (tmp_path / "trajectory" / "summary.json").exists()
     proc = run_cli("run", conf, "--out", str(out), "-q")

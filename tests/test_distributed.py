@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 
+from cli_fork import forked_cli
 from conftest import write_yaml
 from safetensors.torch import load_file
 
@@ -41,8 +42,9 @@ def test_two_launched_processes_train_like_one(tmp_path, smoke_config):
     f = write_yaml(tmp_path / "c.yaml", cfg)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
 
-    single = subprocess.run([sys.executable, "-m", "forgetscope", "run", f, "--out", str(tmp_path / "one"), "-q"],
-                            capture_output=True, text=True, env={**env, "FORGETSCOPE_CACHE": str(tmp_path / "cache1")})
+    # one process, with the libraries already imported (tests/cli_fork.py): the launched group below is
+    # the subject; torch's threads are the config's (runtime.threads) in both
+    single = forked_cli("run", f, "--out", tmp_path / "one", "-q", env={**env, "FORGETSCOPE_CACHE": str(tmp_path / "cache1")})
     assert single.returncode == 0, single.stderr
     launched = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",

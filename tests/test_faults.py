@@ -8,11 +8,10 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
+from cli_fork import forked_cli
 from conftest import SMOKE, assert_one_line_error, run_cli, write_yaml
 
 REGRESSION = {
@@ -180,7 +179,7 @@ def test_run_out_never_takes_over_a_folder_that_is_not_a_run(reference, tmp_path
 
 # -- a full disk: one line, nothing half-written marked done, the rerun the same ------------------
 FULL_DISK = r'''
-import builtins, errno, io, os, sys
+import builtins, errno, io, os
 budget = [int(os.environ["FULL_AFTER_BYTES"])]
 
 class Full:
@@ -208,22 +207,19 @@ def full_open(file, mode="r", *args, **kwargs):
         return Full(f, name)
     return f
 io.open = builtins.open = full_open
-sys.argv = ["forgetscope", *sys.argv[1:]]
-from forgetscope.cli import main
-main()
 '''
 
 
 @pytest.mark.parametrize("budget", [0, 150_000])
 def test_a_full_disk_is_one_line_and_resumes_to_the_same_numbers(reference, tmp_path, budget):
-    """Writes fail with ENOSPC once `budget` bytes are written (io.open wrapped in the run's process):
+    """Writes fail with ENOSPC once `budget` bytes are written (io.open wrapped in the run's process,
+    before the command starts):
     the run ends with one line naming the file (exit 1), no record vouches for a half-written file,
     and the rerun (disk freed) ends with the undisturbed run's numbers."""
     f, ref = reference
     run = tmp_path / "run"
     env = {**os.environ, "FULL_AFTER_BYTES": str(budget)}
-    proc = subprocess.run([sys.executable, "-c", FULL_DISK, "run", f, "--out", str(run), "-q"], capture_output=True,
-                          text=True, env=env, timeout=600)
+    proc = forked_cli("run", f, "--out", run, "-q", env=env, before=FULL_DISK)  # a process of its own (tests/cli_fork.py)
     assert proc.returncode == 1, proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert proc.stderr.startswith("error: No space left on device: ") and "re-run the same command" in proc.stderr
@@ -241,8 +237,7 @@ def test_the_stop_hook_kills_at_the_named_point_and_traces_every_point(reference
     trace = tmp_path / "points.txt"
     env = {**os.environ, "FORGETSCOPE_KILL_AT": "stage:*/seed-0/2_finetune:end", "FORGETSCOPE_KILL_TRACE": str(trace)}
     run = tmp_path / "run"
-    proc = subprocess.run([sys.executable, "-m", "forgetscope", "run", f, "--out", str(run), "-q"], capture_output=True,
-                          text=True, env=env, start_new_session=True, timeout=600)
+    proc = forked_cli("run", f, "--out", run, "-q", env=env)  # a process of its own (tests/cli_fork.py)
     assert proc.returncode == -signal.SIGKILL
     points = trace.read_text().splitlines()
     assert points[-1].startswith("stage:") and points[-1].endswith("seed-0/2_finetune:end")

@@ -5,8 +5,6 @@ lm-eval tasks; the lm-eval backend through the trajectory pipeline. Nothing is d
 from __future__ import annotations
 
 import copy
-import subprocess
-import sys
 
 import pytest
 
@@ -143,12 +141,11 @@ def test_trajectory_smoke_with_lm_eval_backend(tmp_path, smoke_config):
     """The smoke pipeline with `eval.backend: lm_eval`: results/lm_eval.parquet holds one row per
     choice/exact item for every checkpoint and restored model, equal to the native items table."""
     import pandas as pd
-    from conftest import write_yaml
+    from conftest import run_cli, write_yaml
 
     cfg = {**smoke_config, "eval": {"backend": "lm_eval"}, "restore": {**smoke_config["restore"], "restorers": ["lm_training"]},
            "runtime": {**smoke_config["runtime"], "cache_dir": str(tmp_path / "cache")}}
-    proc = subprocess.run([sys.executable, "-m", "forgetscope", "run", write_yaml(tmp_path / "c.yaml", cfg), "--out", str(tmp_path / "run"), "-q"],
-                          capture_output=True, text=True, timeout=600)
+    proc = run_cli("run", write_yaml(tmp_path / "c.yaml", cfg), "--out", tmp_path / "run", "-q")
     assert proc.returncode == 0, proc.stderr
     lm = pd.read_parquet(tmp_path / "run/results/lm_eval.parquet")
     items = pd.read_parquet(tmp_path / "run/results/items.parquet")

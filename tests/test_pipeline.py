@@ -6,10 +6,10 @@ import json
 import os
 import signal
 import subprocess
-import sys
 
 import pandas as pd
 import pytest
+from cli_fork import forked_cli, start_cli
 from conftest import assert_matches_schema, run_cli, write_yaml
 
 
@@ -106,10 +106,9 @@ def test_same_config_and_seed_give_identical_numbers(smoke_run, tmp_path):
 
 def _killed_at(point: str, config, out, extra_env=None) -> subprocess.CompletedProcess:
     """`forgetscope run` that kills itself (SIGKILL, its whole process group) at the stop hook's
-    point (forgetscope.store.stop): deterministic, no timing."""
+    point (forgetscope.store.stop): deterministic, no timing. In a process of its own (tests/cli_fork.py)."""
     env = {**os.environ, "FORGETSCOPE_KILL_AT": point, **(extra_env or {})}
-    proc = subprocess.run([sys.executable, "-m", "forgetscope", "run", str(config), "--out", str(out), "-q"],
-                          capture_output=True, text=True, env=env, start_new_session=True, timeout=600)
+    proc = forked_cli("run", config, "--out", out, "-q", env=env)
     assert proc.returncode == -signal.SIGKILL, (proc.returncode, proc.stderr)
     return proc
 
@@ -208,19 +207,19 @@ def test_lora_finetuning_keeps_adapter_checkpoints(tmp_path, smoke_config):
 
 def test_two_processes_share_one_run_store(tmp_path, smoke_config):
     """Two `forgetscope run` on one folder at once (two machines on a shared store, say): every unit
-    is done once, nothing is corrupted, the numbers equal a single process's."""
+    is done once, nothing is corrupted, the numbers equal a single process's. A barrier, not timing:
+    each process waits at its first restoration unit until the other holds one too (store/stop.py)."""
     cfg = smoke_config
-    cfg["restore"]["train"]["steps"] = 40  # slow enough units that both processes get some
     cfg["runtime"]["cache_dir"] = str(tmp_path / "cache")
     f = write_yaml(tmp_path / "c.yaml", cfg)
     single = run_cli("run", f, "--out", str(tmp_path / "single"), "-q")
     assert single.returncode == 0, single.stderr
     out = tmp_path / "shared"
-    procs = [subprocess.Popen([sys.executable, "-m", "forgetscope", "run", f, "--out", str(out), "-q"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    env = {**os.environ, "FORGETSCOPE_BARRIER_AT": "unit:*/6_restore/*:start", "FORGETSCOPE_BARRIER_DIR": str(tmp_path / "barrier")}
+    procs = [start_cli("run", f, "--out", out, "-q", env=env) for _ in range(2)]
     for p in procs:
-        _, err = p.communicate(timeout=600)
-        assert p.returncode == 0, err
+        done = p.result(timeout=600)
+        assert done.returncode == 0, done.stderr
     a, sa = _numbers(tmp_path / "single")
     b, sb = _numbers(out)
     pd.testing.assert_frame_equal(a, b)

@@ -6,11 +6,10 @@ import copy
 import json
 import os
 import signal
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
+from cli_fork import forked_cli
 from conftest import assert_matches_schema, assert_one_line_error, run_cli, with_changes, write_yaml
 
 TINY = {
@@ -127,8 +126,7 @@ def test_killed_finetuning_resumes_to_the_same_results(tiny_run, tmp_path):
     run, _ = tiny_run
     out = tmp_path / "killed"
     env = {**os.environ, "FORGETSCOPE_KILL_AT": "checkpoint:*/seed-1/2_finetune/checkpoints/step-000004"}
-    proc = subprocess.run([sys.executable, "-m", "forgetscope", "run", str(run.parent / "tiny.yaml"), "--out", str(out), "-q"],
-                          capture_output=True, text=True, env=env, start_new_session=True, timeout=600)
+    proc = forked_cli("run", run.parent / "tiny.yaml", "--out", out, "-q", env=env)  # a process of its own (tests/cli_fork.py)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert (out / "seed-1/2_finetune/checkpoints/step-000004.state.pt").exists()
     assert not (out / "seed-1/2_finetune/_done.json").exists()
