@@ -468,3 +468,66 @@ def test_heldout_bits_per_byte_skip_untrained_words_brute_force(tiny_lm):
     # bytes are shared out by token, so a multi-byte word counts its own bytes (L2 punctuation is 3 bytes)
     b, nb, sk = heldout_bits(sc, ["paris 。 acme"], [["acme"]])
     assert (nb, sk) == (len("paris 。".encode()), 1)
+
+
+def _long_context_requests(tok):
+    ctx = " ".join(["alice-baker works for acme . the pet of nora-xu is called kiwi ."] * 5) + " alice-baker was born in"
+    assert len(tok(ctx, add_special_tokens=False)["input_ids"]) >= 64
+    return [(ctx, x) for x in (" paris . nora-xu", " lisbon is", " acme works for")]
+
+
+def test_shared_context_falls_back_when_the_model_returns_no_reusable_cache(sharp_lm):
+    """A model whose forward returns no cache that can be repeated over a batch: the shared path
+    scores nothing and the requests are scored one row each (the brute-force numbers), and sharing
+    is not tried again on the next call (no wasted pass over the context)."""
+    model, tok = sharp_lm
+    reqs = _long_context_requests(tok)
+    passes = []
+
+    def no_cache(module, args, kwargs, output):
+        passes.append(kwargs["input_ids"].shape)
+        output["past_key_values"] = None
+        return output
+
+    sc = NativeScorer(model, tok, batch_size=8)
+    hook = model.register_forward_hook(no_cache, with_kwargs=True)
+    try:
+        got = sc.loglikelihood(reqs)
+        first_passes = list(passes)
+        passes.clear()
+        again = sc.loglikelihood(reqs)
+    finally:
+        hook.remove()
+    assert not sc.share_prefix
+    assert [p[0] for p in first_passes] == [1, 3]  # the context alone (cache refused), then one batch of three rows
+    assert [p[0] for p in passes] == [3]  # next call: straight to the rows
+    for (c, x), g, h in zip(reqs, got, again, strict=True):
+        want, greedy = brute_loglik(model, tok, c, x)
+        assert g.logprob == pytest.approx(want, abs=1e-4) and g.is_greedy == greedy and g.n_tokens == h.n_tokens
+        assert h.logprob == pytest.approx(want, abs=1e-4)
+
+
+def test_progress_counts_a_shared_context_as_one_row(sharp_lm):
+    """The shared path (one long context, its multi-token continuations in one batch) reports one
+    finished row, as a group of single-token continuations after one context does."""
+    model, tok = sharp_lm
+    seen = []
+    reqs = _long_context_requests(tok)
+    sc = NativeScorer(model, tok, batch_size=8, progress=seen.append)
+    sc.loglikelihood(reqs + [("what is 4 plus", " 7 ?")])
+    assert sc.share_prefix and seen == [1, 1]  # the shared context, then the one other row
+
+
+def test_stop_strings_do_not_match_skipped_special_tokens(tiny_lm):
+    """A stop string that is a special token's text (`<user>`) does not end a row that emits that
+    token: the text is read without special tokens, as the final answer is, so stopping early gives
+    the same answer as generating to the budget and cutting at the stop afterwards."""
+    _, tok = tiny_lm
+    assert "<user>" in tok.all_special_tokens
+    model, _ = scripted_lm(tok, {"in": "paris", "paris": "<user>", "<user>": "kiwi", "kiwi": "tofu", "tofu": "acme"},
+                           default="biscuit")
+    sc = NativeScorer(model, tok, batch_size=8)
+    prompts = ["alice-baker was born in"]
+    full = sc.generate(prompts, max_new_tokens=5)
+    assert full == ["paris kiwi tofu acme"]  # <user> is generated and skipped when decoding
+    assert sc.generate(prompts, max_new_tokens=5, stop=["<user>"]) == [cut_at_stop(f, ["<user>"]) for f in full] == full
