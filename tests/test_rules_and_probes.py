@@ -180,6 +180,8 @@ def test_diagnostics_count_the_answer_in_another_form():
     assert leaked == {1: 1.0, 2: 1.0, 3: 0.0, 4: 0.0}
     assert [rows[f"r{i}"]["score"] for i in range(1, 5)] == [1.0, 0.0, 1.0, 0.0]  # refused: unchanged
     assert answer_forms("a", None) == ["a"] and answer_forms("a", "b") == ["a", "b"] and answer_forms("a", ["a", "b"]) == ["a", "b"]
+    assert answer_forms("tivu", "mochi") == ["tivu", "mochi"]  # one string of several letters is one form, not letters
+    assert answer_forms(12, ("12", 7)) == ["12", "7"]  # forms are strings, each once
 
 
 def test_exact_match_normalises_case_space_and_edge_punctuation():
@@ -193,3 +195,17 @@ def test_exact_match_normalises_case_space_and_edge_punctuation():
 def test_starts_with_compares_one_word_by_default():
     assert rules.starts_with("what was it", "what is it")  # Kotha et al.: the first word
     assert not rules.starts_with("what was it", "what is it", 2)
+
+
+def test_render_prompt_applies_the_tokenizers_chat_template(tiny_lm):
+    """A chat item is the user's turn in the tokenizer's own template, with the assistant's turn
+    opened (the tiny world's template: "<user> {prompt} <assistant>", written out here); a plain
+    item is its prompt as it is."""
+    from forgetscope.evaluation.probe_runner import render_prompt
+
+    _, tok = tiny_lm
+    prompt = "where was alice-baker born ?"
+    chat = ProbeItem(id="e", probe="qa", kind="exact", prompt=prompt, answer="paris", format="chat")
+    plain = ProbeItem(id="p", probe="qa", kind="exact", prompt=prompt, answer="paris", format="plain")
+    assert render_prompt(chat, tok) == "<user> where was alice-baker born ? <assistant>"
+    assert render_prompt(plain, tok) == prompt
