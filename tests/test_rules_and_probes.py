@@ -209,3 +209,18 @@ def test_render_prompt_applies_the_tokenizers_chat_template(tiny_lm):
     plain = ProbeItem(id="p", probe="qa", kind="exact", prompt=prompt, answer="paris", format="plain")
     assert render_prompt(chat, tok) == "<user> where was alice-baker born ? <assistant>"
     assert render_prompt(plain, tok) == prompt
+
+
+def test_choice_probabilities_of_long_continuations():
+    """answer_prob is the softmax of the choices' log-likelihoods even for continuations of hundreds
+    of tokens, whose probabilities (e^-400) are 0 in floating point: only differences count."""
+    import math
+
+    from forgetscope.evaluation.probe_runner import ProbeSettings, run_probes
+
+    assert math.exp(-801.0) == 0.0
+    items = [ProbeItem(id="c", probe="cloze", kind="choice", prompt="q", choices=[" a", " b", " c"], answer=0)]
+    logprobs = {("q", " a"): -401.0, ("q", " b"): -400.0, ("q", " c"): -403.0}
+    row = run_probes(_FakeScorer(logprobs, {}), items, ProbeSettings())[0]
+    assert row["answer_prob"] == pytest.approx(math.exp(-1) / (math.exp(-1) + 1 + math.exp(-3)))
+    assert (row["score"], row["output"], row["answer_rank"], row["answer_logprob"]) == (0.0, " b", 2, -401.0)
