@@ -224,3 +224,13 @@ def test_choice_probabilities_of_long_continuations():
     row = run_probes(_FakeScorer(logprobs, {}), items, ProbeSettings())[0]
     assert row["answer_prob"] == pytest.approx(math.exp(-1) / (math.exp(-1) + 1 + math.exp(-3)))
     assert (row["score"], row["output"], row["answer_rank"], row["answer_logprob"]) == (0.0, " b", 2, -401.0)
+
+
+def test_starts_with_items_compare_their_match_words():
+    """A starts_with item compares its first `match_words` words: "what was it" starts like "what is
+    it" in one word, not in two."""
+    from forgetscope.evaluation.probe_runner import ProbeSettings, run_probes
+
+    items = [ProbeItem(id=f"s{n}", probe="icl", kind="starts_with", prompt=f"p{n}", answer="what is it", match_words=n) for n in (1, 2)]
+    rows = run_probes(_FakeScorer({}, {"p1": "what was it", "p2": "what was it"}), items, ProbeSettings())
+    assert [r["score"] for r in rows] == [1.0, 0.0]
