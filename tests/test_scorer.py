@@ -731,3 +731,20 @@ def test_split_requests_without_a_memo(tiny_lm):
         weakref.ref(wrapped)
     requests = [("alice-baker was born in ", "paris"), ("", "paris is"), ("nora-xu works for", " acme .")]
     assert NativeScorer(model, wrapped).split_requests(requests) == NativeScorer(model, tok)._split_requests(requests)
+
+
+def test_only_the_scored_positions_reach_the_output_layer(tiny_lm):
+    """The output layer (vocabulary-wide, the costly part of a small model's pass) runs on the
+    positions that predict continuation tokens only: one for a one-token continuation, two for two."""
+    model, tok = tiny_lm
+    seen = []
+    hook = model.lm_head.register_forward_hook(lambda module, args, output: seen.append(args[0].shape[1]))
+    try:
+        reqs = [("alice-baker was born in", " paris"), ("what is 4 plus", " 7 ?")]
+        assert [len(tok(c + x, add_special_tokens=False)["input_ids"]) - len(tok(c, add_special_tokens=False)["input_ids"]) for c, x in reqs] == [1, 2]
+        got = [NativeScorer(model, tok).loglikelihood([r])[0] for r in reqs]
+    finally:
+        hook.remove()
+    assert seen == [1, 2]
+    for (c, x), g in zip(reqs, got, strict=True):
+        assert g.logprob == pytest.approx(brute_loglik(model, tok, c, x)[0], abs=1e-4)
