@@ -180,6 +180,8 @@ def test_diagnostics_count_the_answer_in_another_form():
     assert leaked == {1: 1.0, 2: 1.0, 3: 0.0, 4: 0.0}
     assert [rows[f"r{i}"]["score"] for i in range(1, 5)] == [1.0, 0.0, 1.0, 0.0]  # refused: unchanged
     assert answer_forms("a", None) == ["a"] and answer_forms("a", "b") == ["a", "b"] and answer_forms("a", ["a", "b"]) == ["a", "b"]
+    assert answer_forms("tivu", "mochi") == ["tivu", "mochi"]  # one string of several letters is one form, not letters
+    assert answer_forms(12, ("12", 7)) == ["12", "7"]  # forms are strings, each once
 
 
 def test_exact_match_normalises_case_space_and_edge_punctuation():
@@ -193,3 +195,42 @@ def test_exact_match_normalises_case_space_and_edge_punctuation():
 def test_starts_with_compares_one_word_by_default():
     assert rules.starts_with("what was it", "what is it")  # Kotha et al.: the first word
     assert not rules.starts_with("what was it", "what is it", 2)
+
+
+def test_render_prompt_applies_the_tokenizers_chat_template(tiny_lm):
+    """A chat item is the user's turn in the tokenizer's own template, with the assistant's turn
+    opened (the tiny world's template: "<user> {prompt} <assistant>", written out here); a plain
+    item is its prompt as it is."""
+    from forgetscope.evaluation.probe_runner import render_prompt
+
+    _, tok = tiny_lm
+    prompt = "where was alice-baker born ?"
+    chat = ProbeItem(id="e", probe="qa", kind="exact", prompt=prompt, answer="paris", format="chat")
+    plain = ProbeItem(id="p", probe="qa", kind="exact", prompt=prompt, answer="paris", format="plain")
+    assert render_prompt(chat, tok) == "<user> where was alice-baker born ? <assistant>"
+    assert render_prompt(plain, tok) == prompt
+
+
+def test_choice_probabilities_of_long_continuations():
+    """answer_prob is the softmax of the choices' log-likelihoods even for continuations of hundreds
+    of tokens, whose probabilities (e^-400) are 0 in floating point: only differences count."""
+    import math
+
+    from forgetscope.evaluation.probe_runner import ProbeSettings, run_probes
+
+    assert math.exp(-801.0) == 0.0
+    items = [ProbeItem(id="c", probe="cloze", kind="choice", prompt="q", choices=[" a", " b", " c"], answer=0)]
+    logprobs = {("q", " a"): -401.0, ("q", " b"): -400.0, ("q", " c"): -403.0}
+    row = run_probes(_FakeScorer(logprobs, {}), items, ProbeSettings())[0]
+    assert row["answer_prob"] == pytest.approx(math.exp(-1) / (math.exp(-1) + 1 + math.exp(-3)))
+    assert (row["score"], row["output"], row["answer_rank"], row["answer_logprob"]) == (0.0, " b", 2, -401.0)
+
+
+def test_starts_with_items_compare_their_match_words():
+    """A starts_with item compares its first `match_words` words: "what was it" starts like "what is
+    it" in one word, not in two."""
+    from forgetscope.evaluation.probe_runner import ProbeSettings, run_probes
+
+    items = [ProbeItem(id=f"s{n}", probe="icl", kind="starts_with", prompt=f"p{n}", answer="what is it", match_words=n) for n in (1, 2)]
+    rows = run_probes(_FakeScorer({}, {"p1": "what was it", "p2": "what was it"}), items, ProbeSettings())
+    assert [r["score"] for r in rows] == [1.0, 0.0]

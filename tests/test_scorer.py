@@ -468,3 +468,283 @@ def test_heldout_bits_per_byte_skip_untrained_words_brute_force(tiny_lm):
     # bytes are shared out by token, so a multi-byte word counts its own bytes (L2 punctuation is 3 bytes)
     b, nb, sk = heldout_bits(sc, ["paris 。 acme"], [["acme"]])
     assert (nb, sk) == (len("paris 。".encode()), 1)
+
+
+def _long_context_requests(tok):
+    ctx = " ".join(["alice-baker works for acme . the pet of nora-xu is called kiwi ."] * 5) + " alice-baker was born in"
+    assert len(tok(ctx, add_special_tokens=False)["input_ids"]) >= 64
+    return [(ctx, x) for x in (" paris . nora-xu", " lisbon is", " acme works for")]
+
+
+def test_shared_context_falls_back_when_the_model_returns_no_reusable_cache(sharp_lm):
+    """A model whose forward returns no cache that can be repeated over a batch: the shared path
+    scores nothing and the requests are scored one row each (the brute-force numbers), and sharing
+    is not tried again on the next call (no wasted pass over the context)."""
+    model, tok = sharp_lm
+    reqs = _long_context_requests(tok)
+    passes = []
+
+    def no_cache(module, args, kwargs, output):
+        passes.append(kwargs["input_ids"].shape)
+        output["past_key_values"] = None
+        return output
+
+    sc = NativeScorer(model, tok, batch_size=8)
+    hook = model.register_forward_hook(no_cache, with_kwargs=True)
+    try:
+        got = sc.loglikelihood(reqs)
+        first_passes = list(passes)
+        passes.clear()
+        again = sc.loglikelihood(reqs)
+    finally:
+        hook.remove()
+    assert not sc.share_prefix
+    assert [p[0] for p in first_passes] == [1, 3]  # the context alone (cache refused), then one batch of three rows
+    assert [p[0] for p in passes] == [3]  # next call: straight to the rows
+    for (c, x), g, h in zip(reqs, got, again, strict=True):
+        want, greedy = brute_loglik(model, tok, c, x)
+        assert g.logprob == pytest.approx(want, abs=1e-4) and g.is_greedy == greedy and g.n_tokens == h.n_tokens
+        assert h.logprob == pytest.approx(want, abs=1e-4)
+
+
+def test_progress_counts_a_shared_context_as_one_row(sharp_lm):
+    """The shared path (one long context, its multi-token continuations in one batch) reports one
+    finished row, as a group of single-token continuations after one context does."""
+    model, tok = sharp_lm
+    seen = []
+    reqs = _long_context_requests(tok)
+    sc = NativeScorer(model, tok, batch_size=8, progress=seen.append)
+    sc.loglikelihood(reqs + [("what is 4 plus", " 7 ?")])
+    assert sc.share_prefix and seen == [1, 1]  # the shared context, then the one other row
+
+
+def test_stop_strings_do_not_match_skipped_special_tokens(tiny_lm):
+    """A stop string that is a special token's text (`<user>`) does not end a row that emits that
+    token: the text is read without special tokens, as the final answer is, so stopping early gives
+    the same answer as generating to the budget and cutting at the stop afterwards."""
+    _, tok = tiny_lm
+    assert "<user>" in tok.all_special_tokens
+    model, _ = scripted_lm(tok, {"in": "paris", "paris": "<user>", "<user>": "kiwi", "kiwi": "tofu", "tofu": "acme"},
+                           default="biscuit")
+    sc = NativeScorer(model, tok, batch_size=8)
+    prompts = ["alice-baker was born in"]
+    full = sc.generate(prompts, max_new_tokens=5)
+    assert full == ["paris kiwi tofu acme"]  # <user> is generated and skipped when decoding
+    assert sc.generate(prompts, max_new_tokens=5, stop=["<user>"]) == [cut_at_stop(f, ["<user>"]) for f in full] == full
+
+
+def test_mixed_precision_bf16_scores_under_autocast(sharp_lm):
+    """mixed_precision="bf16" (as an argument, or as the process's scoring setting) gives the numbers
+    of a brute-force pass under bf16 autocast, which differ from float32's; "auto" on a model this
+    small is float32 (precision.py: bf16 only from 20M parameters on bf16-fast hardware)."""
+    from forgetscope import precision
+
+    model, tok = sharp_lm
+    reqs = [("alice-baker was born in", " paris"), ("what is 4 plus", " 7 ?"), ("the pet of nora-xu is called", " kiwi . x")]
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        want = [brute_loglik(model, tok, c, x)[0] for c, x in reqs]
+    fp32 = [g.logprob for g in NativeScorer(model, tok).loglikelihood(reqs)]
+    bf16 = [g.logprob for g in NativeScorer(model, tok, mixed_precision="bf16").loglikelihood(reqs)]
+    saved = precision.scoring()
+    precision.set_scoring("bf16")
+    try:
+        by_setting = [g.logprob for g in NativeScorer(model, tok).loglikelihood(reqs)]
+    finally:
+        precision.set_scoring(saved)
+    auto = [g.logprob for g in NativeScorer(model, tok, mixed_precision="auto").loglikelihood(reqs)]
+    assert max(abs(a - b) for a, b in zip(fp32, want, strict=True)) > 2e-3  # the test can tell the precisions apart
+    assert bf16 == pytest.approx(want, abs=5e-4) and by_setting == pytest.approx(want, abs=5e-4)
+    assert auto == fp32
+
+
+class _ConfigWithoutLimit(torch.nn.Module):
+    """A model behind a config that names no max_position_embeddings (the scorer then assumes 2048)."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+        self.config = type("Config", (), {})()
+
+    def forward(self, input_ids, **kwargs):
+        return self.inner(input_ids=input_ids, **kwargs)
+
+
+def _windowed_nll(model, ids: list[int], window: int) -> float:
+    """_brute_rolling_nll with one forward pass per window (a causal model: the same numbers)."""
+    total = 0.0
+    with torch.no_grad():
+        for start in range(0, len(ids) - 1, window):
+            chunk = ids[start : start + window + 1]
+            logp = torch.log_softmax(model(input_ids=torch.tensor([chunk[:-1]])).logits[0].double(), -1)
+            total -= sum(float(logp[j, t]) for j, t in enumerate(chunk[1:]))
+    return total
+
+
+def test_default_context_window_is_the_models(sharp_lm):
+    """Without max_length the window is the model config's max_position_embeddings (256 for the tiny
+    model), else 2048: a text longer than the window is scored in windows of that many tokens."""
+    model, tok = sharp_lm
+    assert model.config.max_position_embeddings == 256
+    text = " ".join(["alice-baker works for acme ."] * 60)  # 300 tokens
+    ids = [tok.eos_token_id] + tok(text, add_special_tokens=False)["input_ids"]
+    got = NativeScorer(model, tok).rolling_nll([text])[0]
+    assert got == pytest.approx(_windowed_nll(model, ids, 256), abs=1e-3)
+    assert abs(got - _windowed_nll(model, ids, 512)) > 1e-2  # the window matters
+    long_text = " ".join(["alice-baker works for acme ."] * 420)  # 2100 tokens
+    ids = [tok.eos_token_id] + tok(long_text, add_special_tokens=False)["input_ids"]
+    got = NativeScorer(_ConfigWithoutLimit(model), tok).rolling_nll([long_text])[0]
+    assert got == pytest.approx(_windowed_nll(model, ids, 2048), rel=1e-5)
+    assert abs(got - _windowed_nll(model, ids, 2049)) > 1e-2
+
+
+def test_default_batch_size_is_64(tiny_lm):
+    model, tok = tiny_lm
+    seen = []
+    reqs = [(" ".join(["acme"] * k), " paris") for k in range(1, 66)]  # 65 contexts: 65 rows
+    NativeScorer(model, tok, progress=seen.append).loglikelihood(reqs)
+    assert seen == [64, 1]
+
+
+def test_tokenizer_without_bos_or_eos_scores_contexts(tiny_lm):
+    """A tokenizer with neither BOS nor EOS has no prefix token: requests with a context score as usual."""
+    import copy
+
+    model, world_tok = tiny_lm
+    tok = copy.deepcopy(world_tok)
+    tok.eos_token = None
+    assert tok.bos_token_id is None and tok.eos_token_id is None
+    reqs = [("alice-baker was born in", " paris"), ("what is 4 plus", " 7 ?")]
+    got = NativeScorer(model, tok).loglikelihood(reqs)
+    for (c, x), g in zip(reqs, got, strict=True):
+        assert g.logprob == pytest.approx(brute_loglik(model, world_tok, c, x)[0], abs=1e-4)
+
+
+def test_shared_context_is_used_exactly_when_it_saves_64_tokens_and_fits(tiny_lm):
+    """The context's one pass is spent when it saves at least 64 context tokens ((members - 1) x
+    context length) and context + the longest continuation fit in max_length; else one row each.
+    The numbers are the same either way (test_shared_long_context_equals_one_row_per_request); this
+    pins which path runs, by the forward passes the model sees."""
+    model, tok = tiny_lm
+    words = " ".join(["alice-baker works for acme ."] * 20).split()
+
+    def passes(n_ctx: int, n_members: int, max_length: int | None = None) -> list[int]:
+        ctx = " ".join(words[:n_ctx])
+        assert len(tok(ctx, add_special_tokens=False)["input_ids"]) == n_ctx
+        reqs = [(ctx, x) for x in (" paris is", " acme works", " kiwi .")[:n_members]]  # two tokens each
+        seen = []
+        hook = model.register_forward_hook(lambda m, a, k, o: seen.append(k["input_ids"].shape[0]), with_kwargs=True)
+        try:
+            NativeScorer(model, tok, max_length=max_length).loglikelihood(reqs)
+        finally:
+            hook.remove()
+        return seen
+
+    assert passes(64, 2) == [1, 2]  # saves 64: the context once, then the two continuations
+    assert passes(63, 2) == [2]  # saves 63: two full rows
+    assert passes(32, 3) == [1, 3] and passes(31, 3) == [3]
+    assert passes(64, 2, max_length=66) == [1, 2]  # 64 + 2 continuation tokens fit exactly
+    assert passes(64, 2, max_length=65) == [2]
+
+
+def test_auto_precision_of_a_large_model_follows_the_hardware(tiny_lm):
+    """"auto" on a model of 20M parameters or more is bf16 exactly where the hardware runs it fast
+    (precision.device_runs_bf16_fast; float32 on a CPU without AMX): the same numbers as that mode."""
+    from forgetscope import precision
+    from forgetscope.models import TinyModelConfig, build_tiny_model
+
+    _, tok = tiny_lm
+    big = build_tiny_model(TinyModelConfig(layers=2, hidden=1024, heads=8), tok, seed=0).eval()
+    assert sum(p.numel() for p in big.parameters()) >= precision.AUTO_MIN_PARAMETERS
+    reqs = [("alice-baker was born in", " paris")]
+    mode = "bf16" if precision.device_runs_bf16_fast("cpu") else "no"
+    assert NativeScorer(big, tok, mixed_precision="auto").loglikelihood(reqs) == NativeScorer(big, tok, mixed_precision=mode).loglikelihood(reqs)
+
+
+def _byte_level_tokenizer():
+    """A byte-level BPE (GPT-2's kind, trained here on two sentences): a space is part of the token
+    after it, so "in " and "in" encode differently."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(["alice-baker was born in paris .", "the pet of nora-xu is called kiwi ."] * 3, vocab_size=300,
+                            min_frequency=1, special_tokens=["<eos>"], show_progress=False)
+    return PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, eos_token="<eos>")
+
+
+def test_split_requests_moves_trailing_spaces_to_the_continuation(tiny_lm):
+    """As HFLM: ("born in ", "paris") is split as ("born in", " paris"), on a tokenizer where the
+    space would otherwise end the context as a token of its own."""
+    model, _ = tiny_lm
+    tok = _byte_level_tokenizer()
+    enc = lambda s: tok(s, add_special_tokens=False)["input_ids"]  # noqa: E731
+    assert enc("alice-baker was born in ") != enc("alice-baker was born in")  # the test can tell
+    sc = NativeScorer(model, tok)
+    got = sc.split_requests([("alice-baker was born in ", "paris"), ("alice-baker was born in", " paris"), ("kiwi  ", "is")])
+    assert got[0] == got[1] == (enc("alice-baker was born in"), enc(" paris"))
+    assert got[2] == (enc("kiwi"), enc("kiwi  is")[len(enc("kiwi")):])
+
+
+def test_split_requests_of_an_empty_context(tiny_lm):
+    """An empty context is the prefix token; the continuation is encoded without special tokens (a
+    tokenizer that appends EOS to what it encodes does not append it here), and a continuation that
+    starts with the prefix token's text gives that token to the context (as HFLM)."""
+    import copy
+
+    from tokenizers import processors
+
+    model, world_tok = tiny_lm
+    tok = copy.deepcopy(world_tok)
+    eos = tok.eos_token_id
+    tok._tokenizer.post_processor = processors.TemplateProcessing(single="$A <eos>", special_tokens=[("<eos>", eos)])
+    plain = world_tok("paris is", add_special_tokens=False)["input_ids"]
+    assert tok("paris is")["input_ids"] == [*plain, eos]  # the tokenizer appends EOS
+    sc = NativeScorer(model, tok)
+    assert sc.split_requests([("", "paris is")]) == [([eos], plain)]
+    assert sc.split_requests([("", "<eos> paris is"), ("", "paris is")]) == [([eos], plain), ([eos], plain)]
+
+
+class _NoWeakrefTokenizer:
+    """A tokenizer wrapper that cannot be weakly referenced (no memo for it)."""
+
+    __slots__ = ("inner",)
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def __call__(self, *args, **kwargs):
+        return self.inner(*args, **kwargs)
+
+    def __len__(self):
+        return len(self.inner)
+
+
+def test_split_requests_without_a_memo(tiny_lm):
+    import weakref
+
+    model, tok = tiny_lm
+    wrapped = _NoWeakrefTokenizer(tok)
+    with pytest.raises(TypeError):
+        weakref.ref(wrapped)
+    requests = [("alice-baker was born in ", "paris"), ("", "paris is"), ("nora-xu works for", " acme .")]
+    assert NativeScorer(model, wrapped).split_requests(requests) == NativeScorer(model, tok)._split_requests(requests)
+
+
+def test_only_the_scored_positions_reach_the_output_layer(tiny_lm):
+    """The output layer (vocabulary-wide, the costly part of a small model's pass) runs on the
+    positions that predict continuation tokens only: one for a one-token continuation, two for two."""
+    model, tok = tiny_lm
+    seen = []
+    hook = model.lm_head.register_forward_hook(lambda module, args, output: seen.append(args[0].shape[1]))
+    try:
+        reqs = [("alice-baker was born in", " paris"), ("what is 4 plus", " 7 ?")]
+        assert [len(tok(c + x, add_special_tokens=False)["input_ids"]) - len(tok(c, add_special_tokens=False)["input_ids"]) for c, x in reqs] == [1, 2]
+        got = [NativeScorer(model, tok).loglikelihood([r])[0] for r in reqs]
+    finally:
+        hook.remove()
+    assert seen == [1, 2]
+    for (c, x), g in zip(reqs, got, strict=True):
+        assert g.logprob == pytest.approx(brute_loglik(model, tok, c, x)[0], abs=1e-4)

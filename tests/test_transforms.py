@@ -243,3 +243,16 @@ def test_icl_suite_under_a_model_translation(tiny_mt):
         query = it.prompt.split("\n")[-2].split(": ", 1)[1] if ": " in it.prompt.split("\n")[-2] else ""
         want = query.upper() if it.meta["task"].startswith("capitalize") else query
         assert it.answer == want
+
+
+def test_transform_option_errors_name_the_options():
+    """An unknown or a missing option: one line naming the transform, the option and every option
+    the transform takes (comma-separated; "none" for a transform without options)."""
+    cases = [(("identity",), {"language": "fr"}, "transform 'identity' has no option 'language' (options: none)"),
+             (("parallel",), {"lang": "fr"}, "transform 'parallel' has no option 'lang' (options: language)"),
+             (("parallel",), {}, "transform 'parallel' needs option 'language' (options: language)"),
+             (("world_l2",), {"bogus": 1}, "transform 'world_l2' has no option 'bogus' (options: world, lexicon)")]
+    for args, options, message in cases:
+        with pytest.raises(UserError) as e:
+            get_transform(*args, **options)
+        assert str(e.value) == message
