@@ -72,37 +72,11 @@ def build_world(cfg: WorldConfig, seed: int) -> World:
     langs = {"l1": None, "l2": l2} if cfg.second_language else {"l1": None}
     by_split = {s: [p for p in people if p.split == s] for s in ("ift", "restore", "eval", "heldout")}
     seen = [p for p in people if p.split != "heldout"]
-    nt = cfg.templates_per_attribute
 
-    def amount(n: int, lang: str, at_least: int = 0) -> int:  # L2 may be a lower-resource language
-        return n if lang == "l1" else max(at_least, round(n * cfg.pretrain.l2_share))
-
-    r = rng("pretrain")
-    pretrain = [
-        {"text": biography(p, r, nt, lex)}
-        for p in seen for lang, lex in langs.items() for _ in range(amount(cfg.pretrain.bios_per_person, lang, 1))
-    ]
-    for lang, lex in langs.items():
-        qm = QueryMaker(seen, r)
-        n = amount(cfg.pretrain.icl_episodes, lang)
-        for i in range(n):
-            chat = i < round(n * cfg.pretrain.icl_chat_share)
-            pretrain.append({"text": pretrain_episode(qm, cfg.pretrain.icl_demos, chat, lex)})
-    r.shuffle(pretrain)
-
-    r = rng("restore")
-    rc = cfg.restoration
-    restore = [{"text": biography(p, r, nt, lex)}
-               for p in by_split["restore"] for lang, lex in langs.items() for _ in range(amount(rc.bios_per_person, lang, 1))]
-    for lang, lex in langs.items():
-        qm = QueryMaker(by_split["restore"], r)
-        n = amount(rc.icl_episodes, lang)
-        for i in range(n):
-            chat = i < round(n * cfg.pretrain.icl_chat_share)
-            restore.append({"text": pretrain_episode(qm, cfg.pretrain.icl_demos, chat, lex)})
-    r.shuffle(restore)
+    pretrain = lm_texts(seen, langs, cfg, cfg.pretrain.bios_per_person, cfg.pretrain.icl_episodes, rng("pretrain"))
+    restore = lm_texts(by_split["restore"], langs, cfg, cfg.restoration.bios_per_person, cfg.restoration.icl_episodes, rng("restore"))
     r = rng("heldout")
-    heldout = [{"text": biography(p, r, nt, lex), "language": lang} for p in by_split["heldout"] for lang, lex in langs.items()]
+    heldout = [{"text": biography(p, r, cfg.templates_per_attribute, lex), "language": lang} for p in by_split["heldout"] for lang, lex in langs.items()]
 
     ift = instruction_examples(by_split["ift"], cfg.instructions, cfg.pretrain.icl_demos, rng("ift"))
     trained = trained_words(pretrain, ift, restore)
@@ -119,6 +93,25 @@ def build_world(cfg: WorldConfig, seed: int) -> World:
         probes += private_items(ev, lang, lex, other)
     prompts = pattern_prompts(ev, cfg.probes.pattern_prompts, rng("pattern"))
     return World(cfg, seed, people, l2, pretrain, ift, restore, heldout, probes, prompts)
+
+
+def lm_texts(people: list[Person], langs: dict, cfg: WorldConfig, bios: int, episodes: int, r: random.Random) -> list[dict]:
+    """Pre-training-like {"text"} rows, shuffled: `bios` biography renderings of each person and
+    `episodes` ICL episodes about them, per language (L2 scaled by `pretrain.l2_share`): the
+    pre-training corpus and the restoration text are both made by this."""
+    def amount(n: int, lang: str, at_least: int = 0) -> int:  # L2 may be a lower-resource language
+        return n if lang == "l1" else max(at_least, round(n * cfg.pretrain.l2_share))
+
+    rows = [{"text": biography(p, r, cfg.templates_per_attribute, lex)}
+            for p in people for lang, lex in langs.items() for _ in range(amount(bios, lang, 1))]
+    for lang, lex in langs.items():
+        qm = QueryMaker(people, r)
+        n = amount(episodes, lang)
+        for i in range(n):
+            chat = i < round(n * cfg.pretrain.icl_chat_share)
+            rows.append({"text": pretrain_episode(qm, cfg.pretrain.icl_demos, chat, lex)})
+    r.shuffle(rows)
+    return rows
 
 
 def trained_words(*corpora: list[dict]) -> set[str]:
