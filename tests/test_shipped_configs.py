@@ -23,3 +23,9 @@ def test_the_demo_keeps_the_fact_worlds_embeddings_in_fine_tuning_and_restoratio
     _, cfg = load_config(demo_config_path("trajectory"))
     assert cfg.finetune.train.freeze_embeddings and cfg.restore.train.freeze_embeddings
     assert not cfg.base.train.freeze_embeddings  # pre-training learns the embeddings
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_config_loads(path):
+    study, cfg = load_config(path)
+    assert cfg.study == study.name and path.read_text().count(f"study: {study.name}") == 1
