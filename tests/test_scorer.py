@@ -1,5 +1,6 @@
 """The native scorer against a brute-force, one-item-at-a-time computation on the same model."""
 
+import inspect
 import math
 
 import pytest
@@ -746,5 +747,45 @@ def test_only_the_scored_positions_reach_the_output_layer(tiny_lm):
     finally:
         hook.remove()
     assert seen == [1, 2]
+    for (c, x), g in zip(reqs, got, strict=True):
+        assert g.logprob == pytest.approx(brute_loglik(model, tok, c, x)[0], abs=1e-4)
+
+
+def test_shared_context_passes_the_cache_under_the_forwards_own_keyword(sharp_lm):
+    """transformers renamed forward's `past_key_values` to `cache` (the old name goes in 5.40): the
+    shared path uses the name the forward declares, so no deprecated keyword is passed (one would
+    be swallowed unread once removed, and the continuations scored without their context)."""
+    import warnings
+
+    model, tok = sharp_lm
+    reqs = _long_context_requests(tok)
+    sc = NativeScorer(model, tok, batch_size=8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # transformers warns on the deprecated keyword
+        got = sc.loglikelihood(reqs)
+    assert sc.share_prefix and sc._cache_kwarg in inspect.signature(model.forward).parameters
+    for (c, x), g in zip(reqs, got, strict=True):
+        assert g.logprob == pytest.approx(brute_loglik(model, tok, c, x)[0], abs=1e-4)
+
+
+def test_shared_context_is_off_for_a_forward_that_names_no_cache_keyword(sharp_lm):
+    """A forward taking only **kwargs might drop a cache keyword unread: no shared pass is tried and
+    every request is scored whole (the brute-force numbers)."""
+    model, tok = sharp_lm
+
+    class KwargsOnly(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+            self.config, self.device = inner.config, inner.device
+
+        def forward(self, **kwargs):
+            kwargs.pop("cache", None), kwargs.pop("past_key_values", None)  # what an unaware wrapper does
+            return self.inner(**kwargs)
+
+    reqs = _long_context_requests(tok)
+    sc = NativeScorer(KwargsOnly(model), tok, batch_size=8)
+    got = sc.loglikelihood(reqs)
+    assert sc._cache_kwarg is None and not sc.share_prefix
     for (c, x), g in zip(reqs, got, strict=True):
         assert g.logprob == pytest.approx(brute_loglik(model, tok, c, x)[0], abs=1e-4)

@@ -181,10 +181,15 @@ class NativeScorer:
         keys/values, one batched pass over the continuations reads them (the few-shot prefix is not
         recomputed for every choice). Same numbers as one row per request, up to float rounding.
         False (nothing scored) if the model returns no cache that can be repeated over a batch."""
+        if self._cache_kwarg is None:
+            self.share_prefix = False
+            return False
         keep = {"logits_to_keep": 1} if self._keeps_logits else {}
         with self._autocast():
             first = self.model(input_ids=torch.tensor([ctx], device=self.device), use_cache=True, **keep)
-        cache = getattr(first, "past_key_values", None)
+        cache = getattr(first, "cache", None)
+        if cache is None:
+            cache = getattr(first, "past_key_values", None)
         if not hasattr(cache, "batch_repeat_interleave"):
             self.share_prefix = False
             return False
@@ -196,7 +201,7 @@ class NativeScorer:
             ids[r, : len(c) - 1] = torch.tensor(c[:-1])
         cache.batch_repeat_interleave(len(conts))
         with self._autocast():
-            rest = self.model(input_ids=ids.to(self.device), past_key_values=cache, use_cache=False).logits
+            rest = self.model(input_ids=ids.to(self.device), use_cache=False, **{self._cache_kwarg: cache}).logits
         rest = F.log_softmax(rest.float(), dim=-1).cpu()
         for r, (i, cont) in enumerate(members):
             lp = torch.cat([head[None], rest[r, : len(cont) - 1]])
@@ -226,6 +231,16 @@ class NativeScorer:
 
     def _autocast(self):
         return precision.autocast(self.mixed_precision, self.device)
+
+    @functools.cached_property
+    def _cache_kwarg(self) -> str | None:
+        """The forward's keyword for a key/value cache: `cache` (transformers' name since 5.2x),
+        `past_key_values` (the old one, deprecated, gone in 5.40), or None, and then no shared-context
+        path: a keyword the forward took into **kwargs unread would score the continuations without
+        their context, silently. A PEFT model passes it on to its base model's forward."""
+        model = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+        params = inspect.signature(model.forward).parameters
+        return next((k for k in ("cache", "past_key_values") if k in params), None)
 
     @functools.cached_property
     def _keeps_logits(self) -> bool:
