@@ -5,12 +5,13 @@ modules once, then forks one child per mutant (MUTANT_UNDER_TEST set, `pytest -x
 
 Run it after `mutmut run` has made `mutants/` (its mutated copy of src/ and its test map,
 mutants/mutmut-stats.json). NAMES_FILE holds mutant names (as `mutmut results` prints them), one a
-line. Each mutant runs against the tests mutmut's map gives its function, fastest first, or against
---tests (test files or ids, relative to mutants/: e.g. tests written after the map was made; copy them
-into mutants/tests first). Prints one line per mutant: KILLED or SURVIVED, the pytest exit code,
-seconds, name. Results are not written into mutmut's files. On a loaded 2-core machine this is about
-3 s a mutant where `mutmut run` on a few names spends minutes on its clean-test and forced-fail runs
-before the first mutant.
+line; a name that `mutants/` does not define is reported UNKNOWN and not run (mutmut's switch would
+run the original code, and the name would "survive"). Each mutant runs against the tests mutmut's
+map gives its function, fastest first, or against --tests (test files or ids, relative to mutants/:
+e.g. tests written after the map was made; copy them into mutants/tests first). Prints one line per
+mutant: KILLED or SURVIVED, the pytest exit code, seconds, name. Results are not written into
+mutmut's files. On a loaded 2-core machine this is about 2-7 s a mutant where `mutmut run` on a few
+names spends minutes on its clean-test and forced-fail runs before the first mutant.
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ def main() -> None:
 
     stats = json.load(open("mutmut-stats.json"))
     by_function, durations = stats["tests_by_mangled_function_name"], stats["duration_by_test"]
+    # conftest first: with FORGETSCOPE_TEST_PREBUILD it builds the tiny world and model here, once; pytest
+    # in each child then finds it in sys.modules (the same file) instead of importing and building again.
+    importlib.import_module("conftest")
     files = {t.split("::")[0] for ts in by_function.values() for t in ts} | {t.split("::")[0] for t in args.tests or ()}
     for f in sorted(files):  # imported here, once, not in every child
         importlib.import_module(os.path.basename(f).removesuffix(".py"))
@@ -57,6 +61,12 @@ def main() -> None:
         if deadline is not None and dt.datetime.now(dt.timezone.utc) > deadline:
             print("DEADLINE: the rest not run", flush=True)
             break
+        module, _, function = name.rpartition(".")
+        source = os.path.join("src", *module.split(".")) + ".py"
+        if not os.path.exists(source) or f"def {function}(" not in open(source, encoding="utf-8").read():
+            # an unknown name runs the original code (mutmut's switch falls back to it): it would "survive"
+            print(f"UNKNOWN - - {name}", flush=True)
+            continue
         tests = args.tests or sorted(by_function.get(name.rsplit("__mutmut_", 1)[0], []), key=lambda t: durations.get(t, 0))
         if not tests:
             print(f"NO-TESTS - - {name}", flush=True)

@@ -2,6 +2,7 @@
 
 import inspect
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -789,3 +790,94 @@ def test_shared_context_is_off_for_a_forward_that_names_no_cache_keyword(sharp_l
     assert sc._cache_kwarg is None and not sc.share_prefix
     for (c, x), g in zip(reqs, got, strict=True):
         assert g.logprob == pytest.approx(brute_loglik(model, tok, c, x)[0], abs=1e-4)
+
+
+class _PlainOutputLM(torch.nn.Module):
+    """A causal LM outside transformers' output classes (remote code, an older model class): the
+    tiny Llama behind a forward that names the cache `past_key_values` (old) or `cache` (new), and
+    returns a plain object with the logits and the cache under `field` (None: no cache at all)."""
+
+    def __init__(self, inner, field: str | None):
+        super().__init__()
+        self.inner, self.field, self.config = inner, field, inner.config
+
+    def _out(self, out):
+        return SimpleNamespace(logits=out.logits, **({self.field: out.cache} if self.field else {}))
+
+
+class _OldKeywordLM(_PlainOutputLM):
+    def forward(self, input_ids, past_key_values=None, use_cache=None):
+        return self._out(self.inner(input_ids=input_ids, cache=past_key_values, use_cache=use_cache))
+
+
+class _NewKeywordLM(_PlainOutputLM):
+    def forward(self, input_ids, cache=None, use_cache=None):
+        return self._out(self.inner(input_ids=input_ids, cache=cache, use_cache=use_cache))
+
+
+class _BothKeywordsLM(_PlainOutputLM):
+    """Names the old keyword too (for callers' sake) but reads only the new one."""
+
+    def forward(self, input_ids, cache=None, past_key_values=None, use_cache=None):
+        return self._out(self.inner(input_ids=input_ids, cache=cache, use_cache=use_cache))
+
+
+@pytest.mark.parametrize(("wrapper", "field"), [(_NewKeywordLM, "cache"), (_OldKeywordLM, "past_key_values"),
+                                                (_BothKeywordsLM, "cache"), (_NewKeywordLM, None), (_OldKeywordLM, None)])
+def test_shared_context_takes_the_cache_from_the_outputs_field(sharp_lm, wrapper, field):
+    """The shared pass finds the cache under the output's `cache` (transformers' name now; its
+    outputs' `past_key_values` is a deprecated alias) or, for an older output, `past_key_values`, and hands it
+    back under the keyword the forward names (`cache` where it names both: the old one may be kept
+    for callers and left unread): the context once, then the continuations alone, with the
+    brute-force numbers. An output with neither: no sharing, one full row each, the same numbers."""
+    model, tok = sharp_lm
+    reqs = _long_context_requests(tok)
+    n_ctx = len(tok(reqs[0][0], add_special_tokens=False)["input_ids"])
+    conts = [len(tok(c + x, add_special_tokens=False)["input_ids"]) - n_ctx for c, x in reqs]
+    lm = wrapper(model, field)
+    passes = []
+    hook = lm.register_forward_hook(lambda m, a, k, o: passes.append(tuple(k["input_ids"].shape)), with_kwargs=True)
+    sc = NativeScorer(lm, tok, batch_size=8)
+    try:
+        got = sc.loglikelihood(reqs)
+    finally:
+        hook.remove()
+    if field is None:
+        assert not sc.share_prefix and passes == [(1, n_ctx), (3, n_ctx + max(conts) - 1)]  # the context, then whole rows
+    else:
+        assert sc.share_prefix and passes == [(1, n_ctx), (3, max(conts) - 1)]  # the context, then the continuations
+    for (c, x), g, n in zip(reqs, got, conts, strict=True):
+        want, greedy = brute_loglik(model, tok, c, x)
+        assert g.logprob == pytest.approx(want, abs=1e-4) and g.is_greedy == greedy and g.n_tokens == n
+
+
+def test_shared_context_through_a_peft_model(sharp_lm):
+    """A PEFT model's forward names no cache keyword but passes its keywords on to the base model's,
+    which does: the shared pass is used, and gives the adapted model's brute-force numbers (the
+    adapter is initialised at random, so they differ from the base model's)."""
+    import copy
+
+    from peft import LoraConfig, get_peft_model
+
+    model, tok = sharp_lm
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        lora = get_peft_model(copy.deepcopy(model), LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False)).eval()
+    assert not {"cache", "past_key_values"} & set(inspect.signature(lora.forward).parameters)
+    reqs = _long_context_requests(tok)
+    n_ctx = len(tok(reqs[0][0], add_special_tokens=False)["input_ids"])
+    passes = []
+    hook = lora.register_forward_hook(lambda m, a, k, o: passes.append(tuple(k["input_ids"].shape)), with_kwargs=True)
+    sc = NativeScorer(lora, tok, batch_size=8)
+    try:
+        got = sc.loglikelihood(reqs)
+    finally:
+        hook.remove()
+    assert sc.share_prefix and passes[0] == (1, n_ctx) and len(passes) == 2 and passes[1][1] < n_ctx
+    wants = []
+    for (c, x), g in zip(reqs, got, strict=True):
+        want, greedy = brute_loglik(lora, tok, c, x)
+        assert g.logprob == pytest.approx(want, abs=1e-4) and g.is_greedy == greedy
+        wants.append(want)
+    base = [brute_loglik(model, tok, c, x)[0] for c, x in reqs]
+    assert max(abs(w - b) for w, b in zip(wants, base, strict=True)) > 1e-2  # the adapter changed the numbers: the test can tell
