@@ -881,3 +881,28 @@ def test_shared_context_through_a_peft_model(sharp_lm):
         wants.append(want)
     base = [brute_loglik(model, tok, c, x)[0] for c, x in reqs]
     assert max(abs(w - b) for w, b in zip(wants, base, strict=True)) > 1e-2  # the adapter changed the numbers: the test can tell
+
+
+def test_a_peft_models_output_layer_runs_on_the_positions_read_only(sharp_lm):
+    """PEFT's forward names no `logits_to_keep` but hands it on to the base model: the shared pass's
+    context runs the output layer on its last position only, and the scores stay brute force's."""
+    import copy
+
+    from peft import LoraConfig, get_peft_model
+
+    model, tok = sharp_lm
+    with torch.random.fork_rng():
+        torch.manual_seed(1)
+        lora = get_peft_model(copy.deepcopy(model), LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False)).eval()
+    assert "logits_to_keep" not in inspect.signature(lora.forward).parameters
+    reqs = _long_context_requests(tok)
+    n_ctx = len(tok(reqs[0][0], add_special_tokens=False)["input_ids"])
+    head_in = []
+    hook = lora.get_base_model().lm_head.register_forward_hook(lambda m, a, o: head_in.append(tuple(a[0].shape[:2])))
+    try:
+        got = NativeScorer(lora, tok, batch_size=8).loglikelihood(reqs)
+    finally:
+        hook.remove()
+    assert n_ctx > 1 and head_in[0] == (1, 1)  # the context's pass: one position through the output layer
+    for (c, x), g in zip(reqs, got, strict=True):
+        assert g.logprob == pytest.approx(brute_loglik(lora, tok, c, x)[0], abs=1e-4)

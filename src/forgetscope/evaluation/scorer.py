@@ -233,19 +233,25 @@ class NativeScorer:
         return precision.autocast(self.mixed_precision, self.device)
 
     @functools.cached_property
+    def _forward_params(self):
+        """The keywords the model's forward declares. A PEFT model's forward passes its keywords on
+        to its base model's, so that one's are read (the cache and `logits_to_keep` reach it)."""
+        model = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+        return inspect.signature(model.forward).parameters
+
+    @functools.cached_property
     def _cache_kwarg(self) -> str | None:
         """The forward's keyword for a key/value cache: `cache` (transformers' name since 5.2x),
         `past_key_values` (the old one, deprecated, gone in 5.40), or None, and then no shared-context
         path: a keyword the forward took into **kwargs unread would score the continuations without
-        their context, silently. A PEFT model passes it on to its base model's forward."""
-        model = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
-        params = inspect.signature(model.forward).parameters
-        return next((k for k in ("cache", "past_key_values") if k in params), None)
+        their context, silently."""
+        return next((k for k in ("cache", "past_key_values") if k in self._forward_params), None)
 
     @functools.cached_property
     def _keeps_logits(self) -> bool:
-        """Whether the model's forward takes `logits_to_keep` (most transformers causal LMs do)."""
-        return "logits_to_keep" in inspect.signature(self.model.forward).parameters
+        """Whether the model's forward takes `logits_to_keep` (most transformers causal LMs do):
+        then the output layer runs on the positions read only."""
+        return "logits_to_keep" in self._forward_params
 
     # -- rolling log-likelihood (bits per byte) -------------------------------------------------
     def rolling_nll(self, texts: Sequence[str]) -> list[float]:
