@@ -851,10 +851,9 @@ def test_shared_context_takes_the_cache_from_the_outputs_field(sharp_lm, wrapper
         assert g.logprob == pytest.approx(want, abs=1e-4) and g.is_greedy == greedy and g.n_tokens == n
 
 
-def test_shared_context_through_a_peft_model(sharp_lm):
-    """A PEFT model's forward names no cache keyword but passes its keywords on to the base model's,
-    which does: the shared pass is used, and gives the adapted model's brute-force numbers (the
-    adapter is initialised at random, so they differ from the base model's)."""
+@pytest.fixture
+def random_lora(sharp_lm):
+    """(the sharp tiny Llama under a LoRA adapter initialised at random, the Llama, its tokenizer)."""
     import copy
 
     from peft import LoraConfig, get_peft_model
@@ -863,6 +862,14 @@ def test_shared_context_through_a_peft_model(sharp_lm):
     with torch.random.fork_rng():
         torch.manual_seed(0)
         lora = get_peft_model(copy.deepcopy(model), LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False)).eval()
+    return lora, model, tok
+
+
+def test_shared_context_through_a_peft_model(random_lora):
+    """A PEFT model's forward names no cache keyword but passes its keywords on to the base model's,
+    which does: the shared pass is used, and gives the adapted model's brute-force numbers (the
+    adapter is initialised at random, so they differ from the base model's)."""
+    lora, model, tok = random_lora
     assert not {"cache", "past_key_values"} & set(inspect.signature(lora.forward).parameters)
     reqs = _long_context_requests(tok)
     n_ctx = len(tok(reqs[0][0], add_special_tokens=False)["input_ids"])
@@ -883,17 +890,10 @@ def test_shared_context_through_a_peft_model(sharp_lm):
     assert max(abs(w - b) for w, b in zip(wants, base, strict=True)) > 1e-2  # the adapter changed the numbers: the test can tell
 
 
-def test_a_peft_models_output_layer_runs_on_the_positions_read_only(sharp_lm):
+def test_a_peft_models_output_layer_runs_on_the_positions_read_only(random_lora):
     """PEFT's forward names no `logits_to_keep` but hands it on to the base model: the shared pass's
     context runs the output layer on its last position only, and the scores stay brute force's."""
-    import copy
-
-    from peft import LoraConfig, get_peft_model
-
-    model, tok = sharp_lm
-    with torch.random.fork_rng():
-        torch.manual_seed(1)
-        lora = get_peft_model(copy.deepcopy(model), LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False)).eval()
+    lora, _, tok = random_lora
     assert "logits_to_keep" not in inspect.signature(lora.forward).parameters
     reqs = _long_context_requests(tok)
     n_ctx = len(tok(reqs[0][0], add_special_tokens=False)["input_ids"])
