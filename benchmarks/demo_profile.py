@@ -78,7 +78,7 @@ def main() -> None:
     total_c0, total_w0 = time.process_time(), time.perf_counter()
     with ProgressView(quiet=True) as view:
         for name in args.studies.split(","):
-            extra = [f"runtime.workers=1"] if name != "conjugate" else []
+            extra = ["runtime.workers=1"] if name != "conjugate" else []
             study, cfg = load_config(demo_config_path(name), extra + overrides[name])
             if args.seeds is not None and isinstance(getattr(cfg, "seeds", None), list):
                 cfg.seeds = cfg.seeds[: args.seeds]

@@ -37,7 +37,8 @@ from pathlib import Path
 import torch
 
 from forgetscope.studies.regression.data import PRETRAIN, RegressionBatches, TaskFamilies, prefix_mse_sum
-from forgetscope.studies.regression.model import RegressionModelConfig, build_model
+from forgetscope.studies.regression.config import RegressionModelConfig
+from forgetscope.studies.regression.model import build_model
 from forgetscope.training import TrainConfig, train
 
 

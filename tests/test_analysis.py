@@ -298,7 +298,3 @@ def test_seed_interval_defaults_and_two_values():
     assert (m, lo, hi) == pytest.approx((1.5, 1.5 - half, 1.5 + half))
     assert seed_interval(np.array([1, 2, 4])) == pytest.approx(seed_interval(np.array([1.0, 2.0, 4.0])))
 
-
-def test_actual_at_step_1_is_separated():
-    agg = pd.DataFrame({"step": [0, 1, 2], "label": ["none", "actual", "pseudo"],
-                        "gap_lo": [0.0, 0.3, -0.02], "gap_hi": [0.0, 0.4, 0.04]})

@@ -16,10 +16,10 @@ from forgetscope.errors import UserError  # noqa: E402
 from forgetscope.evaluation.items import ProbeItem  # noqa: E402
 from forgetscope.evaluation.lm_eval_backend import (  # noqa: E402
     _local_hflm_class,
-    check_lm_eval_tasks,
     evaluate_with_lm_eval,
     probe_task_configs,
 )
+from forgetscope.evaluation.lm_eval_tasks import check_lm_eval_tasks  # noqa: E402
 from forgetscope.evaluation.probe_runner import ProbeSettings, render_prompt, run_probes  # noqa: E402
 from forgetscope.evaluation.scorer import NativeScorer  # noqa: E402
 

@@ -21,8 +21,8 @@ from forgetscope.studies.regression.data import (
     prefix_mse_sum,
     sample_prompts,
 )
+from forgetscope.studies.regression.config import RegressionModelConfig
 from forgetscope.studies.regression.model import (
-    RegressionModelConfig,
     build_model,
     load_model,
     save_model,

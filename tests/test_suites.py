@@ -185,7 +185,7 @@ def test_fact_world_diagnostics_count_the_other_language(tmp_path, tiny_world):
     """Each item's other-language form is its answer translated by the world's lexicon (L1 items: the
     L2 form; L2 items: the L1 form), so a reply in the other language is counted by
     `followed_instruction` and `leaked`, and never by the ICL score."""
-    from forgetscope.evaluation.probe_runner import ProbeSettings, run_probes
+    from forgetscope.evaluation.probe_runner import run_probes
     from forgetscope.suites.base import TransformSpec
     from forgetscope.suites.fact_world import FactWorldConfig, FactWorldSuite
     from forgetscope.world.build import write_world

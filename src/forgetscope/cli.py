@@ -53,13 +53,13 @@ def run(
     Under `torchrun` or `accelerate launch` the launched processes share the run: training stages
     run data-parallel across them, evaluation and restoration units are shared out (docs/scale.md)."""
     from forgetscope.distributed import is_main
-    from forgetscope.execution import ProgressView
-
     from forgetscope.preflight import preflight
 
     study, cfg = load_config(config, set_)
     run_dir = out or Path("runs") / config.stem
     preflight(cfg, run_dir, study.may_change)  # fail before compute: model folders, the run folder
+    from forgetscope.execution import ProgressView  # torch: imported once the config has passed its checks
+
     with ProgressView(console, quiet=quiet or not is_main()) as view:
         study.run(cfg, run_dir, view)
     if not is_main():

@@ -11,9 +11,10 @@ process taking whole units and training alone inside them (`train(..., local=Tru
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 def world_size() -> int:
@@ -39,6 +40,8 @@ def is_main() -> bool:
 
 def device_for(want: str) -> torch.device:
     """`auto`/`cpu`/`cuda` as a device; under a launcher each process takes its own GPU."""
+    import torch  # here, not at the top: who-writes questions (is_main, launched) need no torch
+
     if want == "auto":
         want = "cuda" if torch.cuda.is_available() else "cpu"
     if want == "cuda" and launched():
@@ -47,6 +50,7 @@ def device_for(want: str) -> torch.device:
 
 
 def _state():
+    import torch
     from accelerate import PartialState
 
     return PartialState(cpu=not torch.cuda.is_available())  # the process group accelerate will train in
@@ -61,6 +65,8 @@ def from_main(value: Any) -> Any:
     """The main process's `value`, on every process of the group."""
     if not launched():
         return value
+    import torch
+
     _state()
     box = [value]
     torch.distributed.broadcast_object_list(box, src=0)

@@ -96,7 +96,7 @@ def checkpoints(spec, base) -> list:
 
 
 def lm_eval_tasks(tasks, include_path=()) -> None:
-    from forgetscope.evaluation.lm_eval_backend import check_lm_eval_tasks
+    from forgetscope.evaluation.lm_eval_tasks import check_lm_eval_tasks
 
     check_lm_eval_tasks(tasks, include_path)
 

@@ -15,7 +15,6 @@ docs/lm-eval.md for what maps to what and the differences that remain.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import random
@@ -28,18 +27,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from pydantic import Field, model_validator
 
-from forgetscope.config import StrictModel
 from forgetscope.errors import UserError
 from forgetscope.evaluation import rules
 from forgetscope.evaluation.items import ProbeItem
+from forgetscope.evaluation.lm_eval_tasks import LmEvalTask, check_lm_eval_tasks, manager_for, require_lm_eval, task_manager
 from forgetscope.evaluation.probe_runner import ProbeSettings, render_prompt
 
-MAX_FEWSHOT = 1_000  # few-shot examples in one prompt
-MAX_DOCUMENTS = 100_000_000  # documents of one task (`limit`)
-
-INSTALL_HINT = "the lm-evaluation-harness backend needs lm-eval: pip install 'forgetscope[lmeval]'"
 TASK_PREFIX = "forgetscope_"
 KINDS = ("choice", "exact")  # the probe kinds lm-eval has a metric for
 LM_EVAL_KINDS = KINDS
@@ -51,76 +45,6 @@ LM_EVAL_KINDS = KINDS
 _EDGE = "[\\s" + re.escape(rules._PUNCT) + "]+"
 EXACT_MATCH_REGEXES = [r"\A" + _EDGE, _EDGE + r"\Z", r"(?<=\s)\s+"]
 EXACT_MATCH_OPTIONS = {"ignore_case": True, "ignore_punctuation": False, "regexes_to_ignore": EXACT_MATCH_REGEXES}
-
-
-def require_lm_eval():
-    try:
-        import lm_eval  # noqa: F401
-        from lm_eval.models.huggingface import HFLM  # noqa: F401
-    except ImportError:
-        raise UserError(INSTALL_HINT) from None
-    import lm_eval
-
-    return lm_eval
-
-
-class LmEvalTask(StrictModel):
-    """An lm-eval task (or group) with its settings; a bare name takes lm-eval's defaults."""
-
-    name: str = Field(..., description="lm-eval task, group or tag name")
-    num_fewshot: int | None = Field(None, ge=0, le=MAX_FEWSHOT, description="few-shot examples (default: the task's own)")
-    limit: int | None = Field(None, ge=1, le=MAX_DOCUMENTS, description="only the first documents")
-    apply_chat_template: bool = Field(False, description="render prompts with the tokenizer's chat template")
-    fewshot_as_multiturn: bool = Field(False, description="few-shot examples as chat turns (needs apply_chat_template)")
-    gen_kwargs: dict[str, Any] | None = Field(None, description="generation settings of generate_until tasks")
-    metric: str | None = Field(None, description="the per-document metric the decomposition uses (default: the task's first)")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _name_only(cls, data: Any) -> Any:
-        return {"name": data} if isinstance(data, str) else data
-
-    @model_validator(mode="after")
-    def _multiturn_needs_chat(self) -> LmEvalTask:
-        if self.fewshot_as_multiturn and not self.apply_chat_template:
-            raise ValueError("fewshot_as_multiturn needs apply_chat_template: true")
-        return self
-
-
-@functools.cache
-def _task_manager(include_defaults: bool, include_path: tuple[str, ...] = ()):
-    """lm-eval's task index; indexing its own task folder takes ~10-15 s, so it is built once."""
-    from lm_eval.tasks import TaskManager
-
-    return TaskManager(include_defaults=include_defaults, include_path=list(include_path) or None)
-
-
-def _manager_for(names: Sequence[str], include_path: Sequence[str]):
-    """The smallest index that knows `names`: the include path alone when it holds them all."""
-    include = tuple(str(Path(p).expanduser().resolve()) for p in include_path)
-    if include:
-        local = _task_manager(False, include)
-        if all(n in local.all_tasks for n in names):
-            return local
-    return _task_manager(True, include)
-
-
-def check_lm_eval_tasks(names: Sequence[str | LmEvalTask], include_path: Sequence[str] = ()) -> None:
-    """One-line UserError if lm-eval is missing or does not know one of `names` (lm-eval's task
-    folder and `include_path`, folders of your own task YAMLs)."""
-    require_lm_eval()
-    for p in include_path:
-        if not Path(p).expanduser().is_dir():
-            raise UserError(f"eval.lm_eval_include_path: {p}: no such folder")
-    names = [n if isinstance(n, str) else n.name for n in names]
-    known = set(_manager_for(names, include_path).all_tasks)
-    unknown = [n for n in names if n not in known]
-    if unknown:
-        import difflib
-
-        close = difflib.get_close_matches(unknown[0], known, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise UserError(f"lm-eval does not know the task {unknown[0]!r}{hint} (`lm-eval ls tasks` lists them)")
 
 
 # -- items -> task configs --------------------------------------------------------------------------
@@ -307,11 +231,11 @@ def evaluate_with_lm_eval(
         check_lm_eval_tasks(tasks, include_path)
     calls: list[tuple[list, dict, Any]] = []
     if configs:
-        calls.append((list(configs.values()), {}, _task_manager(False)))
+        calls.append((list(configs.values()), {}, task_manager(False)))
     for t in tasks:  # lm-eval takes these settings per call: one call per task
         opts = {"num_fewshot": t.num_fewshot, "limit": t.limit, "apply_chat_template": t.apply_chat_template,
                 "fewshot_as_multiturn": t.fewshot_as_multiturn, "gen_kwargs": t.gen_kwargs}
-        calls.append(([t.name], opts, _manager_for([t.name], include_path)))
+        calls.append(([t.name], opts, manager_for([t.name], include_path)))
     raw: dict[str, dict] = {"samples": {}, "configs": {}, "results": {}, "n-samples": {}}
     with _rng_and_logs_kept():
         for names, opts, manager in calls:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from forgetscope.evaluation import rules
 from forgetscope.evaluation.items import ProbeItem
-from forgetscope.evaluation.scorer import NativeScorer
+
+if TYPE_CHECKING:
+    from forgetscope.evaluation.scorer import NativeScorer
 
 
 @dataclass

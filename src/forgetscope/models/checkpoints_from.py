@@ -22,7 +22,7 @@ from pydantic import Field
 
 from forgetscope.config import StrictModel
 from forgetscope.errors import UserError
-from forgetscope.models.loading import check_model_folder, check_same_tokenizer, is_local_path, load_tokenizer
+from forgetscope.models.checks import check_model_folder, is_local_path
 from forgetscope.training.config import MAX_STEPS
 
 CHECKPOINT_DIR = re.compile(r"^checkpoint-(\d+)$")
@@ -148,6 +148,8 @@ def check_against_base(found: list[FoundCheckpoint], base) -> None:
                 raise UserError(f"{c.label}: not a checkpoint of the base {base.path}: config.json '{k}' is {cfg.get(k)!r}, "
                                 f"the base's {base_cfg.get(k)!r}")
         if _has_tokenizer(c):
+            from forgetscope.models.loading import check_same_tokenizer, load_tokenizer
+
             base_tok = base_tok or base.load_tokenizer()
             tok = load_tokenizer(c.path, revision=c.revision, trust_remote_code=base.trust_remote_code)
             check_same_tokenizer(base_tok, tok, f"{c.label}: its tokenizer differs from the base's ({base.path})")

@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import torch
 from pydantic import Field
 
 from forgetscope.config import StrictModel
-from forgetscope.models.loading import (
-    apply_adapter,
-    check_model_folder,
-    is_adapter_folder,
-    is_local_path,
-    load_model,
-    load_tokenizer,
-)
+from forgetscope.models.checks import check_model_folder, is_local_path
+
+if TYPE_CHECKING:
+    import torch
 
 
 class ModelSpec(StrictModel):
@@ -38,6 +33,8 @@ class ModelSpec(StrictModel):
             check_model_folder(Path(self.path).expanduser())
 
     def load_tokenizer(self):
+        from forgetscope.models.loading import load_tokenizer  # transformers: imported to load, not to read a config
+
         return load_tokenizer(self.path, revision=self.revision, trust_remote_code=self.trust_remote_code,
                               chat_template=self.chat_template)
 
@@ -46,6 +43,8 @@ class ModelSpec(StrictModel):
         """This model, or a checkpoint of it (`path`: a model folder, a hub id with `revision`, or a
         PEFT adapter folder, which is put on this model whatever base its adapter_config names:
         finetune.checkpoints_from has checked it fits) loaded the same way."""
+        from forgetscope.models.loading import apply_adapter, is_adapter_folder, load_model
+
         if path is not None and is_adapter_folder(path):
             return apply_adapter(self.load_model(device), path, merge=merge_adapter, device=device)
         source = self.path if path is None else str(path)

@@ -6,11 +6,14 @@ same code path as a real model.
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
 from pydantic import Field, model_validator
-from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 
 from forgetscope.config import StrictModel
+
+if TYPE_CHECKING:
+    from transformers import LlamaForCausalLM, PreTrainedTokenizerBase
 
 
 class TinyModelConfig(StrictModel):
@@ -31,6 +34,9 @@ class TinyModelConfig(StrictModel):
 
 
 def build_tiny_model(cfg: TinyModelConfig, tokenizer: PreTrainedTokenizerBase, seed: int) -> LlamaForCausalLM:
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
     config = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=cfg.hidden,

@@ -6,15 +6,23 @@ One protocol (restoration.base.Restorer), one file per restorer, looked up by na
 - `interpolation`: training-free, move the weights part of the way back to the base (Lin et al.).
 """
 
-from forgetscope.restoration.base import (
-           RESTORERS,
-           RestoreJob,
-           Restorer,
-           RestorerSpec,
-           build_restorers,
-)
-from forgetscope.restoration.interpolation import interpolate_toward_base
-from forgetscope.restoration.lm_training import restore_by_lm_training
+_HOMES = {
+    "RESTORERS": "forgetscope.restoration.base",
+    "RestoreJob": "forgetscope.restoration.base",
+    "Restorer": "forgetscope.restoration.base",
+    "RestorerSpec": "forgetscope.restoration.base",
+    "build_restorers": "forgetscope.restoration.base",
+    "interpolate_toward_base": "forgetscope.restoration.interpolation",
+    "restore_by_lm_training": "forgetscope.restoration.lm_training",
+}
+__all__ = sorted(_HOMES)
 
-__all__ = ["RESTORERS", "RestoreJob", "Restorer", "RestorerSpec", "build_restorers", "interpolate_toward_base",
-           "restore_by_lm_training"]
+
+def __getattr__(name: str):
+    """The names above, each imported from its module on first use (PEP 562): importing this package
+    for a config class does not import torch or transformers."""
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(_HOMES[name]), name)

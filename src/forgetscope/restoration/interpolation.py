@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from pydantic import Field
-from safetensors import safe_open
 
 from forgetscope.config import StrictModel
 from forgetscope.errors import UserError
@@ -18,6 +16,9 @@ from forgetscope.restoration.base import RestoreJob, Restorer
 
 
 def interpolate_toward_base(model, base_folder: str | Path, ratio: float) -> None:
+    import torch  # here, not at the top: a config names this restorer without loading torch
+    from safetensors import safe_open
+
     with torch.no_grad():
         if not 0.0 <= ratio <= 1.0:
             raise UserError(f"interpolation ratio must be in [0, 1], got {ratio}")

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import Field
 
 from forgetscope.config import StrictModel
 from forgetscope.distributed import launched
 from forgetscope.restoration.base import RestoreJob, Restorer
-from forgetscope.training import LMBatches, TrainConfig, TrainResult, train
-from forgetscope.training.loop import wrap_lora
+from forgetscope.training.config import TrainConfig
+
+if TYPE_CHECKING:
+    from forgetscope.training.loop import TrainResult
 
 
 def restore_by_lm_training(
@@ -22,6 +24,9 @@ def restore_by_lm_training(
     `cfg.lora` is set); returns the restored model. The batch order depends only on the seed, so
     every checkpoint sees exactly the same restoration data. Under a launcher it trains in this
     process alone: restorations are independent units that the group's processes share out."""
+    from forgetscope.training import LMBatches, train  # torch: imported to restore, not to read a config
+    from forgetscope.training.loop import wrap_lora
+
     batches = LMBatches(texts, tokenizer, cfg.max_length, seed=seed)
     if cfg.lora is not None:
         model = wrap_lora(model, cfg, seed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import import_module
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -14,22 +15,30 @@ from forgetscope.registry import Entry, Registry
 
 @dataclass(frozen=True)
 class Study:
-    """What a study is to the rest of forgetscope: its config, how to run it, what it writes."""
+    """What a study is to the rest of forgetscope: its config, how to run it, what it writes.
+
+    The runner is named, not held ("module:function"), and imported when a run starts: loading and
+    checking a config (`forgetscope validate`, a config error from `run`) never imports torch or
+    transformers, only the config's own modules (tests/test_light_imports.py)."""
 
     name: str
     config: type[BaseModel]
-    run: Callable  # run(cfg, run_dir, view) -> its summary (None on a launched group's other processes)
+    runner: str  # "module:function"; the function: run(cfg, run_dir, view) -> its summary (None on a launched group's other processes)
     summary: type[BaseModel]  # the pydantic model of its summary.json (forgetscope.schema)
     preflight: Callable | None = None  # preflight(cfg): reads and checks every input before compute (forgetscope.preflight)
     may_change: tuple[str, ...] = ()  # config sections a run folder accepts as changed (forgetscope.runs.prepare_run)
 
+    def run(self, cfg: BaseModel, run_dir: Path, view):
+        module, function = self.runner.split(":")
+        return getattr(import_module(module), function)(cfg, run_dir, view)
+
 
 STUDIES = Registry("study", [
-    Entry("trajectory", "forgetscope.studies.trajectory.main:STUDY",
+    Entry("trajectory", "forgetscope.studies.trajectory.study:STUDY",
           "fine-tune with checkpoints; probe, restore, probe again: pseudo vs actual forgetting (Zhang et al.)"),
-    Entry("conjugate", "forgetscope.studies.conjugate.main:STUDY",
+    Entry("conjugate", "forgetscope.studies.conjugate.study:STUDY",
           "base vs fine-tuned model on capability suites under prompt transforms: what a transform recovers (Kotha et al.)"),
-    Entry("regression", "forgetscope.studies.regression.main:STUDY",
+    Entry("regression", "forgetscope.studies.regression.study:STUDY",
           "in-context linear regression: fine-tune on the discrete family, damage vs ridge, conjugate prompts (Kotha et al.)"),
 ])
 

@@ -18,7 +18,7 @@ from forgetscope.report import render_report
 from forgetscope.runs import prepare_run
 from forgetscope.schema import ConjugateSummary
 from forgetscope.studies.conjugate.config import ConjugateConfig
-from forgetscope.studies.conjugate.preflight import check, checked_build
+from forgetscope.studies.conjugate.preflight import checked_build
 from forgetscope.studies.conjugate.s1_items_build import build_items
 from forgetscope.studies.conjugate.s2_models_evaluate import evaluate_models
 from forgetscope.studies.conjugate.s3_world_evaluate import (
@@ -86,5 +86,3 @@ def run_conjugate(cfg: ConjugateConfig, run_dir: Path, view: ProgressView) -> Co
     render_report(store)
     return summary
 
-
-STUDY = Study("conjugate", ConjugateConfig, run_conjugate, ConjugateSummary, preflight=check)

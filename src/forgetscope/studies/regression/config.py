@@ -19,9 +19,21 @@ from forgetscope.studies.common_config import (
     SeedsRuntime,
     train_moves,
 )
-from forgetscope.studies.regression.model import RegressionModelConfig
 from forgetscope.training import CheckpointSchedule, TrainConfig
 from forgetscope.training.config import MAX_BATCH, MAX_STEPS
+
+
+class RegressionModelConfig(StrictModel):
+    layers: int = Field(3, ge=1, le=256, description="transformer blocks")
+    width: int = Field(64, ge=8, le=16_384, description="model width")
+    heads: int = Field(4, ge=1, le=256, description="attention heads (width must divide by it)")
+    mlp_ratio: int = Field(4, ge=1, le=16, description="MLP width = mlp_ratio x width")
+
+    @model_validator(mode="after")
+    def _heads_divide(self) -> RegressionModelConfig:
+        if self.width % self.heads:
+            raise ValueError(f"width ({self.width}) must be divisible by heads ({self.heads})")
+        return self
 
 
 class TaskConfig(StrictModel):

@@ -11,7 +11,6 @@ from forgetscope.report import render_report
 from forgetscope.runs import prepare_run
 from forgetscope.schema import RegressionSummary
 from forgetscope.store import RunStore
-from forgetscope.studies.registry import Study
 from forgetscope.studies.regression.config import RegressionConfig
 from forgetscope.studies.regression.context import STAGES, SeedContext
 from forgetscope.studies.regression.s1_base_pretrain import pretrain_base
@@ -45,5 +44,3 @@ def run_regression(cfg: RegressionConfig, run_dir: Path, view: ProgressView) -> 
     barrier()
     return summary
 
-
-STUDY = Study("regression", RegressionConfig, run_regression, RegressionSummary)

@@ -10,26 +10,12 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field, model_validator
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from forgetscope.config import StrictModel
 from forgetscope.models.checks import check_finite_weights
 from forgetscope.store import atomic_dir
-
-
-class RegressionModelConfig(StrictModel):
-    layers: int = Field(3, ge=1, le=256, description="transformer blocks")
-    width: int = Field(64, ge=8, le=16_384, description="model width")
-    heads: int = Field(4, ge=1, le=256, description="attention heads (width must divide by it)")
-    mlp_ratio: int = Field(4, ge=1, le=16, description="MLP width = mlp_ratio x width")
-
-    @model_validator(mode="after")
-    def _heads_divide(self) -> RegressionModelConfig:
-        if self.width % self.heads:
-            raise ValueError(f"width ({self.width}) must be divisible by heads ({self.heads})")
-        return self
+from forgetscope.studies.regression.config import RegressionModelConfig
 
 
 class Block(nn.Module):

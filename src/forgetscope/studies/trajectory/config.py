@@ -8,7 +8,7 @@ from pydantic import Field, model_validator
 
 from forgetscope.config import StrictModel
 from forgetscope.data import DataSource
-from forgetscope.evaluation.lm_eval_backend import LmEvalTask
+from forgetscope.evaluation.lm_eval_tasks import LmEvalTask
 from forgetscope.models.checkpoints_from import CheckpointsFrom
 from forgetscope.restoration import RestorerSpec
 from forgetscope.studies.common_config import (

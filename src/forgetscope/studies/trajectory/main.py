@@ -12,11 +12,11 @@ from forgetscope.report import render_report
 from forgetscope.runs import prepare_run, previous_config
 from forgetscope.schema import TrajectorySummary
 from forgetscope.store import RunStore
-from forgetscope.studies.registry import Study
 from forgetscope.studies.seeds import drop_stale_stages, run_stages, stage_keys
 from forgetscope.studies.trajectory.config import TrajectoryConfig
 from forgetscope.studies.trajectory.context import SeedContext
 from forgetscope.studies.trajectory.preflight import check
+from forgetscope.studies.trajectory.study import MAY_CHANGE
 from forgetscope.studies.trajectory.s1_world_generate import generate_world
 from forgetscope.studies.trajectory.s2_base_pretrain import pretrain_base
 from forgetscope.studies.trajectory.s3_model_finetune import finetune
@@ -31,7 +31,6 @@ SEED_STAGES = (generate_world, pretrain_base, finetune, evaluate_checkpoints, me
 # changed config keeps each finished stage whose sections did not change.
 STAGE_INPUTS = ((WORLD, ("world",)), (BASE, ("base", "runtime.threads")), (FINETUNE, ("finetune",)), (EVALUATE, ("eval",)),
                 (PATTERN, ()), (RESTORE, ("restore",)))
-MAY_CHANGE = ("name", "analysis", "eval", "restore")  # what a run folder accepts as changed: re-analysis, new evaluations
 
 
 def run_seed(cfg: TrajectoryConfig, run_dir: str, seed: int, reporter: Reporter) -> int:
@@ -60,5 +59,3 @@ def run_trajectory(cfg: TrajectoryConfig, run_dir: Path, view: ProgressView) -> 
     render_report(store)
     return summary
 
-
-STUDY = Study("trajectory", TrajectoryConfig, run_trajectory, TrajectorySummary, preflight=check, may_change=MAY_CHANGE)

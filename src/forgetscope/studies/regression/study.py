@@ -1,0 +1,9 @@
+"""The regression study as the registry knows it: config and summary; the run is imported when it starts."""
+
+from __future__ import annotations
+
+from forgetscope.schema import RegressionSummary
+from forgetscope.studies.registry import Study
+from forgetscope.studies.regression.config import RegressionConfig
+
+STUDY = Study("regression", RegressionConfig, "forgetscope.studies.regression.main:run_regression", RegressionSummary)
