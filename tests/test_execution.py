@@ -7,6 +7,8 @@ from __future__ import annotations
 import gc
 import queue
 
+import pytest
+
 from forgetscope.execution import ProgressView, _run_one, map_seeds
 
 
@@ -42,3 +44,45 @@ def test_a_worker_freezes_its_heap_before_the_seed():
         assert seed == 5 and frozen > 1000 and collected
     finally:
         gc.unfreeze()
+
+
+def _simulated_makespan(n_seeds: int, workers: int, slots: int) -> float:
+    """Brute force, independent of seed_workers' formula: `workers` processes take seeds (each 1 unit
+    of work) from a queue; while k of them run, each runs at min(1, slots / k). Event by event."""
+    queue, running, t = n_seeds, [], 0.0
+    while queue or running:
+        while queue and len(running) < workers:
+            running.append(1.0)
+            queue -= 1
+        rate = min(1.0, slots / len(running))
+        dt = min(running) / rate
+        t += dt
+        running = [r - dt * rate for r in running if r - dt * rate > 1e-12]
+    return t
+
+
+def test_auto_workers_finish_the_seeds_soonest():
+    from forgetscope.studies.common_config import seed_workers
+
+    for cores in (1, 2, 3, 4, 16):
+        for threads in (1, 2):
+            slots = max(1, cores // threads)
+            for n in range(1, 13):
+                w = seed_workers(n, cores, threads)
+                spans = {k: _simulated_makespan(n, k, slots) for k in range(1, min(n, 2 * slots) + 1)}
+                best = min(spans.values())
+                assert spans[w] == pytest.approx(best), (cores, threads, n, w, spans)
+                assert w == max(k for k, v in spans.items() if v == pytest.approx(best))  # ties: more processes
+    # the demo's cases on this project's 2-core machine: five trajectory seeds run three at a time (the
+    # last two together, not the fifth alone), eight regression seeds four at a time
+    assert seed_workers(5, 2) == 3 and _simulated_makespan(5, 3, 2) == pytest.approx(2.5) and _simulated_makespan(5, 4, 2) == pytest.approx(3.0)
+    assert seed_workers(8, 2) == 4
+
+
+def test_auto_workers_follow_the_cores_and_threads(monkeypatch):
+    from forgetscope.studies.common_config import SeedsRuntime
+
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert SeedsRuntime().resolved_workers(5) == 3
+    assert SeedsRuntime(threads=2).resolved_workers(5) == 2  # one slot: two processes, each with two threads
+    assert SeedsRuntime(workers=4).resolved_workers(5) == 4  # given: as given

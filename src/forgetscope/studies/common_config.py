@@ -75,7 +75,8 @@ class SeedsRuntime(RuntimeConfig):
     """The runtime of a study that runs its seeds in parallel processes and caches its synthetic bases."""
 
     workers: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
-        "auto", description=f"seeds run in parallel processes; auto = one per seed, at most two per CPU core (given: at most {PER_CORE})"
+        "auto", description="seeds run in parallel processes; auto = the count that finishes the seeds soonest, "
+        f"at most two per CPU core over `threads` (forgetscope.studies.common_config.seed_workers; given: at most {PER_CORE})"
     )
     cache_dir: str | None = Field(None, description="where pre-trained bases are cached (default: $FORGETSCOPE_CACHE or ~/.cache/forgetscope)")
 
@@ -85,10 +86,26 @@ class SeedsRuntime(RuntimeConfig):
         return v if isinstance(v, str) else at_most_per_core(v, "workers")
 
     def resolved_workers(self, n_seeds: int) -> int:
-        """Tiny models on one thread each: oversubscribing the cores 2:1 still raises throughput."""
         if self.workers == "auto":
-            return max(1, min(n_seeds, 2 * (os.cpu_count() or 1)))
+            return seed_workers(n_seeds, os.cpu_count() or 1, self.threads)
         return max(1, self.workers)
+
+
+def seed_workers(n_seeds: int, cores: int, threads: int = 1) -> int:
+    """How many seed processes to run at once: the count that finishes `n_seeds` seeds of equal
+    length soonest, by a processor-sharing model (a seed runs at full speed while at most
+    `cores // threads` run, proportionally slower beyond), among 1 to twice that many (oversubscribing
+    2:1 still raises throughput with tiny models, whose processes leave their core idle part of the
+    time); ties go to more processes. Five seeds on two cores: 3 (the last two seeds run together),
+    not 4 (the fifth would run alone on one core, the other idle)."""
+    slots = max(1, cores // threads)
+    best_span, best = float("inf"), 1
+    for w in range(1, min(n_seeds, 2 * slots) + 1):
+        rounds, left = divmod(n_seeds, w)
+        span = rounds * max(1.0, w / slots) + (max(1.0, left / slots) if left else 0.0)
+        if span <= best_span + 1e-9:
+            best_span, best = min(span, best_span), w
+    return best
 
 
 class AnalysisConfig(StrictModel):
