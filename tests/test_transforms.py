@@ -395,6 +395,14 @@ def test_mt_model_errors_name_the_folder_and_the_cause(tiny_mt, tiny_lm, tmp_pat
     assert "instantiate the backend tokenizer" in str(e.value)  # transformers' first line, not _first_line(None)
     assert "\n" not in str(e.value)
 
+    truncated = tmp_path / "truncated-tokenizer"  # a download cut short: one line naming the file, at construction
+    shutil.copytree(tiny_mt, truncated)
+    (truncated / "tokenizer.json").write_text((tiny_mt / "tokenizer.json").read_text()[:100])
+    with pytest.raises(UserError) as e:
+        get_transform("mt_model", path=str(truncated))
+    assert str(e.value).startswith(f"{truncated / 'tokenizer.json'}:") and ": malformed JSON: " in str(e.value)
+    assert "\n" not in str(e.value)
+
     model, tok = tiny_lm  # a decoder-only model that claims to be encoder-decoder: no seq2seq class for it
     claims = tmp_path / "claims-seq2seq"
     model.save_pretrained(claims, safe_serialization=True)

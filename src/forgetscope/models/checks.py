@@ -186,6 +186,12 @@ def check_tokenizer_files(path: Path) -> None:
     has = [n for n in TOKENIZER_FILES if (path / n).exists()]
     if not has:
         raise UserError(f"{path}: model folder without a tokenizer (no tokenizer.json or tokenizer_config.json)")
+    check_tokenizer_json(path)
+
+
+def check_tokenizer_json(path: Path) -> None:
+    """The tokenizer's JSON files in a folder, where present, parse (a truncated download is a
+    one-line error naming the file, not a traceback from the tokenizer library)."""
     for name in ("tokenizer.json", "tokenizer_config.json"):
         if (path / name).exists():
             read_json_object(path / name)

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from forgetscope.errors import UserError
-from forgetscope.models.loading import DTYPES, check_model_folder
+from forgetscope.models.checks import check_model_folder, check_tokenizer_json
+from forgetscope.models.loading import DTYPES
 from forgetscope.transforms.base import Transform
 
 RULE = (
@@ -76,6 +77,7 @@ class MTModelTranslation(Transform):
             raise UserError(f"{self.path}: an adapter folder; mt_model needs a full translation model folder")
         if not any((self.path / n).exists() for n in _TOKENIZER_FILES):
             raise UserError(f"{self.path}: model folder without a tokenizer (no tokenizer.json or tokenizer_config.json)")
+        check_tokenizer_json(self.path)
         from transformers import AutoConfig
 
         try:
