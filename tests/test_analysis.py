@@ -298,3 +298,136 @@ def test_seed_interval_defaults_and_two_values():
     assert (m, lo, hi) == pytest.approx((1.5, 1.5 - half, 1.5 + half))
     assert seed_interval(np.array([1, 2, 4])) == pytest.approx(seed_interval(np.array([1.0, 2.0, 4.0])))
 
+
+
+# -- inputs at the edges: dtypes, messages, missing items (eighth mutation pass) -----------------
+def test_label_reads_integer_boolean_and_object_scores_as_numbers():
+    """0/1 correctness often arrives as bool or unsigned integers: a score that rose after fine-tuning
+    (B = 0, F = 1) is no forgetting, and a restoration above its control (R0 = 0, R = 1) no gap.
+    Unsigned subtraction would wrap 0 - 1 to 255 and bool subtraction is refused, so the rule must
+    read every input as floats; by hand: (B, F, R, R0) = (0, 1, 1, 0) -> none, (1, 0, 1, 1) -> pseudo,
+    (1, 1, 0, 1) -> actual."""
+    B, F, R, R0 = [0, 1, 1], [1, 0, 1], [1, 1, 0], [0, 1, 1]
+    want = ["none", "pseudo", "actual"]
+    for dtype in (np.uint8, np.uint64, bool, object):
+        got = label(*(np.array(v, dtype=dtype) for v in (B, F, R, R0)), 0.05)
+        assert list(got) == want, dtype
+    assert label(np.uint8(0), np.uint8(1), np.uint8(1), np.uint8(0), 0.05) == "none"
+    assert label(True, False, True, True, 0.05) == "pseudo"
+
+
+def test_label_of_scalars_is_a_str_and_of_arrays_an_array():
+    one = label(0.9, 0.6, 0.88, 0.9, 0.05)
+    assert type(one) is str and one == "pseudo"  # not a 0-d array: it goes into tables and JSON as text
+    many = label(np.array([0.9]), np.array([0.6]), np.array([0.88]), np.array([0.9]), 0.05)
+    assert isinstance(many, np.ndarray) and many.shape == (1,) and list(many) == ["pseudo"]
+
+
+def test_label_refuses_non_finite_scores_with_its_message():
+    from forgetscope.errors import NonFiniteError
+
+    msg = "the stage rule was given a non-finite score; no label is made from it"
+    for bad in ((float("nan"), 0.5, 0.6, 0.9), (0.9, 0.5, float("inf"), 0.9), (0.9, 0.5, 0.6, np.array([0.9, -np.inf]))):
+        with pytest.raises(NonFiniteError) as e:
+            label(*bad, 0.05)
+        assert str(e.value) == msg
+
+
+def test_decompose_seed_needs_both_bases_and_one_complete_item():
+    base, steps = [1, 1, 0], {5: ([1, 0, 0], [1, 1, 0])}
+    full = _table(base, base, steps)
+    no_restored_base = full[~((full["condition"] == "restored") & (full["step"] == 0))]
+    no_base = full[~((full["condition"] == "checkpoint") & (full["step"] == 0))]
+    for t in (no_restored_base, no_base):
+        with pytest.raises(ValueError) as e:
+            decompose_seed(t, delta=0.05, n_boot=50, level=0.95, seed=0)
+        assert str(e.value) == "the decomposition needs the base (step 0) both as is and restored"
+    # every item misses one score somewhere: no item is complete
+    holes = full[~(((full["item_id"] == "i0") & (full["step"] == 5)) | ((full["item_id"] == "i1") & (full["step"] == 0))
+                   | ((full["item_id"] == "i2") & (full["condition"] == "restored")))]
+    with pytest.raises(ValueError) as e:
+        decompose_seed(holes, delta=0.05, n_boot=50, level=0.95, seed=0)
+    assert str(e.value) == "no probe item has a score at the base and at every step: nothing to decompose"
+
+
+def test_decompose_seed_uses_only_items_scored_in_every_condition():
+    """An item the restored model was not scored on, and one only the restored model was scored on,
+    are left out: the numbers are the means over the items scored everywhere (by hand below)."""
+    base, rbase = [1, 1, 1, 0], [1, 1, 0, 1]
+    steps = {4: ([0, 1, 0, 0], [1, 1, 0, 1])}
+    t = _table(base, rbase, steps)
+    t = t[~((t["condition"] == "restored") & (t["item_id"] == "i1"))]  # i1: no restored score at all
+    extra = pd.DataFrame([{"condition": "restored", "step": s, "item_id": "j9", "score": 0.0} for s in (0, 4)])
+    t = pd.concat([t, extra], ignore_index=True)  # j9: restored only
+    ps = decompose_seed(t, delta=0.05, n_boot=200, level=0.95, seed=0).per_step.set_index("step")
+    # items i0, i2, i3: B = 2/3, R0 = 2/3, F_4 = 0, R_4 = 2/3
+    assert ps.loc[4, "base"] == pytest.approx(2 / 3) and ps.loc[4, "restored_base"] == pytest.approx(2 / 3)
+    assert ps.loc[4, "score"] == pytest.approx(0.0) and ps.loc[4, "restored"] == pytest.approx(2 / 3)
+    assert ps.loc[4, "forgetting"] == pytest.approx(2 / 3) and ps.loc[4, "gap"] == pytest.approx(0.0)
+    assert ps.loc[4, "label"] == "pseudo"
+
+
+def test_decompose_seed_intervals_are_a_function_of_the_seed():
+    base, rbase = [1] * 12 + [0] * 4, [1] * 14 + [0] * 2
+    steps = {7: ([1, 0] * 8, [1, 1, 1, 0] * 4)}
+    t = _table(base, rbase, steps)
+    a, b, c = (decompose_seed(t, delta=0.05, n_boot=200, level=0.95, seed=s).per_step for s in (3, 3, 4))
+    pd.testing.assert_frame_equal(a, b)
+    assert not a.equals(c)
+
+
+def test_decompose_seed_intervals_pair_each_statistic_with_its_own_columns():
+    """Every base score 0.8, every checkpoint score 0.5, each restored score 0.1 below the same
+    item's restored base (which varies). Paired resampling keeps per-item differences: forgetting's
+    interval is exactly [0.3, 0.3] and the gap's [0.1, 0.1], the base's [0.8, 0.8]; the restored
+    base's interval is the restored score's shifted up by 0.1, and unrecovered's is 0.8 minus it."""
+    r0 = [0.9, 0.7, 1.0, 0.6, 0.8, 0.95, 0.65, 0.85, 0.75, 0.7, 0.55, 0.9]
+    base, r = [0.8] * len(r0), [x - 0.1 for x in r0]
+    t = _table(base, r0, {2: ([0.5] * len(r0), r), 9: ([0.5] * len(r0), r)})
+    ps = decompose_seed(t, delta=0.05, n_boot=400, level=0.9, seed=1).per_step.set_index("step")
+    for s in (2, 9):
+        row = ps.loc[s]
+        assert row["restored_hi"] - row["restored_lo"] > 0.05  # the restored scores do vary
+        for k, v in (("forgetting", 0.3), ("gap", 0.1)):
+            assert (row[k], row[f"{k}_lo"], row[f"{k}_hi"]) == pytest.approx((v, v, v), abs=1e-12), k
+        assert row["unrecovered_lo"] == pytest.approx(0.8 - row["restored_hi"], abs=1e-12)
+        assert row["unrecovered_hi"] == pytest.approx(0.8 - row["restored_lo"], abs=1e-12)
+        assert row["label"] == "actual" and row["label_confidence"] == 1.0
+    for s in (0, 2, 9):
+        row = ps.loc[s]
+        assert (row["base"], row["base_lo"], row["base_hi"]) == pytest.approx((0.8, 0.8, 0.8), abs=1e-12)
+        assert row["restored_base"] == pytest.approx(np.mean(r0))
+        assert row["restored_base_lo"] == pytest.approx(ps.loc[2, "restored_lo"] + 0.1, abs=1e-12)
+        assert row["restored_base_hi"] == pytest.approx(ps.loc[2, "restored_hi"] + 0.1, abs=1e-12)
+
+
+def test_per_item_table_by_hand():
+    """Every column of the per-item table for two steps, written out by hand; one row per item and
+    step under a fresh 0..n-1 index; with no step but the base, no rows at all."""
+    base, rbase = [1.0, 0.75, 0.0], [1.0, 1.0, 1.0]
+    steps = {5: ([0.25, 0.75, 1.0], [1.0, 0.5, 1.0]), 8: ([0.0, 0.5, 0.0], [0.5, 0.25, 0.0])}
+    pi = decompose_seed(_table(base, rbase, steps), delta=0.05, n_boot=50, level=0.95, seed=0).per_item
+    want = pd.DataFrame({
+        "item_id": ["i0", "i1", "i2"] * 2, "step": [5, 5, 5, 8, 8, 8],
+        "base": [1.0, 0.75, 0.0] * 2, "score": [0.25, 0.75, 1.0, 0.0, 0.5, 0.0],
+        "restored": [1.0, 0.5, 1.0, 0.5, 0.25, 0.0],
+        "forgetting": [0.75, 0.0, -1.0, 1.0, 0.25, 0.0], "recovered": [0.75, -0.25, 0.0, 0.5, -0.25, 0.0],
+        "unrecovered": [0.0, 0.25, -1.0, 0.5, 0.5, 0.0],
+        "state": ["pseudo", "kept", "unknown_at_base", "pseudo", "kept", "unknown_at_base"],
+    })
+    assert list(pi.columns) == list(want.columns)
+    assert pi.index.equals(pd.RangeIndex(6))
+    for c in ("item_id", "state"):
+        assert list(pi[c]) == list(want[c]), c
+    for c in want.columns.drop(["item_id", "state"]):
+        assert list(pi[c]) == pytest.approx(list(want[c])), c
+    only_base = decompose_seed(_table(base, rbase, {}), delta=0.05, n_boot=50, level=0.95, seed=0)
+    assert only_base.per_item.empty and list(only_base.per_step["step"]) == [0]
+
+
+def test_aggregate_seeds_interval_at_the_level_asked():
+    """A 90% interval over three seeds: t(0.95, 2) = 2.919986 (by table), not the 95% default's 4.3027."""
+    rows = [_seed_row(j, 5, s, 0.85, "pseudo") for j, s in enumerate((0.5, 0.6, 0.7))]
+    agg = aggregate_seeds(pd.DataFrame(rows), delta=0.05, level=0.90).iloc[0]
+    half = 2.919985580355516 * np.std([0.5, 0.6, 0.7], ddof=1) / np.sqrt(3)
+    assert agg["score_lo"] == pytest.approx(0.6 - half) and agg["score_hi"] == pytest.approx(0.6 + half)

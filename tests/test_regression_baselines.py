@@ -246,3 +246,45 @@ def test_family_posterior_at_prior_0_and_1(prompts, fam):
         p = bl.posterior_discrete(prompts.xs, prompts.ys, fam.discrete, SIGMA, TAU, alpha)
         assert p.shape == prompts.ys.shape and p.dtype == torch.float64
         assert torch.all(p == alpha)
+
+
+# -- edges the eighth mutation pass found unpinned -----------------------------------------------------
+def test_least_squares_and_ridge_at_lambda_0_match_numpy_on_underdetermined_prefixes():
+    """Prefixes with fewer examples than dimensions are exactly rank-deficient; the Gram matrix's zero
+    eigenvalues come out of float64 at rounding level (~1e-16) and must be cut, or a prediction can be off
+    by tens. Against numpy's minimum-norm lstsq on X itself (SVD of X, not of X^T X), 400 prompts of
+    d = 3; ridge with lambda 0 (or below) is the same least squares."""
+    g = torch.Generator().manual_seed(11)
+    xs, ys = torch.randn(400, 4, 3, generator=g, dtype=torch.float64), torch.randn(400, 4, generator=g, dtype=torch.float64)
+    x, y = _np(xs), _np(ys)
+    want = np.zeros(y.shape)
+    for b in range(len(x)):
+        for i in range(1, 4):
+            want[b, i] = np.linalg.lstsq(x[b, :i], y[b, :i], rcond=None)[0] @ x[b, i]
+    for got in (bl.least_squares(xs, ys), bl.ridge(xs, ys, 0.0), bl.ridge(xs, ys, -1.0)):
+        np.testing.assert_allclose(_np(got), want, atol=1e-7)
+
+
+def test_log_evidence_of_each_family_matches_scipy(prompts, fam):
+    """log p(prefix | family), not only its difference between families: the continuous family's
+    y ~ N(0, sigma^2 I + tau^2 X X^T) and the discrete family's uniform mixture over its N vectors,
+    by scipy, prompt by prompt (0 for the empty prefix)."""
+    log_disc, log_cont = (_np(t) for t in bl._log_evidence(prompts.xs, prompts.ys, fam.discrete, SIGMA, TAU))
+    xs, ys, vecs = _np(prompts.xs), _np(prompts.ys), _np(fam.discrete)
+    assert np.all(log_disc[:, 0] == 0) and np.all(log_cont[:, 0] == 0)
+    for b in range(len(xs)):
+        for i in range(1, K + 1):
+            x, y = xs[b, :i], ys[b, :i]
+            want_cont = stats.multivariate_normal.logpdf(y, np.zeros(i), SIGMA**2 * np.eye(i) + TAU**2 * x @ x.T)
+            want_disc = np.logaddexp.reduce([stats.norm.logpdf(y, x @ v, SIGMA).sum() for v in vecs]) - math.log(N)
+            assert log_cont[b, i] == pytest.approx(want_cont, abs=1e-9)
+            assert log_disc[b, i] == pytest.approx(want_disc, abs=1e-9)
+
+
+def test_every_baseline_predicts_in_float64(fam):
+    """The module's promise: predictions [B, n] in float64, whatever the inputs' dtype."""
+    p = sample_prompts(fam, 3, 4, 0.5, generator(2, EVAL, 0))
+    xs, ys = p.xs.float(), p.ys.float()
+    for name, pred in bl.all_baselines(xs, ys, fam.discrete.float(), SIGMA, TAU, ALPHA).items():
+        assert pred.dtype == torch.float64 and pred.shape == (3, 4), name
+    assert torch.all(bl.zero(xs, ys) == 0)
