@@ -105,3 +105,125 @@ def test_world_checks_decide_by_per_seed_intervals():
     checks = world_checks(rows, 0.95)
     assert {c["claim"]: c["verdict"] for c in checks}["tuned refuses L2 private requests <= half its L1 rate"] == "fails"
     assert world_findings(checks)[0]["verdict"] == "fails"
+
+
+# -- seventh mutation pass (2026-11-26): the thresholds to the billionth, whole records, every branch ------
+
+@pytest.mark.parametrize("lo, hi, side, want", [
+    (DELTA + 5e-10, 0.2, "above", "uncertain"), (DELTA + 2e-9, 0.2, "above", "holds"),
+    (0.0, DELTA + 5e-10, "above", "fails"), (0.0, DELTA + 2e-9, "above", "uncertain"),
+    (-0.2, DELTA - 5e-10, "below", "uncertain"), (-0.2, DELTA - 2e-9, "below", "holds"),
+    (DELTA - 5e-10, 0.2, "below", "fails"), (DELTA - 2e-9, 0.2, "below", "uncertain"),
+    (0.1, float("nan"), "above", "uncertain"), (0.0, None, "below", "uncertain"), (0.0, 0.0, "below", "holds"),
+    # a bound exactly at threshold ± 1e-9 is on the threshold
+    (DELTA + 1e-9, 0.2, "above", "uncertain"), (0.0, DELTA + 1e-9, "above", "fails"),
+    (-0.2, DELTA - 1e-9, "below", "uncertain"), (DELTA - 1e-9, 0.2, "below", "fails"),
+])
+def test_interval_verdict_within_a_billionth_of_the_threshold(lo, hi, side, want):
+    """A bound within 1e-9 of the threshold counts as on it (rounding in the interval's arithmetic)."""
+    assert interval_verdict(lo, hi, DELTA, side) == want
+
+
+def test_finding_record_reads_missing_numbers_as_none():
+    from forgetscope.analysis.findings import finding
+
+    f = finding("x", "claim", "src", "measure", 0, (0, float("nan")), "holds", "why", unit="u")
+    assert f == {"id": "x", "claim": "claim", "source": "src", "measure": "measure", "unit": "u", "value": 0.0,
+                 "ci": [0.0, None], "verdict": "holds", "evidence": "why"}
+    assert isinstance(f["value"], float) and isinstance(f["ci"][0], float)
+    g = finding("y", "c", "s", "m", float("nan"), None, "uncertain", "e")
+    assert g["value"] is None and g["ci"] == [None, None] and g["unit"] == ""
+    assert finding("z", "c", "s", "m", None, [np.float64(0.25), 3], "fails", "e")["ci"] == [0.25, 3.0]
+
+
+PSEUDO_CLAIM = ("Early in fine-tuning the knowledge probe drops, and brief restoration brings it back (pseudo forgetting: "
+                "the format is lost, the knowledge kept).")
+ACTUAL_CLAIM = "Later in fine-tuning restoration no longer brings the score back (actual forgetting: knowledge lost)."
+TRANSITION_CLAIM = "Pseudo forgetting comes first and turns into actual forgetting: a stage transition during fine-tuning."
+TRANSITION_MEASURE = ("the transition step: the first checkpoint actual by its interval; its interval runs from the last "
+                      "checkpoint before it whose gap interval lies at or below δ")
+ZHANG = "Zhang et al. (CCL 2024)"
+
+
+def test_trajectory_findings_whole_records():
+    """Three checkpoints pseudo by interval (the worst is the middle one), two actual; the transition's
+    interval starts at the last checkpoint before the first actual one whose gap interval is at or
+    below δ (step 30: δ + 1e-9, on δ), not at a later one (step 120) nor at one without an interval (5)."""
+    cks = [ck(5, 0.0, (None, None), 0.0, (None, None), "uncertain"),
+           ck(10, 0.02, (-0.01, 0.05), 0.0, (-0.02, 0.02), "uncertain"),
+           ck(20, 0.15, (0.10, 0.20), 0.01, (-0.02, 0.04), "pseudo"),
+           ck(30, 0.22, (0.17, 0.27), 0.02, (-0.01, DELTA + 1e-9), "pseudo"),  # on δ within 1e-9
+           ck(40, 0.18, (0.13, 0.23), 0.03, (0.0, 0.07), "pseudo"),
+           ck(80, 0.40, (0.35, 0.45), 0.20, (0.15, 0.25), "actual"),
+           ck(120, 0.10, (0.05, 0.15), 0.0, (-0.01, 0.01), "uncertain"),
+           ck(160, 0.50, (0.45, 0.55), 0.30, (0.25, 0.35), "actual")]
+    p, a, t = trajectory_findings(cks, DELTA)
+    assert p == {"id": "pseudo_forgetting", "claim": PSEUDO_CLAIM, "source": ZHANG,
+                 "measure": "the largest forgetting among checkpoints labelled pseudo by their intervals", "unit": "fraction",
+                 "value": 0.22, "ci": [0.17, 0.27], "verdict": "holds",
+                 "evidence": "step 30: lost 22.0 points, restored to within δ of the restored base "
+                             "(gap interval [-1.0, 5.0] ≤ 5); "
+                             "pseudo by interval at steps 20, 30, 40"}
+    assert a == {"id": "actual_forgetting", "claim": ACTUAL_CLAIM, "source": ZHANG,
+                 "measure": "the restoration gap (restored base − restored checkpoint) at the first checkpoint labelled actual "
+                            "by its interval", "unit": "fraction", "value": 0.20, "ci": [0.15, 0.25], "verdict": "holds",
+                 "evidence": "actual by interval at steps 80, 160"}
+    assert t == {"id": "stage_transition", "claim": TRANSITION_CLAIM, "source": ZHANG, "measure": TRANSITION_MEASURE,
+                 "unit": "step", "value": 80.0, "ci": [30.0, 80.0], "verdict": "holds",
+                 "evidence": "pseudo by interval up to step 40, actual from step 80"}
+    # no checkpoint before the first actual one with a gap interval at or below δ: no lower bound
+    _, _, t = trajectory_findings([ck(20, 0.15, (0.1, 0.2), 0.01, (-0.02, 0.06), "pseudo"),
+                                   ck(80, 0.4, (0.35, 0.45), 0.2, (0.15, 0.25), "actual")], DELTA)
+    assert t["ci"] == [None, 80.0] and t["verdict"] == "holds"
+    # a pseudo checkpoint after the first actual one: the order fails
+    _, _, t = trajectory_findings([ck(10, 0.3, (0.2, 0.4), 0.2, (0.1, 0.3), "actual"),
+                                   ck(20, 0.2, (0.1, 0.3), 0.0, (-0.02, 0.02), "pseudo")], DELTA)
+    assert t["verdict"] == "fails" and t["value"] == 10.0 and t["ci"] == [None, 10.0]
+    assert t["evidence"] == "a checkpoint pseudo by its interval comes after the first actual one (step 10)"
+
+
+def test_trajectory_findings_without_pseudo_or_actual_checkpoints():
+    # no pseudo: every checkpoint actual by its interval or with forgetting at or below δ (δ + 1e-9 is on δ) -> fails
+    p, a, t = trajectory_findings([ck(10, 0.3, (0.2, 0.4), 0.2, (0.1, 0.3), "actual"),
+                                   ck(20, 0.02, (0.0, DELTA + 1e-9), 0.0, (-0.1, 0.2), "uncertain")], DELTA)
+    assert p == {"id": "pseudo_forgetting", "claim": PSEUDO_CLAIM, "source": ZHANG,
+                 "measure": "the largest forgetting among checkpoints labelled pseudo by their intervals", "unit": "fraction",
+                 "value": None, "ci": [None, None], "verdict": "fails",
+                 "evidence": "no checkpoint is pseudo by its interval: every one is either actual or lost no more than δ"}
+    assert a["verdict"] == "holds" and a["value"] == 0.2
+    assert t == {"id": "stage_transition", "claim": TRANSITION_CLAIM, "source": ZHANG, "measure": TRANSITION_MEASURE,
+                 "unit": "step", "value": 10.0, "ci": [None, None], "verdict": "fails",
+                 "evidence": "needs a checkpoint pseudo by its interval and a later one actual by its interval"}
+    # a checkpoint that may have lost more than δ (or has no interval) could still be pseudo: uncertain
+    for f_ci in ((0.0, DELTA + 0.01), (None, None)):
+        p, _, t = trajectory_findings([ck(10, 0.3, (0.2, 0.4), 0.2, (0.1, 0.3), "actual"),
+                                       ck(20, 0.02, f_ci, 0.0, (-0.1, 0.2), "uncertain")], DELTA)
+        assert p["verdict"] == "uncertain" and p["value"] is None
+        assert p["evidence"] == "no checkpoint is pseudo by its interval (the intervals straddle δ)"
+        assert t["verdict"] == "uncertain" and t["value"] == 10.0
+    # no actual: every gap interval at or below δ (δ + 1e-9 is on δ) -> fails; one above or without an interval -> uncertain
+    _, a, t = trajectory_findings([ck(10, 0.2, (0.1, 0.3), 0.0, (-0.02, DELTA + 1e-9), "pseudo"),
+                                   ck(20, 0.01, (-0.1, 0.1), 0.0, (-0.03, 0.03), "uncertain")], DELTA)
+    assert a == {"id": "actual_forgetting", "claim": ACTUAL_CLAIM, "source": ZHANG,
+                 "measure": "the restoration gap at the first checkpoint labelled actual by its interval", "unit": "fraction",
+                 "value": None, "ci": [None, None], "verdict": "fails",
+                 "evidence": "every checkpoint's restoration gap interval lies at or below δ"}
+    assert t["verdict"] == "fails" and t["value"] is None
+    for g_ci in ((-0.02, DELTA + 0.01), (None, None)):
+        _, a, t = trajectory_findings([ck(10, 0.2, (0.1, 0.3), 0.0, (-0.02, 0.03), "pseudo"),
+                                       ck(20, 0.01, (-0.1, 0.1), 0.0, g_ci, "uncertain")], DELTA)
+        assert a["verdict"] == "uncertain" and a["evidence"] == "no checkpoint is actual by its interval"
+        assert t["verdict"] == "uncertain" and t["value"] is None and t["ci"] == [None, None]
+
+
+def test_conjunction_and_disjunction_of_one_part():
+    assert all_of(["fails"]) == "fails" and all_of(["uncertain"]) == "uncertain" and all_of(["holds"]) == "holds"
+    assert any_of(["fails"]) == "fails" and any_of(["uncertain"]) == "uncertain" and any_of(["holds"]) == "holds"
+    assert all_of(["uncertain", "fails"]) == "fails" and any_of(["uncertain", "holds"]) == "holds"
+    assert any_of(["uncertain", "fails"]) == "uncertain" and all_of(["uncertain", "holds"]) == "uncertain"
+
+
+def test_steps_text():
+    from forgetscope.analysis.findings import steps_text
+
+    assert steps_text([7]) == "step 7" and steps_text([3, 10]) == "steps 3, 10" and steps_text([1, 2, 30]) == "steps 1, 2, 30"
