@@ -39,6 +39,19 @@ SMOKE = {
 }
 
 
+# The test files that take longest (seconds of test time, `pytest --durations=0`, 2026-11-26): run
+# first. `make test` shares whole files out over two processes (--dist loadfile) in collection order,
+# so a long file collected last (alphabetically, test_pipeline.py) left one process working alone at
+# the end. Longest first is the classic cure (LPT); the order inside a file is kept.
+LONGEST_FIRST = ("test_pipeline.py", "test_own_checkpoints.py", "test_regression_study.py", "test_distributed.py",
+                 "test_conjugate.py", "test_lm_eval_agreement.py", "test_pretrained_path.py", "test_faults.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: file order kept otherwise
+
+
 def pytest_unconfigure(config):
     """The fork server of tests/cli_fork.py, if this process started one, is stopped and waited for:
     its CPU time (and its children's) is then counted in this process's, as a subprocess's is."""
