@@ -8,6 +8,7 @@ bug in that plug-in, not bad input: its ImportError propagates with its tracebac
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import import_module
 from typing import Any
@@ -22,8 +23,26 @@ class Entry:
     about: str = ""
 
     def load(self) -> Any:
-        module, attr = self.target.split(":")
-        return getattr(import_module(module), attr)
+        return resolve(self.target)
+
+
+def resolve(target: str) -> Any:
+    """The attribute a "module:attribute" string names, its module imported now."""
+    module, attr = target.split(":")
+    return getattr(import_module(module), attr)
+
+
+def lazy_members(package: str, homes: dict[str, str]) -> Callable[[str], Any]:
+    """A package's module `__getattr__` (PEP 562) that imports each name from its home module
+    (`homes`: name -> module) on first use, so that importing the package for a light member (a
+    config class) does not import what its heavy siblings need (torch, transformers)."""
+
+    def __getattr__(name: str) -> Any:
+        if name not in homes:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        return resolve(f"{homes[name]}:{name}")
+
+    return __getattr__
 
 
 class Registry:

@@ -6,6 +6,8 @@ One protocol (restoration.base.Restorer), one file per restorer, looked up by na
 - `interpolation`: training-free, move the weights part of the way back to the base (Lin et al.).
 """
 
+from forgetscope.registry import lazy_members
+
 _HOMES = {
     "RESTORERS": "forgetscope.restoration.base",
     "RestoreJob": "forgetscope.restoration.base",
@@ -17,12 +19,4 @@ _HOMES = {
 }
 __all__ = sorted(_HOMES)
 
-
-def __getattr__(name: str):
-    """The names above, each imported from its module on first use (PEP 562): importing this package
-    for a config class does not import torch or transformers."""
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    return getattr(import_module(_HOMES[name]), name)
+__getattr__ = lazy_members(__name__, _HOMES)  # each name imported from its module on first use

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import import_module
 from pathlib import Path
 
 from pydantic import BaseModel
 
 from forgetscope.errors import UserError
-from forgetscope.registry import Entry, Registry
+from forgetscope.registry import Entry, Registry, resolve
 
 
 @dataclass(frozen=True)
@@ -29,8 +28,7 @@ class Study:
     may_change: tuple[str, ...] = ()  # config sections a run folder accepts as changed (forgetscope.runs.prepare_run)
 
     def run(self, cfg: BaseModel, run_dir: Path, view):
-        module, function = self.runner.split(":")
-        return getattr(import_module(module), function)(cfg, run_dir, view)
+        return resolve(self.runner)(cfg, run_dir, view)
 
 
 STUDIES = Registry("study", [

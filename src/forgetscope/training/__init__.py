@@ -1,6 +1,8 @@
 """One training loop. Pre-training of synthetic bases, fine-tuning and restoration are configurations
 of it, not copies."""
 
+from forgetscope.registry import lazy_members
+
 _HOMES = {
     "LMBatches": "forgetscope.training.batches",
     "SFTBatches": "forgetscope.training.batches",
@@ -12,12 +14,4 @@ _HOMES = {
 }
 __all__ = sorted(_HOMES)
 
-
-def __getattr__(name: str):
-    """The names above, each imported from its module on first use (PEP 562): importing this package
-    for a config class does not import torch or transformers."""
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    return getattr(import_module(_HOMES[name]), name)
+__getattr__ = lazy_members(__name__, _HOMES)  # each name imported from its module on first use
