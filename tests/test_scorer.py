@@ -39,6 +39,18 @@ def brute_loglik(model, tok, context: str, continuation: str) -> tuple[float, bo
     return total, greedy
 
 
+def _scored_with_passes(model, tok, reqs):
+    """(the scorer, its loglikelihood of `reqs`, the input shape of every forward pass `model` saw)."""
+    passes = []
+    hook = model.register_forward_hook(lambda m, a, k, o: passes.append(tuple(k["input_ids"].shape)), with_kwargs=True)
+    sc = NativeScorer(model, tok, batch_size=8)
+    try:
+        got = sc.loglikelihood(reqs)
+    finally:
+        hook.remove()
+    return sc, got, passes
+
+
 def test_loglikelihood_matches_brute_force(tiny_lm):
     model, tok = tiny_lm
     reqs = [
@@ -150,13 +162,7 @@ def test_shared_long_context_equals_one_row_per_request(sharp_lm):
     assert len(tok(ctx, add_special_tokens=False)["input_ids"]) >= 64
     greedy_cont = " " + NativeScorer(model, tok).generate([ctx], max_new_tokens=3)[0]  # the model's own answer
     conts = [" paris . nora-xu", " lisbon is", greedy_cont, " acme works for", " paris"]
-    sc = NativeScorer(model, tok, batch_size=8)
-    passes = []
-    hook = model.register_forward_hook(lambda module, args, kwargs, output: passes.append(kwargs["input_ids"].shape), with_kwargs=True)
-    try:
-        got = sc.loglikelihood([(ctx, x) for x in conts])
-    finally:
-        hook.remove()
+    sc, got, passes = _scored_with_passes(model, tok, [(ctx, x) for x in conts])
     assert sc.share_prefix  # the model returned a cache that could be reused
     # the long context once, its four multi-token continuations in one batch, " paris" (one token) in another
     assert len(passes) == 3 and sorted(p[0] for p in passes) == [1, 1, 4]
@@ -834,14 +840,7 @@ def test_shared_context_takes_the_cache_from_the_outputs_field(sharp_lm, wrapper
     reqs = _long_context_requests(tok)
     n_ctx = len(tok(reqs[0][0], add_special_tokens=False)["input_ids"])
     conts = [len(tok(c + x, add_special_tokens=False)["input_ids"]) - n_ctx for c, x in reqs]
-    lm = wrapper(model, field)
-    passes = []
-    hook = lm.register_forward_hook(lambda m, a, k, o: passes.append(tuple(k["input_ids"].shape)), with_kwargs=True)
-    sc = NativeScorer(lm, tok, batch_size=8)
-    try:
-        got = sc.loglikelihood(reqs)
-    finally:
-        hook.remove()
+    sc, got, passes = _scored_with_passes(wrapper(model, field), tok, reqs)
     if field is None:
         assert not sc.share_prefix and passes == [(1, n_ctx), (3, n_ctx + max(conts) - 1)]  # the context, then whole rows
     else:
@@ -873,13 +872,7 @@ def test_shared_context_through_a_peft_model(random_lora):
     assert not {"cache", "past_key_values"} & set(inspect.signature(lora.forward).parameters)
     reqs = _long_context_requests(tok)
     n_ctx = len(tok(reqs[0][0], add_special_tokens=False)["input_ids"])
-    passes = []
-    hook = lora.register_forward_hook(lambda m, a, k, o: passes.append(tuple(k["input_ids"].shape)), with_kwargs=True)
-    sc = NativeScorer(lora, tok, batch_size=8)
-    try:
-        got = sc.loglikelihood(reqs)
-    finally:
-        hook.remove()
+    sc, got, passes = _scored_with_passes(lora, tok, reqs)
     assert sc.share_prefix and passes[0] == (1, n_ctx) and len(passes) == 2 and passes[1][1] < n_ctx
     wants = []
     for (c, x), g in zip(reqs, got, strict=True):
