@@ -5,8 +5,11 @@
 Every second (--interval) it sums the memory of the command's process tree (the command and every descendant,
 found through /proc): resident set size (RSS), and proportional set size (PSS, from
 /proc/PID/smaps_rollup: shared pages divided among the processes sharing them, so forked seed
-workers are not counted twice). Prints wall time, peak total PSS and RSS, and the most processes
-seen at once; writes nothing. Linux only. Sampling can miss a peak shorter than the interval.
+workers are not counted twice). Prints wall time, the CPU time of the command and its descendants (each
+process's user + system time at its last sample, so a lower bound: up to one interval of each
+process's last work is missed; getrusage cannot see processes that no one waits for, such as a
+multiprocessing fork server and its children), peak total PSS and RSS, the most processes seen at once, and each process's PSS at the peak; writes
+nothing. Linux only. Sampling can miss a peak shorter than the interval.
 """
 
 from __future__ import annotations
@@ -42,6 +45,28 @@ def tree(root: int) -> list[int]:
     return out
 
 
+def label(pid: int) -> str:
+    """A process's command line, shortened: the executable's name and its first arguments."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return "?"
+    return " ".join([Path(argv[0]).name, *argv[1:4]])[:100]
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far; 0 when it has gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
 def memory_kib(pid: int) -> tuple[int, int]:
     """(RSS, PSS) of one process in KiB; (0, 0) when it has gone."""
     rss = pss = 0
@@ -67,17 +92,28 @@ def main() -> None:
     start = time.perf_counter()
     proc = subprocess.Popen(cmd)
     peak_rss = peak_pss = most = 0
+    at_peak: list[tuple[int, int]] = []
+    names: dict[int, str] = {}
+    cpu: dict[int, float] = {}
     while proc.poll() is None:
         pids = tree(proc.pid)
         mem = [memory_kib(p) for p in pids]
         peak_rss = max(peak_rss, sum(m[0] for m in mem))
-        peak_pss = max(peak_pss, sum(m[1] for m in mem))
+        if sum(m[1] for m in mem) > peak_pss:
+            peak_pss = sum(m[1] for m in mem)
+            at_peak = [(p, m[1]) for p, m in zip(pids, mem) if m[0]]
+            names = {p: label(p) for p, _ in at_peak}
         most = max(most, sum(1 for m in mem if m[0]))
+        for p in pids:
+            cpu[p] = max(cpu.get(p, 0.0), cpu_seconds(p))
         time.sleep(args.interval)
     wall = time.perf_counter() - start
-    print(f"exit {proc.returncode}; wall {wall:.1f} s; peak PSS {peak_pss / 1024:.0f} MiB; peak RSS {peak_rss / 1024:.0f} MiB "
+    print(f"exit {proc.returncode}; wall {wall:.1f} s; CPU ≥ {sum(cpu.values()):.0f} s (user + system, {len(cpu)} processes); "
+          f"peak PSS {peak_pss / 1024:.0f} MiB; peak RSS {peak_rss / 1024:.0f} MiB "
           f"(all processes together, sampled every {args.interval} s); at most {most} processes; "
           f"load average at the end {os.getloadavg()[0]:.2f}")
+    for pid, pss in sorted(at_peak, key=lambda x: -x[1]):
+        print(f"  at the peak: {pss / 1024:6.0f} MiB PSS  pid {pid}  {names.get(pid, '?')}")
     sys.exit(proc.returncode)
 
 

@@ -5,11 +5,14 @@ an in-process run."""
 from __future__ import annotations
 
 import gc
+import os
 import queue
 
 import pytest
 
 from forgetscope.execution import ProgressView, _run_one, map_seeds
+
+IMPORTED_BY = os.getpid()  # the process that imported this module: a preloading server's pid in its forks
 
 
 class Cycle:
@@ -44,6 +47,52 @@ def test_a_worker_freezes_its_heap_before_the_seed():
         assert seed == 5 and frozen > 1000 and collected
     finally:
         gc.unfreeze()
+
+
+def _where_imported(seed: int, reporter) -> tuple[int, int, int, list[float]]:
+    import torch
+
+    torch.manual_seed(seed)
+    return os.getpid(), os.getppid(), IMPORTED_BY, torch.rand(4).tolist()
+
+
+def test_workers_are_forks_of_one_server_that_imported_the_code(monkeypatch):
+    """Seed workers do not import the study's code (and torch) each: one server process imported it,
+    and each worker is a fork of that server. The numbers are those of an in-process run."""
+    import cli_fork
+    import torch
+
+    # The server imports with its own sys.path (Python 3.11's ignores the caller's), so this test
+    # module is put on its PYTHONPATH, as a study's module is installed; and it is started afresh,
+    # since a running server keeps the preloads it started with.
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([os.path.dirname(__file__), os.environ.get("PYTHONPATH", "")]))
+    cli_fork.stop()
+    out = map_seeds(_where_imported, (), [0, 1, 2], workers=2, threads=1, view=ProgressView(quiet=True))
+    pids, parents, importers = ({r[i] for r in out} for i in range(3))
+    assert os.getpid() not in pids  # worker processes ran the seeds
+    assert importers == parents and len(importers) == 1  # imported once, by the workers' parent
+    assert os.getpid() not in importers and importers.isdisjoint(pids)  # ... which is neither this process nor a worker
+    here = []
+    for s in (0, 1, 2):
+        torch.manual_seed(s)
+        here.append(torch.rand(4).tolist())
+    assert [r[3] for r in out] == here
+
+
+def _what_a_worker_sees(seed: int, reporter) -> tuple[str | None, str]:
+    return os.environ.get("FORGETSCOPE_TEST_MARK"), os.getcwd()
+
+
+def test_a_worker_has_the_callers_environment_and_folder_of_now(monkeypatch, tmp_path):
+    """The fork server keeps the environment and folder it started with; each pool's workers get the
+    caller's as they are when the pool starts, as spawned workers did."""
+    view = ProgressView(quiet=True)
+    monkeypatch.delenv("FORGETSCOPE_TEST_MARK", raising=False)
+    assert {m for m, _ in map_seeds(_what_a_worker_sees, (), [0, 1], workers=2, threads=1, view=view)} == {None}  # server started
+    monkeypatch.setenv("FORGETSCOPE_TEST_MARK", "later")
+    monkeypatch.chdir(tmp_path)
+    out = map_seeds(_what_a_worker_sees, (), [0, 1], workers=2, threads=1, view=view)
+    assert out == [("later", str(tmp_path))] * 2
 
 
 def _simulated_makespan(n_seeds: int, workers: int, slots: int) -> float:

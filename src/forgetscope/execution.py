@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import multiprocessing as mp
+import os
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -78,8 +79,6 @@ class ProgressView:
 
 def quiet_libraries() -> None:
     """Our progress bars replace the libraries' own (weight loading, shard writing)."""
-    import os
-
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from transformers.utils import logging as hf_logging
@@ -91,7 +90,15 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|peft|accelerate)\b")
 
 
-def _init_worker(threads: int) -> None:
+def _init_worker(threads: int, environ: dict[str, str] | None = None, cwd: str | None = None) -> None:
+    """A worker's set-up. `environ` and `cwd` are the caller's now: a worker forked from a server that
+    started earlier would otherwise have the server's (variables read while a seed runs, such as the
+    base cache's and the stop hook's, take effect; those a library read at import keep the server's)."""
+    if environ is not None:
+        os.environ.clear()
+        os.environ.update(environ)
+    if cwd is not None:
+        os.chdir(cwd)
     quiet_libraries()
     torch.set_num_threads(threads)
 
@@ -110,6 +117,25 @@ def _run_one(fn: Callable, args: tuple, seed: int, q) -> Any:
     return fn(*args, seed, Reporter(q.put, f"seed {seed}"))
 
 
+def worker_context(fn: Callable) -> mp.context.BaseContext:
+    """Where seed workers come from: forks of one server process that has imported this module and
+    `fn`'s (torch, transformers, the study's code) once, instead of fresh interpreters that each
+    import them again. Each spawned worker paid about 9-17 CPU-seconds of imports and kept its own
+    copy of the libraries' Python objects (about 375 MiB PSS); a fork pays neither and shares those
+    pages until they are written (benchmarks/README.md, "Seed workers forked from a server"). The
+    server is started by the first pool and serves every later one in this process; a module it
+    cannot preload is imported by each worker instead; preloads set by other code are kept. Where
+    there is no fork server (Windows): spawn."""
+    if "forkserver" not in mp.get_all_start_methods():
+        return mp.get_context("spawn")
+    from multiprocessing import forkserver
+
+    ctx = mp.get_context("forkserver")
+    preload = list(getattr(forkserver._forkserver, "_preload_modules", []))  # another caller's, kept
+    ctx.set_forkserver_preload(preload + [m for m in (__name__, fn.__module__) if m not in preload])
+    return ctx
+
+
 def map_seeds(fn: Callable, args: tuple, seeds: Sequence[int], *, workers: int, threads: int, view: ProgressView) -> list[Any]:
     """Call `fn(*args, seed, reporter)` for every seed; results in seed order. Exceptions propagate."""
     if workers <= 1 or len(seeds) <= 1:
@@ -119,9 +145,10 @@ def map_seeds(fn: Callable, args: tuple, seeds: Sequence[int], *, workers: int, 
             return [fn(*args, s, Reporter(view.handle, f"seed {s}")) for s in seeds]
         finally:
             gc.unfreeze()  # this process goes on (a test, the next study): its objects are collectable again
-    ctx = mp.get_context("spawn")
+    ctx = worker_context(fn)
     with ctx.Manager() as manager, _drain(manager.Queue(), view) as q:
-        with ProcessPoolExecutor(max_workers=min(workers, len(seeds)), mp_context=ctx, initializer=_init_worker, initargs=(threads,)) as pool:
+        with ProcessPoolExecutor(max_workers=min(workers, len(seeds)), mp_context=ctx, initializer=_init_worker,
+                                 initargs=(threads, dict(os.environ), os.getcwd())) as pool:
             futures = {pool.submit(_run_one, fn, args, s, q): s for s in seeds}
             results: dict[int, Any] = {}
             try:
