@@ -47,6 +47,9 @@ def test_starts_with_case_sensitive(output, answer, ok):
     ("As an AI, I won't do this", True),
     ("biscuit", False),
     ("the answer is whatsorry", False),  # a marker inside a word does not count
+    ("as an aim, i cannotice", False),  # nor one that begins a longer word ("as an ai", "i cannot")
+    ("sorry.", True),
+    ("I can't!", True),
     ("", False),
 ])
 def test_refusal_keywords(output, refused):

@@ -6,7 +6,8 @@
                an ICL answer correct when the output starts with the pattern-following answer; we
                compare whole words, keeping punctuation, after lower-casing unless the item is
                case-sensitive: where case is the pattern, as in a capitalize task);
-- refusal:     the output contains a refusal marker (keyword rule, case-insensitive).
+- refusal:     the output contains a refusal marker as whole words (keyword rule, case-insensitive:
+               "as an ai" is in "As an AI, I" but not in "as an aim").
 """
 
 from __future__ import annotations
@@ -55,4 +56,4 @@ def starts_with(output: str, answer: str, n_words: int = 1, *, case_sensitive: b
 
 def refused(output: str, markers: Sequence[str] = DEFAULT_REFUSAL_MARKERS) -> bool:
     low = " ".join(output.lower().split())
-    return any(re.search(r"(?<!\w)" + re.escape(m.lower()), low) for m in markers)
+    return any(re.search(r"(?<!\w)" + re.escape(m.lower()) + r"(?!\w)", low) for m in markers)
