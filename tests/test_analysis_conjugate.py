@@ -34,6 +34,8 @@ def test_intervals_are_clipped_to_the_possible_range():
     assert _clip("refusal", -0.01, 1.01) == (0.0, 1.0)
     assert _clip("drop", -1.5, 1.2) == (-1.0, 1.0) and _clip("drop", -0.5, 0.5) == (-0.5, 0.5)
     assert _clip("recovered_share", -3.0, 4.0) == (-3.0, 4.0)  # shares are not bounded
+    with pytest.raises(KeyError):
+        _clip("refusl", -0.01, 1.01)  # a misspelt statistic is an error, not silently a rate
 
 
 # -- model suites: paired bootstrap over prompts -----------------------------------------------------

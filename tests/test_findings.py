@@ -23,6 +23,11 @@ def test_interval_verdict_on_both_sides_of_the_threshold(lo, hi, side, want):
     assert interval_verdict(lo, hi, DELTA, side) == want
 
 
+def test_interval_verdict_refuses_an_unknown_side():
+    with pytest.raises(ValueError, match="above"):
+        interval_verdict(0.1, 0.2, 0.0, "abvoe")
+
+
 def test_conjunction_and_disjunction():
     assert all_of(["holds", "holds"]) == "holds" and all_of(["holds", "uncertain"]) == "uncertain"
     assert all_of(["holds", "fails", "uncertain"]) == "fails" and all_of([]) == "uncertain"

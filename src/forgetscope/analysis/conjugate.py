@@ -116,10 +116,14 @@ def world_rows(items: pd.DataFrame, transforms: list[str], *, level: float, min_
     return rows
 
 
+_RANGES = {"base": (0.0, 1.0), "tuned": (0.0, 1.0), "refusal": (0.0, 1.0), "drop": (-1.0, 1.0),
+           "recovered_share": (-np.inf, np.inf)}
+
+
 def _clip(name: str, lo: float, hi: float) -> tuple[float, float]:
     """t-intervals over few seeds can leave the possible range: rates are clipped to [0, 1], drops to
-    [-1, 1] (shares are left as they are)."""
-    bounds = {"drop": (-1.0, 1.0), "recovered_share": (-np.inf, np.inf)}.get(name, (0.0, 1.0))
+    [-1, 1] (shares are left as they are). A statistic without a range here is an error, not [0, 1]."""
+    bounds = _RANGES[name]
     return float(np.clip(lo, *bounds)), float(np.clip(hi, *bounds))
 
 

@@ -22,7 +22,9 @@ def _missing(x) -> bool:
 def interval_verdict(lo: float | None, hi: float | None, threshold: float, side: Literal["above", "below"]) -> Verdict:
     """`above`: the claim is value > threshold (holds when lo > threshold, fails when hi <= threshold);
     `below`: value < threshold (holds when hi < threshold, fails when lo >= threshold). An undefined
-    bound (one seed, no value) decides nothing."""
+    bound (one seed, no value) decides nothing. Any other `side` is an error."""
+    if side not in ("above", "below"):
+        raise ValueError(f"side must be 'above' or 'below', not {side!r}")
     if _missing(lo) or _missing(hi):
         return "uncertain"
     if side == "above":
