@@ -254,6 +254,9 @@ def _broken(kind: str, tmp: Path) -> Path:
         _model(m)
         (m / "model.safetensors").unlink()
         (m / "pytorch_model.bin").write_bytes(b"\x80\x04pickle")
+    elif kind == "other-name":
+        _model(m)
+        (m / "model.safetensors").rename(m / "weights.safetensors")
     elif kind == "truncated":
         _model(m)
         _truncate(m / "model.safetensors", (m / "model.safetensors").stat().st_size - 10)
@@ -303,6 +306,7 @@ MODEL_CASES = [
     ("weights-bin", "'transformers_weights' names 'x.bin'"),
     ("weights-outside", "'transformers_weights' names '../outside.safetensors'"),
     ("only-pickle", "found pytorch_model.bin: pickled weights are never loaded"),
+    ("other-name", "no model.safetensors weights (found weights.safetensors: without model.safetensors.index.json"),
     ("truncated", "model.safetensors: damaged safetensors file"),
     ("short", "shorter than its header"),
     ("garbage-header", "its header is not JSON"),

@@ -341,7 +341,7 @@ def test_mt_model_loads_the_dtype_asked_for(tiny_mt, tmp_path):
 
 def test_mt_model_reads_only_model_safetensors(tiny_mt, tmp_path):
     """A folder whose safetensors file is not the model's (extra.safetensors) but which holds pickled
-    weights beside it passes the folder check; loading must refuse rather than unpickle them."""
+    weights beside it is refused when the transform is made, naming both; nothing is unpickled."""
     import shutil
 
     import torch
@@ -353,12 +353,11 @@ def test_mt_model_reads_only_model_safetensors(tiny_mt, tmp_path):
     (folder / "model.safetensors").unlink()
     save_file({"x": torch.zeros(2)}, folder / "extra.safetensors")
     torch.save(T5ForConditionalGeneration.from_pretrained(tiny_mt).state_dict(), folder / "pytorch_model.bin")
-    t = get_transform("mt_model", path=str(folder))
     with pytest.raises(UserError) as e:
-        t.load()
+        get_transform("mt_model", path=str(folder))
     message = str(e.value)
-    assert message.startswith(f"{folder}: could not load the translation model: ") and "model.safetensors" in message
-    assert "\n" not in message and t._model is None
+    assert message.startswith(f"{folder}: no model.safetensors weights (found extra.safetensors: ")
+    assert "found pytorch_model.bin: pickled weights are never loaded" in message and "\n" not in message
 
 
 def test_mt_model_errors_name_the_folder_and_the_cause(tiny_mt, tiny_lm, tmp_path):

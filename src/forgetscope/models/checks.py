@@ -104,7 +104,7 @@ def check_weights(path: Path, config: dict[str, Any]) -> list[Path]:
         if not isinstance(named, str) or not named.endswith((".safetensors", ".safetensors.index.json")) or not _inside(path, named):
             raise UserError(f"{path / 'config.json'}: 'transformers_weights' names {named!r}; forgetscope loads weights only "
                             "from *.safetensors files in the model folder (remove the key, or convert the weights)")
-    index = path / "model.safetensors.index.json"
+    index = path / (named if isinstance(named, str) and named.endswith(".index.json") else "model.safetensors.index.json")
     if index.exists():
         weight_map = read_json_object(index, "safetensors index").get("weight_map")
         if not isinstance(weight_map, dict) or not weight_map:
@@ -114,12 +114,17 @@ def check_weights(path: Path, config: dict[str, Any]) -> list[Path]:
         if bad:
             raise UserError(f"{index}: names {bad[0]!r}, not a *.safetensors file in the folder; forgetscope loads weights only from safetensors")
         files = [path / s for s in shards]
-    else:
-        files = sorted(path.glob("*.safetensors"))
+    else:  # what transformers loads without an index: the named file, or model.safetensors
+        weights = path / (named if isinstance(named, str) and named.endswith(".safetensors") else "model.safetensors")
+        files = [weights] if weights.is_file() else []
     if not files:
-        pickles = _pickles(path)
-        hint = f" (found {', '.join(pickles)}: pickled weights are never loaded; convert them to safetensors)" if pickles else ""
-        raise UserError(f"{path}: no *.safetensors weights{hint}")
+        pickles, others = _pickles(path), sorted(p.name for p in path.glob("*.safetensors"))
+        hints = [f"found {', '.join(others)}: without model.safetensors.index.json transformers loads "
+                 f"{weights.name}; rename the file or write an index"] if others else []
+        if pickles:
+            hints.append(f"found {', '.join(pickles)}: pickled weights are never loaded; convert them to safetensors")
+        hint = f" ({'; '.join(hints)})" if hints else ""
+        raise UserError(f"{path}: no {weights.name} weights{hint}")
     for f in files:
         check_safetensors_file(f)
     return files
