@@ -19,7 +19,8 @@ from forgetscope.evaluation.lm_eval_backend import (  # noqa: E402
     evaluate_with_lm_eval,
     probe_task_configs,
 )
-from forgetscope.evaluation.lm_eval_tasks import check_lm_eval_tasks  # noqa: E402
+from forgetscope.evaluation import lm_eval_tasks  # noqa: E402
+from forgetscope.evaluation.lm_eval_tasks import check_lm_eval_tasks, known_task_names  # noqa: E402
 from forgetscope.evaluation.probe_runner import ProbeSettings, render_prompt, run_probes  # noqa: E402
 from forgetscope.evaluation.scorer import NativeScorer  # noqa: E402
 
@@ -126,6 +127,43 @@ def test_unknown_task_or_kind_is_a_user_error(tiny_lm, world_items):
         check_lm_eval_tasks(["no_such_task_xyz"])
     with pytest.raises(UserError, match="no lm-eval metric"):
         probe_task_configs([it for it in world_items if it.kind == "refusal"], tok)
+
+
+def _task_yaml(folder, name):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.yaml").write_text(f"task: {name}\ndataset_path: json\noutput_type: multiple_choice\n"
+                                          "doc_to_text: q\ndoc_to_choice: [a, b]\ndoc_to_target: 0\n")
+
+
+def test_task_names_are_lm_evals_and_come_from_the_cache_once_kept(tmp_path, monkeypatch):
+    """The names a check knows are lm-eval's own index's; once kept in the cache a check builds no
+    index; a task YAML added to an include folder, or a damaged cache file, makes it build again."""
+    monkeypatch.setenv("FORGETSCOPE_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "tasks"
+    _task_yaml(folder, "mine_one")
+    built = []
+    real = lm_eval_tasks.task_manager
+
+    def counting(include_defaults, include_path=()):
+        built.append(include_path)
+        return real(include_defaults, include_path)
+
+    monkeypatch.setattr(lm_eval_tasks, "task_manager", counting)
+    names = known_task_names([str(folder)])
+    assert names == set(real(True, (str(folder.resolve()),)).all_tasks)  # lm-eval's index, every name
+    assert {"mine_one", "arc_easy"} <= names and len(built) == 1
+    assert known_task_names([str(folder)]) == names and len(built) == 1  # from the cache: no index built
+    check_lm_eval_tasks(["mine_one", "arc_easy"], [str(folder)])
+    assert len(built) == 1
+    _task_yaml(folder, "mine_two")
+    real.cache_clear()  # this process's own index of the folder is stale too
+    with pytest.raises(UserError, match="'mine_tw'; did you mean 'mine_two'"):  # the new task is known
+        check_lm_eval_tasks(["mine_tw"], [str(folder)])
+    assert "mine_two" in known_task_names([str(folder)]) and len(built) == 2  # the new YAML: built again
+    kept = list((tmp_path / "cache" / "lm-eval-tasks").glob("*.json"))
+    for f in kept:
+        f.write_text("{damaged")
+    assert known_task_names([str(folder)]) == names | {"mine_two"} and len(built) == 3
 
 
 def test_config_fields():

@@ -5,6 +5,9 @@ imports neither torch nor lm-eval; lm-eval itself is imported only to check or r
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -72,6 +75,50 @@ def manager_for(names: Sequence[str], include_path: Sequence[str]):
     return task_manager(True, include)
 
 
+def _yaml_fingerprint(version: str, folders: Sequence[str]) -> str:
+    """A key that changes when lm-eval's version or any task YAML in `folders` (added, removed, edited:
+    its path, size and modification time) changes."""
+    h = hashlib.sha256(f"lm-eval {version}\n".encode())
+    for folder in folders:
+        h.update(f"folder {folder}\n".encode())
+        for parent, dirs, files in os.walk(folder):
+            dirs.sort()
+            for name in sorted(f for f in files if f.endswith((".yaml", ".yml"))):
+                st = os.stat(os.path.join(parent, name))
+                h.update(f"{os.path.relpath(os.path.join(parent, name), folder)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:32]
+
+
+def known_task_names(include_path: Sequence[str] = ()) -> frozenset[str]:
+    """Every task, group and tag name lm-eval knows, from its own task folder and `include_path`.
+    Building lm-eval's index reads ~14,700 YAML files (10-15 s in every process); the names are kept
+    in the forgetscope cache (`<cache>/lm-eval-tasks/<key>.json`), keyed on lm-eval's version and the
+    path, size and modification time of every task YAML in those folders, so a later check costs a
+    walk of the folders (~0.2 s). An unreadable or damaged cache file is built again."""
+    from importlib.metadata import version
+
+    from forgetscope.cache import cache_root
+    from forgetscope.store import atomic_write_json
+
+    include = tuple(str(Path(p).expanduser().resolve()) for p in include_path)
+    import lm_eval
+
+    folders = [str(Path(lm_eval.__file__).resolve().parent / "tasks"), *include]
+    path = cache_root() / "lm-eval-tasks" / f"{_yaml_fingerprint(version('lm_eval'), folders)}.json"
+    try:
+        names = json.loads(path.read_text(encoding="utf-8"))["names"]
+        if isinstance(names, list) and names and all(isinstance(n, str) for n in names):
+            return frozenset(names)
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    names = sorted(task_manager(True, include).all_tasks)
+    try:
+        atomic_write_json(path, {"lm_eval": version("lm_eval"), "folders": folders, "names": names})
+    except OSError:  # a read-only cache costs time, not correctness
+        pass
+    return frozenset(names)
+
+
 def check_lm_eval_tasks(names: Sequence[str | LmEvalTask], include_path: Sequence[str] = ()) -> None:
     """One-line UserError if lm-eval is missing or does not know one of `names` (lm-eval's task
     folder and `include_path`, folders of your own task YAMLs)."""
@@ -80,11 +127,11 @@ def check_lm_eval_tasks(names: Sequence[str | LmEvalTask], include_path: Sequenc
         if not Path(p).expanduser().is_dir():
             raise UserError(f"eval.lm_eval_include_path: {p}: no such folder")
     names = [n if isinstance(n, str) else n.name for n in names]
-    known = set(manager_for(names, include_path).all_tasks)
+    known = known_task_names(include_path)
     unknown = [n for n in names if n not in known]
     if unknown:
         import difflib
 
-        close = difflib.get_close_matches(unknown[0], known, n=1)
+        close = difflib.get_close_matches(unknown[0], sorted(known), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise UserError(f"lm-eval does not know the task {unknown[0]!r}{hint} (`lm-eval ls tasks` lists them)")
