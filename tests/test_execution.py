@@ -95,6 +95,26 @@ def test_a_worker_has_the_callers_environment_and_folder_of_now(monkeypatch, tmp
     assert out == [("later", str(tmp_path))] * 2
 
 
+def _fails_or_trains_long(folder: str, seed: int, reporter) -> int:
+    """Seed 0 fails at once; the others 'train' for 30 s, then leave a file saying they finished."""
+    import time
+    from pathlib import Path
+
+    if seed == 0:
+        raise ValueError("seed 0 failed")
+    time.sleep(30)
+    Path(folder, f"seed-{seed}.finished").touch()
+    return seed
+
+
+def test_a_failed_seed_stops_the_other_workers(tmp_path):
+    """A failure (or Ctrl-C) in one seed ends the run now: the seeds already handed to workers are not
+    left to train to their end first (they would leave their files after 30 s)."""
+    with pytest.raises(ValueError, match="seed 0 failed"):
+        map_seeds(_fails_or_trains_long, (str(tmp_path),), [0, 1, 2, 3], workers=2, threads=1, view=ProgressView(quiet=True))
+    assert not list(tmp_path.glob("*.finished"))
+
+
 def _simulated_makespan(n_seeds: int, workers: int, slots: int) -> float:
     """Brute force, independent of seed_workers' formula: `workers` processes take seeds (each 1 unit
     of work) from a queue; while k of them run, each runs at min(1, slots / k). Event by event."""

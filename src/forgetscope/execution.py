@@ -154,11 +154,22 @@ def map_seeds(fn: Callable, args: tuple, seeds: Sequence[int], *, workers: int, 
             try:
                 for fut in as_completed(futures):
                     results[futures[fut]] = fut.result()
-            except BaseException:
+            except BaseException:  # Ctrl-C, or a seed that failed
                 for f in futures:
                     f.cancel()
+                _stop_workers(pool)
                 raise
     return [results[s] for s in seeds]
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """End the pool's workers now. Cancelling futures is not enough: the pool hands seeds to its
+    workers ahead of time (up to one more than it has workers), and a seed handed on cannot be
+    cancelled, so Ctrl-C, or a seed that failed, would otherwise wait minutes for the remaining seeds
+    to train. Safe: every file is written atomically and every stage resumes where it stopped."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):  # private, but stable since 3.8
+        if process.is_alive():
+            process.terminate()
 
 
 @contextlib.contextmanager
