@@ -13,6 +13,7 @@ import fnmatch
 import json
 import math
 import struct
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -116,15 +117,15 @@ def check_weights(path: Path, config: dict[str, Any]) -> list[Path]:
         files = [path / s for s in shards]
     else:  # what transformers loads without an index: the named file, or model.safetensors
         weights = path / (named if isinstance(named, str) and named.endswith(".safetensors") else "model.safetensors")
-        files = [weights] if weights.is_file() else []
-    if not files:
-        pickles, others = _pickles(path), sorted(p.name for p in path.glob("*.safetensors"))
-        hints = [f"found {', '.join(others)}: without model.safetensors.index.json transformers loads "
-                 f"{weights.name}; rename the file or write an index"] if others else []
-        if pickles:
-            hints.append(f"found {', '.join(pickles)}: pickled weights are never loaded; convert them to safetensors")
-        hint = f" ({'; '.join(hints)})" if hints else ""
-        raise UserError(f"{path}: no {weights.name} weights{hint}")
+        if not weights.is_file():
+            pickles, others = _pickles(path), sorted(p.name for p in path.glob("*.safetensors"))
+            hints = [f"found {', '.join(others)}: without model.safetensors.index.json transformers loads "
+                     f"{weights.name}; rename the file or write an index"] if others else []
+            if pickles:
+                hints.append(f"found {', '.join(pickles)}: pickled weights are never loaded; convert them to safetensors")
+            hint = f" ({'; '.join(hints)})" if hints else ""
+            raise UserError(f"{path}: no {weights.name} weights{hint}")
+        files = [weights]
     for f in files:
         check_safetensors_file(f)
     return files
@@ -186,17 +187,12 @@ def check_adapter_weights(path: Path) -> None:
     check_safetensors_file(weights)
 
 
-def check_tokenizer_files(path: Path) -> None:
-    """A local model folder's tokenizer: present, and its JSON files parse."""
-    has = [n for n in TOKENIZER_FILES if (path / n).exists()]
-    if not has:
-        raise UserError(f"{path}: model folder without a tokenizer (no tokenizer.json or tokenizer_config.json)")
-    check_tokenizer_json(path)
-
-
-def check_tokenizer_json(path: Path) -> None:
-    """The tokenizer's JSON files in a folder, where present, parse (a truncated download is a
+def check_tokenizer_files(path: Path, files: Sequence[str] = TOKENIZER_FILES) -> None:
+    """A local model folder's tokenizer: one of `files` present (a translation model's tokenizer can
+    be a sentencepiece or vocabulary file), and its JSON files parse (a truncated download is a
     one-line error naming the file, not a traceback from the tokenizer library)."""
+    if not any((path / n).exists() for n in files):
+        raise UserError(f"{path}: model folder without a tokenizer (no tokenizer.json or tokenizer_config.json)")
     for name in ("tokenizer.json", "tokenizer_config.json"):
         if (path / name).exists():
             read_json_object(path / name)

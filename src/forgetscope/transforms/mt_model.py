@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from forgetscope.errors import UserError
-from forgetscope.models.checks import check_model_folder, check_tokenizer_json
+from forgetscope.models.checks import check_model_folder, check_tokenizer_files
 from forgetscope.models.loading import DTYPES
 from forgetscope.transforms.base import Transform
 
@@ -75,9 +75,7 @@ class MTModelTranslation(Transform):
         check_model_folder(self.path)
         if (self.path / "adapter_config.json").exists():
             raise UserError(f"{self.path}: an adapter folder; mt_model needs a full translation model folder")
-        if not any((self.path / n).exists() for n in _TOKENIZER_FILES):
-            raise UserError(f"{self.path}: model folder without a tokenizer (no tokenizer.json or tokenizer_config.json)")
-        check_tokenizer_json(self.path)
+        check_tokenizer_files(self.path, _TOKENIZER_FILES)
         from transformers import AutoConfig
 
         try:
