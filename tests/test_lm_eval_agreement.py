@@ -137,33 +137,49 @@ def _task_yaml(folder, name):
 
 def test_task_names_are_lm_evals_and_come_from_the_cache_once_kept(tmp_path, monkeypatch):
     """The names a check knows are lm-eval's own index's; once kept in the cache a check builds no
-    index; a task YAML added to an include folder, or a damaged cache file, makes it build again."""
+    index; a task YAML added to an include folder, or a damaged cache file, makes it build again.
+    Within one process the folders are walked once per include path (a run checks before every model)."""
     monkeypatch.setenv("FORGETSCOPE_CACHE", str(tmp_path / "cache"))
     folder = tmp_path / "tasks"
     _task_yaml(folder, "mine_one")
-    built = []
-    real = lm_eval_tasks.task_manager
+    built, walked = [], []
+    real, real_walk = lm_eval_tasks.task_manager, lm_eval_tasks._yaml_fingerprint
 
     def counting(include_defaults, include_path=()):
         built.append(include_path)
         return real(include_defaults, include_path)
 
+    def counting_walk(version, folders):
+        walked.append(folders)
+        return real_walk(version, folders)
+
+    def later_process():  # what a new process starts without: the in-process lookups
+        lm_eval_tasks._known_task_names.cache_clear()
+
     monkeypatch.setattr(lm_eval_tasks, "task_manager", counting)
+    monkeypatch.setattr(lm_eval_tasks, "_yaml_fingerprint", counting_walk)
+    later_process()
     names = known_task_names([str(folder)])
     assert names == set(real(True, (str(folder.resolve()),)).all_tasks)  # lm-eval's index, every name
     assert {"mine_one", "arc_easy"} <= names and len(built) == 1
+    check_lm_eval_tasks(["mine_one", "arc_easy"], [str(folder)])
+    assert len(walked) == 1  # the same process: not walked again
+    later_process()
     assert known_task_names([str(folder)]) == names and len(built) == 1  # from the cache: no index built
     check_lm_eval_tasks(["mine_one", "arc_easy"], [str(folder)])
     assert len(built) == 1
     _task_yaml(folder, "mine_two")
     real.cache_clear()  # this process's own index of the folder is stale too
+    later_process()
     with pytest.raises(UserError, match="'mine_tw'; did you mean 'mine_two'"):  # the new task is known
         check_lm_eval_tasks(["mine_tw"], [str(folder)])
     assert "mine_two" in known_task_names([str(folder)]) and len(built) == 2  # the new YAML: built again
     kept = list((tmp_path / "cache" / "lm-eval-tasks").glob("*.json"))
     for f in kept:
         f.write_text("{damaged")
+    later_process()
     assert known_task_names([str(folder)]) == names | {"mine_two"} and len(built) == 3
+    later_process()  # no lookup made through this test's counting helpers stays behind
 
 
 def test_config_fields():

@@ -93,18 +93,25 @@ def known_task_names(include_path: Sequence[str] = ()) -> frozenset[str]:
     """Every task, group and tag name lm-eval knows, from its own task folder and `include_path`.
     Building lm-eval's index reads ~14,700 YAML files (10-15 s in every process); the names are kept
     in the forgetscope cache (`<cache>/lm-eval-tasks/<key>.json`), keyed on lm-eval's version and the
-    path, size and modification time of every task YAML in those folders, so a later check costs a
-    walk of the folders (~0.2 s). An unreadable or damaged cache file is built again."""
+    path, size and modification time of every task YAML in those folders, so a later process's check
+    costs a walk of the folders (~0.2 s). Within a process the names are looked up once per include
+    path, as lm-eval's index is (`task_manager`): a run checks its tasks before every model it
+    evaluates. An unreadable or damaged cache file is built again."""
+    return _known_task_names(tuple(str(Path(p).expanduser().resolve()) for p in include_path))
+
+
+@functools.cache
+def _known_task_names(include: tuple[str, ...]) -> frozenset[str]:
     from importlib.metadata import version
+
+    import lm_eval
 
     from forgetscope.cache import cache_root
     from forgetscope.store import atomic_write_json
 
-    include = tuple(str(Path(p).expanduser().resolve()) for p in include_path)
-    import lm_eval
-
+    lm_eval_version = version("lm_eval")
     folders = [str(Path(lm_eval.__file__).resolve().parent / "tasks"), *include]
-    path = cache_root() / "lm-eval-tasks" / f"{_yaml_fingerprint(version('lm_eval'), folders)}.json"
+    path = cache_root() / "lm-eval-tasks" / f"{_yaml_fingerprint(lm_eval_version, folders)}.json"
     try:
         names = json.loads(path.read_text(encoding="utf-8"))["names"]
         if isinstance(names, list) and names and all(isinstance(n, str) for n in names):
@@ -113,7 +120,7 @@ def known_task_names(include_path: Sequence[str] = ()) -> frozenset[str]:
         pass
     names = sorted(task_manager(True, include).all_tasks)
     try:
-        atomic_write_json(path, {"lm_eval": version("lm_eval"), "folders": folders, "names": names})
+        atomic_write_json(path, {"lm_eval": lm_eval_version, "folders": folders, "names": names})
     except OSError:  # a read-only cache costs time, not correctness
         pass
     return frozenset(names)
