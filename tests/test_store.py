@@ -240,6 +240,23 @@ def test_files_get_the_users_umask(tmp_path):
     assert stat.S_IMODE((tmp_path / "model").stat().st_mode) == 0o777 & ~UMASK
 
 
+def test_saved_model_weights_get_the_users_umask(tmp_path):
+    """transformers' save_pretrained writes model.safetensors 0600 (a moved temporary); a checkpoint
+    folder's files are as readable as the reports beside it."""
+    import stat
+
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from forgetscope.models.loading import save_model
+    from forgetscope.store.atomic import UMASK
+
+    model = GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=8, n_head=2, vocab_size=32, n_positions=8, bos_token_id=0, eos_token_id=0))
+    folder = save_model(model, None, tmp_path / "ck")
+    modes = {f.name: stat.S_IMODE(f.stat().st_mode) for f in folder.iterdir()}
+    assert modes["model.safetensors"] == 0o666 & ~UMASK, modes
+    assert set(modes.values()) == {0o666 & ~UMASK}, modes
+
+
 def test_prepare_run_cleans_every_stale_temporary_and_keeps_live_ones(tmp_path, smoke_config):
     from forgetscope.runs import prepare_run
     from forgetscope.studies.registry import STUDIES

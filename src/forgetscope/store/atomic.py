@@ -106,6 +106,7 @@ def atomic_dir(path: str | os.PathLike, *, replace: bool = False) -> Iterator[Pa
     tmp.mkdir(mode=DIR_MODE)
     try:
         yield tmp
+        _umask_modes(tmp)
         stop.point(f"write:{path}")
         if path.exists():
             if not replace:
@@ -119,6 +120,20 @@ def atomic_dir(path: str | os.PathLike, *, replace: bool = False) -> Iterator[Pa
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _umask_modes(folder: Path) -> None:
+    """Give what a library wrote into `folder` the umask's modes: transformers' save_pretrained writes
+    model.safetensors 0600 (a temporary file moved into place) beside a 0644 config.json."""
+    for root, dirs, files in os.walk(folder):
+        for name in files:
+            p = os.path.join(root, name)
+            if not os.path.islink(p):
+                os.chmod(p, FILE_MODE | (os.stat(p).st_mode & 0o111 & ~UMASK))
+        for name in dirs:
+            p = os.path.join(root, name)
+            if not os.path.islink(p):
+                os.chmod(p, DIR_MODE)
 
 
 def remove_tree(path: Path) -> None:
