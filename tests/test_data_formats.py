@@ -33,3 +33,14 @@ def test_format_errors_name_file_and_line(tmp_path, tiny_world):
         read_jsonl(bad)
     with pytest.raises(UserError, match="no such data file"):
         read_jsonl(tmp_path / "missing.jsonl")
+
+
+def test_message_errors_say_what_is_accepted_and_name_the_role():
+    """A prompt may be a string, so its error says so; a role the chat template would drop is named."""
+    with pytest.raises(UserError, match=r"f:1: field 'prompt': must be a string or a non-empty list of messages, got int"):
+        detect_format([{"prompt": 3, "completion": "b"}], "f")
+    with pytest.raises(UserError, match=r"field 'messages': must be a non-empty list of messages, got an empty list"):
+        detect_format([{"messages": []}], "f")
+    chat = [{"role": "user", "content": "q"}, {"role": "bot", "content": "a"}]
+    with pytest.raises(UserError, match=r"f:1: field 'messages': message 1: unknown role 'bot' \(one of: system, user, assistant, tool\)"):
+        detect_format([{"messages": chat}], "f")

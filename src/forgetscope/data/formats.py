@@ -64,18 +64,26 @@ def detect_format(rows: list[dict], source: str, places: list[str] | None = None
                 value = row[key]
                 if isinstance(value, str):
                     continue
-                _check_messages(value, f"{at}: field '{key}'")
+                _check_messages(value, f"{at}: field '{key}'", "a string or a non-empty list of messages")
     return fmt
 
 
-def _check_messages(msgs, where: str) -> None:
+# The roles of a chat (TRL's conversational format); a chat template may drop a role it does not know
+# without a word (the synthetic world's renders only user and assistant), so another is refused here.
+ROLES = ("system", "user", "assistant", "tool")
+
+
+def _check_messages(msgs, where: str, expected: str = "a non-empty list of messages") -> None:
     if not isinstance(msgs, list) or not msgs:
-        raise UserError(f"{where}: must be a non-empty list of messages, got {type(msgs).__name__}")
-    for m in msgs:
+        got = "an empty list" if isinstance(msgs, list) else type(msgs).__name__
+        raise UserError(f"{where}: must be {expected}, got {got}")
+    for i, m in enumerate(msgs):
         if not isinstance(m, dict) or "role" not in m or "content" not in m:
-            raise UserError(f"{where}: each message needs 'role' and 'content'")
+            raise UserError(f"{where}: message {i}: each message needs 'role' and 'content'")
+        if m["role"] not in ROLES:
+            raise UserError(f"{where}: message {i}: unknown role {m['role']!r} (one of: {', '.join(ROLES)})")
         if not isinstance(m["content"], str):
-            raise UserError(f"{where}: a message's 'content' must be a string, got {type(m['content']).__name__}")
+            raise UserError(f"{where}: message {i}: a message's 'content' must be a string, got {type(m['content']).__name__}")
 
 
 def lm_texts(rows: list[dict], source: str) -> list[str]:
