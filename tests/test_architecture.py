@@ -1,10 +1,12 @@
 """The layout is part of the design: studies meet only through the run store (forgetscope.views),
-stage files do not import each other, no private name crosses a module, and every stage of every
-study runs through the one stage idiom (forgetscope.studies.stages.run_stage)."""
+stage files do not import each other, no private name crosses a module, every stage of every study
+runs through the one stage idiom (forgetscope.studies.stages.run_stage), and a new study is its
+folder plus one line in forgetscope.studies.registry.STUDIES."""
 
 from __future__ import annotations
 
 import ast
+import json
 import re
 from pathlib import Path
 
@@ -26,8 +28,15 @@ def imports(path: Path) -> list[tuple[str, list[str]]]:
     return out
 
 
-def test_there_are_studies_to_check():
-    assert set(STUDIES) == {"trajectory", "conjugate", "regression"}
+def test_every_study_folder_is_registered():
+    """A study folder is a registered study, and the other way round (the registration names the
+    record in the folder): the one line that adds a study is not forgotten, and there is no other."""
+    from forgetscope.studies.registry import STUDIES as STUDY_REGISTRY
+
+    assert len(STUDIES) >= 3
+    assert set(STUDIES) == set(STUDY_REGISTRY.names())
+    for name in STUDIES:
+        assert STUDY_REGISTRY.entry(name).target == f"forgetscope.studies.{name}.study:STUDY"
 
 
 @pytest.mark.parametrize("study", STUDIES)
@@ -72,20 +81,115 @@ def test_every_stage_runs_through_the_one_stage_idiom(study):
 
 
 def test_the_registries_share_one_shape_and_every_entry_loads():
-    """Studies, suites, transforms, restorers and report sections: one Registry class; every entry
-    imports (a broken plug-in fails here, loudly, not as 'unknown name')."""
-    from forgetscope.registry import Registry
-    from forgetscope.report.page import SECTIONS
+    """Studies, suites, transforms and restorers: one Registry class; every entry imports (a broken
+    plug-in fails here, loudly, not as 'unknown name'), and so does every part a study's record names."""
+    from pydantic import BaseModel
+
+    from forgetscope.registry import Registry, resolve
+    from forgetscope.report.page import ReportSection
     from forgetscope.restoration import RESTORERS
     from forgetscope.studies.registry import STUDIES as STUDY_REGISTRY
+    from forgetscope.studies.registry import Study
     from forgetscope.suites import SUITES
     from forgetscope.transforms import TRANSFORMS
 
-    for reg in (STUDY_REGISTRY, SUITES, TRANSFORMS, RESTORERS, SECTIONS):
+    for reg in (STUDY_REGISTRY, SUITES, TRANSFORMS, RESTORERS):
         assert isinstance(reg, Registry)
         for name in reg.names():
             assert reg.get(name) is not None, (reg.kind, name)
-    assert set(SECTIONS.names()) == set(STUDY_REGISTRY.names())
+    for name in STUDY_REGISTRY.names():
+        study = STUDY_REGISTRY.get(name)
+        assert isinstance(study, Study) and study.name == name
+        assert issubclass(study.summary, BaseModel) and issubclass(study.config, BaseModel)
+        assert isinstance(study.section(), ReportSection) and callable(resolve(study.runner))
+        assert study.demo is None or study.demo_config().is_file(), study.demo
+
+
+# A study that is not forgetscope's: a package of its own (the folder a new study adds), with its
+# record, config, summary, runner, report section and template, and demo config.
+TOY_STUDY = {
+    "__init__.py": "",
+    "study.py": '''
+from typing import Literal
+
+from forgetscope.config import StrictModel
+from forgetscope.schema import Finding, Record
+from forgetscope.studies.registry import Study
+
+
+class ToyConfig(StrictModel):
+    study: Literal["toy"] = "toy"
+    name: str = "toy"
+    seeds: list[int] = [0]
+    value: float = 1.0
+
+
+class ToySummary(Record):
+    study: Literal["toy"] = "toy"
+    name: str
+    ci_level: float
+    findings: list[Finding]
+    doubled: float
+
+
+STUDY = Study("toy", ToyConfig, "toystudy.main:run", ToySummary, report="toystudy.report:SECTION",
+              demo="toystudy:demo.yaml")
+''',
+    "main.py": '''
+from forgetscope.report import render_report
+from forgetscope.runs import prepare_run
+from forgetscope.store import atomic_write_text
+from toystudy.study import STUDY, ToySummary
+
+
+def run(cfg, run_dir, view):
+    store = prepare_run(run_dir, cfg)
+    summary = ToySummary(name=cfg.name, ci_level=0.95, findings=[], doubled=2 * cfg.value)
+    atomic_write_text(store.summary_path, summary.model_dump_json())
+    render_report(store, STUDY)
+    return summary
+''',
+    "report.py": '''
+from forgetscope.report.page import ReportSection
+
+SECTION = ReportSection("Toy study", "toystudy:toy.html.j2", lambda store, summary: {"s": summary})
+''',
+    "toy.html.j2": '<p id="toy">doubled: {{ s.doubled }}</p>\n',
+    "demo.yaml": "study: toy\nname: demo\nvalue: 4\n",
+}
+
+
+def test_a_new_study_needs_its_folder_and_one_registration(tmp_path, monkeypatch):
+    """A study outside forgetscope, registered with one line, is found by every consumer: `schema`,
+    `validate`, `run`, `report` (its section, its own template) and the demo's list and config."""
+    from conftest import run_cli
+
+    from forgetscope.demo import demo_config_path, demo_studies
+    from forgetscope.registry import Entry
+    from forgetscope.studies.registry import STUDIES as STUDY_REGISTRY
+
+    package = tmp_path / "toystudy"
+    package.mkdir()
+    for name, text in TOY_STUDY.items():
+        (package / name).write_text(text)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(STUDY_REGISTRY.entries, "toy", Entry("toy", "toystudy.study:STUDY"))  # the one registration
+
+    schema = run_cli("schema", "toy")
+    assert schema.returncode == 0, schema.stderr
+    assert json.loads(schema.stdout)["properties"]["doubled"]["type"] == "number"
+    assert "| `doubled` | float |" in run_cli("schema", "toy", "--markdown").stdout
+    config = tmp_path / "toy.yaml"
+    config.write_text("study: toy\nname: mine\nvalue: 1.5\n")
+    assert run_cli("validate", config).returncode == 0
+    run = tmp_path / "run"
+    done = run_cli("run", config, "--out", run, "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert json.loads((run / "summary.json").read_text())["doubled"] == 3.0
+    (run / "report.html").unlink()
+    assert run_cli("report", run).returncode == 0
+    assert '<p id="toy">doubled: 3.0</p>' in (run / "report.html").read_text()
+    assert demo_studies()[-1] == "toy" and "value: 4" in demo_config_path("toy").read_text()
 
 
 def test_a_broken_plugin_fails_loudly(monkeypatch):

@@ -263,9 +263,9 @@ def test_shipped_conjugate_configs_validate():
     from pathlib import Path
 
     from forgetscope.cli import load_config
-    from forgetscope.demo import DEMO_STUDIES, demo_config_path
+    from forgetscope.demo import demo_config_path, demo_studies
 
-    assert DEMO_STUDIES.index("conjugate") > DEMO_STUDIES.index("trajectory")  # it reads the trajectory demo's models
+    assert demo_studies().index("conjugate") > demo_studies().index("trajectory")  # it reads the trajectory demo's models
     root = Path(__file__).parents[1]
     for f in [*sorted((root / "configs").glob("conjugate-*.yaml")), demo_config_path("conjugate")]:
         study, cfg = load_config(f)

@@ -176,10 +176,10 @@ def test_shipped_regression_configs_validate():
     from pathlib import Path
 
     from forgetscope.cli import load_config
-    from forgetscope.demo import DEMO_STUDIES, demo_config_path
+    from forgetscope.demo import demo_config_path, demo_studies
 
     root = Path(__file__).resolve().parents[1]
-    assert "regression" in DEMO_STUDIES
+    assert "regression" in demo_studies()
     for f in [*sorted((root / "configs").glob("regression-*.yaml")), demo_config_path("regression")]:
         study, cfg = load_config(f)
         assert study.name == "regression" and cfg.seeds, f

@@ -27,10 +27,11 @@ def test_schema_of_an_unknown_study():
 
 @pytest.mark.parametrize("study", ["trajectory", "conjugate", "regression"])
 def test_docs_outputs_carry_the_schema_tables(study):
-    from forgetscope.schema import SUMMARIES, markdown_tables
+    from forgetscope.schema import markdown_tables
+    from forgetscope.studies.registry import STUDIES
 
     text = DOC.read_text()
     block = re.search(rf"<!-- schema:{study} -->\n(.*?)<!-- /schema:{study} -->", text, re.S)
     assert block, f"docs/outputs.md has no schema block for {study} (forgetscope schema {study} --markdown)"
-    assert block.group(1) == markdown_tables(SUMMARIES[study]), \
+    assert block.group(1) == markdown_tables(STUDIES.get(study).summary), \
         f"docs/outputs.md is out of date: paste `forgetscope schema {study} --markdown` between its markers"

@@ -25,7 +25,7 @@ try:  # typer >= 0.24 carries its own copy of click
 except ImportError:  # pragma: no cover - older typer uses click itself
     from click import exceptions as click_errors
 from forgetscope.errors import UserError
-from forgetscope.studies.registry import load_config  # noqa: F401 - also `forgetscope.cli.load_config`
+from forgetscope.studies.registry import STUDIES, load_config  # load_config: also `forgetscope.cli.load_config`
 
 app = typer.Typer(
     name="forgetscope",
@@ -159,10 +159,14 @@ def report(run_dir: Annotated[Path, typer.Argument(help="a run folder (or the de
     from forgetscope.demo import SUITE_FILE, render_demo_report
     from forgetscope.report import render_report
     from forgetscope.store import RunStore
+    from forgetscope.studies.registry import study_of_run
 
     if not run_dir.is_dir():
         raise UserError(f"{run_dir}: no such run folder")
-    path = render_demo_report(run_dir) if (run_dir / SUITE_FILE).exists() else render_report(RunStore(run_dir))
+    if (run_dir / SUITE_FILE).exists():
+        path = render_demo_report(run_dir)
+    else:
+        path = render_report(RunStore(run_dir), study_of_run(run_dir))
     typer.echo(f"report: {path}")
 
 
@@ -192,20 +196,19 @@ def validate(
 
 @app.command()
 def schema(
-    study: Annotated[str, typer.Argument(help="trajectory | conjugate | regression")],
+    study: Annotated[str, typer.Argument(help=" | ".join(STUDIES.names()))],
     markdown: Annotated[bool, typer.Option("--markdown", help="the field tables of docs/outputs.md instead of JSON Schema")] = False,
 ) -> None:
-    """Print the JSON Schema of a study's summary.json (forgetscope.schema)."""
-    from forgetscope.schema import SUMMARIES, markdown_tables
+    """Print the JSON Schema of a study's summary.json (the summary model its record names)."""
+    from forgetscope.schema import markdown_tables
 
-    if study not in SUMMARIES:
-        raise UserError(f"unknown study {study!r} (one of: {', '.join(SUMMARIES)})")
+    summary = STUDIES.get(study).summary  # the summary model its record names; unknown: "unknown study ... (one of: ...)"
     if markdown:
-        typer.echo(markdown_tables(SUMMARIES[study]), nl=False)
+        typer.echo(markdown_tables(summary), nl=False)
     else:
         import json
 
-        typer.echo(json.dumps(SUMMARIES[study].model_json_schema(mode="serialization"), indent=2))
+        typer.echo(json.dumps(summary.model_json_schema(mode="serialization"), indent=2))
 
 
 @app.command("convert-gguf")

@@ -1,6 +1,6 @@
-"""The one registry shape for every plug-in kind: studies, suites, transforms, restorers, report
-sections. A name maps to "module:attribute", imported only when the name is looked up, so naming a
-plug-in in a config never loads a library it does not need.
+"""The one registry shape for every plug-in kind: studies, suites, transforms, restorers. A name maps
+to "module:attribute", imported only when the name is looked up, so naming a plug-in in a config
+never loads a library it does not need.
 
 An unknown name is a one-line UserError listing the known ones. A plug-in that fails to import is a
 bug in that plug-in, not bad input: its ImportError propagates with its traceback (never swallowed).
@@ -46,7 +46,7 @@ def lazy_members(package: str, homes: dict[str, str]) -> Callable[[str], Any]:
 
 
 class Registry:
-    """Named plug-ins of one kind ("study", "suite", "transform", "restorer", "report section")."""
+    """Named plug-ins of one kind ("study", "suite", "transform", "restorer")."""
 
     def __init__(self, kind: str, entries: list[Entry]):
         self.kind = kind

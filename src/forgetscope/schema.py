@@ -1,9 +1,10 @@
 """The results schema: one pydantic model per study's summary.json.
 
 Each study's analysis stage builds its summary as one of these models and writes summary.json from
-it; the HTML report reads the model back and uses its attributes. `forgetscope schema STUDY` prints
-the JSON Schema, and docs/outputs.md carries the field tables generated from it (a test keeps them
-equal). Scores are fractions in [0, 1] unless a field says otherwise; every interval is
+it; its record (forgetscope.studies.registry.Study) names the model, which the HTML report reads back
+and `forgetscope schema STUDY` prints as JSON Schema; docs/outputs.md carries the field tables
+generated from it (a test keeps them equal). A new study may keep its model in its own folder, built
+from the records here. Scores are fractions in [0, 1] unless a field says otherwise; every interval is
 [low, high] at the summary's `ci_level`, null where it is undefined (one seed, no value).
 """
 
@@ -355,11 +356,6 @@ class RegressionSummary(Record):
     conjugate: dict[str, GammaRecovery] = Field(description="gamma -> recovery by conjugate prompts (X, gamma y)")
     findings: list[Finding] = Field(description="Kotha et al.'s regression claims, each decided by its interval")
     forgetscope_version: str
-
-
-SUMMARIES: dict[str, type[Record]] = {
-    "trajectory": TrajectorySummary, "conjugate": ConjugateSummary, "regression": RegressionSummary,
-}
 
 
 def markdown_tables(model: type[BaseModel]) -> str:

@@ -6,21 +6,31 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
+from typing import Protocol
 
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import ChoiceLoader, Environment, FunctionLoader, PackageLoader, select_autoescape
 from markupsafe import Markup
 from pydantic import BaseModel, ValidationError
 
 from forgetscope import __version__
 from forgetscope.errors import UserError
-from forgetscope.registry import Entry, Registry
-from forgetscope.runs import read_manifest, study_of
-from forgetscope.schema import SUMMARIES
+from forgetscope.runs import read_manifest
 from forgetscope.store import RunStore, atomic_write_text
 
-_env = Environment(loader=PackageLoader("forgetscope.report", "templates"), autoescape=select_autoescape(default=True),
-                   trim_blocks=True, lstrip_blocks=True)
+
+def _package_template(name: str) -> str | None:
+    """A template named "package:file" (a study's own, beside its code), read from that package."""
+    if ":" not in name:
+        return None
+    package, file = name.split(":", 1)
+    return (resources.files(package) / file).read_text(encoding="utf-8")
+
+
+# Templates: a name alone is one of report/templates/; "package:file" one of that package's files.
+_env = Environment(loader=ChoiceLoader([PackageLoader("forgetscope.report", "templates"), FunctionLoader(_package_template)]),
+                   autoescape=select_autoescape(default=True), trim_blocks=True, lstrip_blocks=True)
 _env.filters["pct"] = lambda v: "–" if v is None else f"{100 * v:.1f}"
 _env.filters["num"] = lambda v, d=3: "–" if v is None else f"{v:.{d}f}"
 def seeds_text(n: int) -> str:
@@ -48,34 +58,39 @@ _env.filters["fval"] = _finding_value
 
 @dataclass(frozen=True)
 class ReportSection:
-    """A study's part of a report page: its title, its Jinja template, and the function that turns the
-    run (its store and typed summary) into the template's variables. One per study (SECTIONS)."""
+    """A study's part of a report page: its title, its Jinja template (a name in report/templates/, or
+    "package:file"), and the function that turns the run (its store and typed summary) into the
+    template's variables. One per study, named by its record (forgetscope.studies.registry.Study)."""
 
     title: str
     template: str
     context: Callable[[RunStore, BaseModel], dict]
 
 
-SECTIONS = Registry("report section", [
-    Entry("trajectory", "forgetscope.report.trajectory:SECTION"),
-    Entry("conjugate", "forgetscope.report.conjugate:SECTION"),
-    Entry("regression", "forgetscope.report.regression:SECTION"),
-])
+class ReportedStudy(Protocol):
+    """What a report needs of a study: forgetscope.studies.registry.Study is one. Passed in by the
+    caller, so that the report names no study (and imports none)."""
+
+    name: str
+    summary: type[BaseModel]
+
+    def section(self) -> ReportSection: ...
 
 
 @dataclass
-class Section:
+class RenderedSection:
+    """A study's section of a page, rendered."""
+
     id: str
     title: str
     html: Markup
     findings: Markup  # the study's findings table (the page opens with all of them)
 
 
-def read_summary(store: RunStore, study: str) -> BaseModel:
-    """The run's summary.json as its study's typed summary (forgetscope.schema)."""
+def read_summary(store: RunStore, model: type[BaseModel], study: str) -> BaseModel:
+    """The run's summary.json as its study's typed summary (`model`, the study's record's)."""
     if not store.summary_path.exists():
         raise UserError(f"{store.root}: no summary.json yet; finish the run first (`forgetscope run {store.config_path}`)")
-    model = SUMMARIES[study]
     try:
         return model.model_validate_json(store.summary_path.read_text())
     except ValidationError as e:
@@ -85,21 +100,18 @@ def read_summary(store: RunStore, study: str) -> BaseModel:
                         f"re-run `forgetscope run {store.config_path}` to rewrite it") from None
 
 
-def section_for(store: RunStore) -> Section:
-    study = study_of(store.root)
-    if study not in SECTIONS:
-        raise UserError(f"{store.root}: no report for study {study!r}")
-    section: ReportSection = SECTIONS.get(study)
-    summary = read_summary(store, study)
+def section_for(store: RunStore, study: ReportedStudy) -> RenderedSection:
+    section = study.section()
+    summary = read_summary(store, study.summary, study.name)
     ctx = section.context(store, summary)
     config_text = store.config_path.read_text()
     findings = _env.get_template("findings.html.j2").render(findings=summary.findings, ci_level=summary.ci_level)
     html = _env.get_template(section.template).render(**ctx, findings_table=Markup(findings), config_yaml=config_text,
                                                        run_dir=str(store.root))
-    return Section(study, section.title, Markup(html), Markup(findings))
+    return RenderedSection(study.name, section.title, Markup(html), Markup(findings))
 
 
-def _page(title: str, sections: list[Section], manifest: dict | None) -> str:
+def _page(title: str, sections: list[RenderedSection], manifest: dict | None) -> str:
     return _env.get_template("page.html.j2").render(
         title=title, sections=sections, manifest=manifest or {}, version=__version__,
         generated=time.strftime("%Y-%m-%d %H:%M"),
@@ -123,17 +135,18 @@ def read_table(path: Path):
                         "re-run the study to write its results again") from None
 
 
-def render_report(store: RunStore) -> Path:
-    section = section_for(store)
+def render_report(store: RunStore, study: ReportedStudy) -> Path:
+    """RUN/report.html: the run's section (`study`: the run's study record)."""
+    section = section_for(store, study)
     atomic_write_text(store.report_path, _page(f"forgetscope · {section.id} · {store.root.name}", [section], _manifest(store)))
     return store.report_path
 
 
-def render_suite_report(root: Path, stores: list[RunStore]) -> Path:
-    """One page with a section per study run (the demo)."""
-    sections = [section_for(s) for s in stores]
+def render_suite_report(root: Path, runs: list[tuple[RunStore, ReportedStudy]]) -> Path:
+    """One page with a section per study run (the demo): `runs` are (run store, its study record)."""
+    sections = [section_for(store, study) for store, study in runs]
     out = Path(root) / "report.html"
-    manifest = _manifest(stores[0]) if stores else {}
+    manifest = _manifest(runs[0][0]) if runs else {}
     atomic_write_text(out, _page(f"forgetscope demo · {Path(root).name}", sections, manifest))
     return out
 

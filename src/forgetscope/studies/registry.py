@@ -1,9 +1,10 @@
-"""Study names usable as `study:` in a config, looked up only here, at the config boundary."""
+"""The studies: each one's record (Study), and the one place a study is registered (STUDIES)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -14,23 +15,38 @@ from forgetscope.registry import Entry, Registry, resolve
 
 @dataclass(frozen=True)
 class Study:
-    """What a study is to the rest of forgetscope: its config, how to run it, what it writes.
+    """A study's one record: everything the rest of forgetscope knows of it. Each study declares its
+    record in its own folder (`study.py`) and is registered once, in STUDIES below; the consumers
+    (`run`, `validate`, `schema`, `report`, `demo`, the help text) read it from there and name no study.
 
-    The runner is named, not held ("module:function"), and imported when a run starts: loading and
-    checking a config (`forgetscope validate`, a config error from `run`) never imports torch or
-    transformers, only the config's own modules (tests/test_light_imports.py)."""
+    Heavy parts are named, not held ("module:attribute"), and imported when used: loading and checking
+    a config (`forgetscope validate`, a config error from `run`) and `forgetscope schema` never import
+    torch or transformers, only the config's and summary's own modules (tests/test_light_imports.py)."""
 
     name: str
     config: type[BaseModel]
     runner: str  # "module:function"; the function: run(cfg, run_dir, view) -> its summary (None on a launched group's other processes)
-    summary: type[BaseModel]  # the pydantic model of its summary.json (forgetscope.schema)
+    summary: type[BaseModel]  # the pydantic model of its summary.json: `forgetscope schema`, and what the report reads back
+    report: str  # "module:attribute" of its report section (forgetscope.report.page.ReportSection)
+    demo: str | None = None  # "package:path" of its `forgetscope demo` config (run in registration order); None: not in it
     preflight: Callable | None = None  # preflight(cfg): reads and checks every input before compute (forgetscope.preflight)
     may_change: tuple[str, ...] = ()  # config sections a run folder accepts as changed (forgetscope.runs.prepare_run)
 
     def run(self, cfg: BaseModel, run_dir: Path, view):
         return resolve(self.runner)(cfg, run_dir, view)
 
+    def section(self):
+        """Its report section, imported now (matplotlib, pandas)."""
+        return resolve(self.report)
 
+    def demo_config(self) -> Path | None:
+        if self.demo is None:
+            return None
+        package, path = self.demo.split(":")
+        return Path(str(resources.files(package) / path))
+
+
+# A new study: its folder (its record, STUDY, in study.py) and one line here (docs/extending.md).
 STUDIES = Registry("study", [
     Entry("trajectory", "forgetscope.studies.trajectory.study:STUDY",
           "fine-tune with checkpoints; probe, restore, probe again: pseudo vs actual forgetting (Zhang et al.)"),
@@ -54,3 +70,10 @@ def load_config(path: Path, overrides: list[str] | None = None) -> tuple[Study, 
         raise UserError(f"{where}: field 'study': {'missing' if name is None else repr(name) + ' is unknown'} (one of: {known})")
     study = STUDIES.get(name)
     return study, validate_config(study.config, data, str(path), lines)
+
+
+def study_of_run(run_dir: Path) -> Study:
+    """The record of the study a run folder holds (its config's `study`)."""
+    from forgetscope.runs import study_of
+
+    return STUDIES.get(study_of(run_dir))

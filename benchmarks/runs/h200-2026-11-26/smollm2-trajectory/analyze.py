@@ -18,6 +18,7 @@ from forgetscope.report import render_report
 from forgetscope.store import RunStore
 from forgetscope.studies.trajectory.config import TrajectoryConfig
 from forgetscope.studies.trajectory.s7_results_analyze import analyze
+from forgetscope.studies.trajectory.study import STUDY
 
 run = sys.argv[1]
 data, lines = load_yaml(f"{run}/config.yaml")
@@ -25,4 +26,4 @@ data = apply_overrides(data, ["restore.restorers=[{name: lm_training, curve: [0.
 cfg = validate_config(TrajectoryConfig, data, "config.yaml", lines)
 store = RunStore(run)
 analyze(cfg, store)
-render_report(store)
+render_report(store, STUDY)

@@ -26,6 +26,7 @@ from forgetscope.studies.conjugate.s3_world_evaluate import (
     world_seeds,
 )
 from forgetscope.studies.conjugate.s4_results_analyze import analyze
+from forgetscope.studies.conjugate.study import STUDY
 from forgetscope.studies.registry import Study
 from forgetscope.views import TrajectoryRun
 
@@ -83,6 +84,6 @@ def run_conjugate(cfg: ConjugateConfig, run_dir: Path, view: ProgressView) -> Co
     if world is not None:
         evaluate_fact_world(cfg, store, world, reporter, device)
     summary = analyze(cfg, store)
-    render_report(store)
+    render_report(store, STUDY)
     return summary
 

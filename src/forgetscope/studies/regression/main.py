@@ -17,6 +17,7 @@ from forgetscope.studies.regression.s1_base_pretrain import pretrain_base
 from forgetscope.studies.regression.s2_model_finetune import finetune
 from forgetscope.studies.regression.s3_checkpoints_evaluate import evaluate_checkpoints
 from forgetscope.studies.regression.s4_results_analyze import analyze
+from forgetscope.studies.regression.study import STUDY
 from forgetscope.studies.seeds import run_stages
 from forgetscope.studies.stages import stage_done
 
@@ -40,7 +41,7 @@ def run_regression(cfg: RegressionConfig, run_dir: Path, view: ProgressView) -> 
         map_seeds(run_seed, (cfg, str(run_dir)), pending, workers=cfg.runtime.resolved_workers(len(pending)),
                   threads=cfg.runtime.threads, view=view)
     summary = analyze(cfg, store)
-    render_report(store)
+    render_report(store, STUDY)
     barrier()
     return summary
 

@@ -16,7 +16,7 @@ from forgetscope.studies.seeds import drop_stale_stages, run_stages, stage_keys
 from forgetscope.studies.trajectory.config import TrajectoryConfig
 from forgetscope.studies.trajectory.context import SeedContext
 from forgetscope.studies.trajectory.preflight import check
-from forgetscope.studies.trajectory.study import MAY_CHANGE
+from forgetscope.studies.trajectory.study import MAY_CHANGE, STUDY
 from forgetscope.studies.trajectory.s1_world_generate import generate_world
 from forgetscope.studies.trajectory.s2_base_pretrain import pretrain_base
 from forgetscope.studies.trajectory.s3_model_finetune import finetune
@@ -56,6 +56,6 @@ def run_trajectory(cfg: TrajectoryConfig, run_dir: Path, view: ProgressView) -> 
     if not is_main():
         return None
     summary = analyze(cfg, store)
-    render_report(store)
+    render_report(store, STUDY)
     return summary
 
