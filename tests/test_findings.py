@@ -64,7 +64,7 @@ def test_trajectory_findings_uncertain_and_failing():
     f = {x["id"]: x for x in trajectory_findings(straddle, DELTA)}
     assert f["pseudo_forgetting"]["verdict"] == "uncertain" and f["actual_forgetting"]["verdict"] == "uncertain"
     assert f["stage_transition"]["verdict"] == "uncertain"
-    nothing_lost = [ck(10, 0.0, (-0.02, 0.03), 0.0, (-0.02, 0.02), "uncertain")]
+    nothing_lost = [ck(10, 0.0, (-0.02, 0.03), 0.0, (-0.02, 0.02), "none")]
     f = {x["id"]: x for x in trajectory_findings(nothing_lost, DELTA)}
     assert f["pseudo_forgetting"]["verdict"] == "fails" and f["actual_forgetting"]["verdict"] == "fails"
     assert f["stage_transition"]["verdict"] == "fails"
@@ -155,7 +155,7 @@ def test_trajectory_findings_whole_records():
     interval starts at the last checkpoint before the first actual one whose gap interval is at or
     below δ (step 30: δ + 1e-9, on δ), not at a later one (step 120) nor at one without an interval (5)."""
     cks = [ck(5, 0.0, (None, None), 0.0, (None, None), "uncertain"),
-           ck(10, 0.02, (-0.01, 0.05), 0.0, (-0.02, 0.02), "uncertain"),
+           ck(10, 0.02, (-0.01, 0.05), 0.0, (-0.02, 0.02), "none"),
            ck(20, 0.15, (0.10, 0.20), 0.01, (-0.02, 0.04), "pseudo"),
            ck(30, 0.22, (0.17, 0.27), 0.02, (-0.01, DELTA + 1e-9), "pseudo"),  # on δ within 1e-9
            ck(40, 0.18, (0.13, 0.23), 0.03, (0.0, 0.07), "pseudo"),
@@ -184,13 +184,13 @@ def test_trajectory_findings_whole_records():
     _, _, t = trajectory_findings([ck(10, 0.3, (0.2, 0.4), 0.2, (0.1, 0.3), "actual"),
                                    ck(20, 0.2, (0.1, 0.3), 0.0, (-0.02, 0.02), "pseudo")], DELTA)
     assert t["verdict"] == "fails" and t["value"] == 10.0 and t["ci"] == [None, 10.0]
-    assert t["evidence"] == "a checkpoint pseudo by its interval comes after the first actual one (step 10)"
+    assert t["evidence"] == "a checkpoint pseudo by its interval (step 20) comes after the first actual one (step 10)"
 
 
 def test_trajectory_findings_without_pseudo_or_actual_checkpoints():
     # no pseudo: every checkpoint actual by its interval or with forgetting at or below δ (δ + 1e-9 is on δ) -> fails
     p, a, t = trajectory_findings([ck(10, 0.3, (0.2, 0.4), 0.2, (0.1, 0.3), "actual"),
-                                   ck(20, 0.02, (0.0, DELTA + 1e-9), 0.0, (-0.1, 0.2), "uncertain")], DELTA)
+                                   ck(20, 0.02, (0.0, DELTA + 1e-9), 0.0, (-0.1, 0.2), "none")], DELTA)
     assert p == {"id": "pseudo_forgetting", "claim": PSEUDO_CLAIM, "source": ZHANG,
                  "measure": "the largest forgetting among checkpoints labelled pseudo by their intervals", "unit": "fraction",
                  "value": None, "ci": [None, None], "verdict": "fails",
@@ -206,19 +206,51 @@ def test_trajectory_findings_without_pseudo_or_actual_checkpoints():
         assert p["verdict"] == "uncertain" and p["value"] is None
         assert p["evidence"] == "no checkpoint is pseudo by its interval (the intervals straddle δ)"
         assert t["verdict"] == "uncertain" and t["value"] == 10.0
-    # no actual: every gap interval at or below δ (δ + 1e-9 is on δ) -> fails; one above or without an interval -> uncertain
+    # no actual: every checkpoint pseudo or none by its interval -> fails; one uncertain -> uncertain
     _, a, t = trajectory_findings([ck(10, 0.2, (0.1, 0.3), 0.0, (-0.02, DELTA + 1e-9), "pseudo"),
-                                   ck(20, 0.01, (-0.1, 0.1), 0.0, (-0.03, 0.03), "uncertain")], DELTA)
+                                   ck(20, 0.01, (-0.1, 0.04), 0.08, (0.06, 0.1), "none")], DELTA)
     assert a == {"id": "actual_forgetting", "claim": ACTUAL_CLAIM, "source": ZHANG,
                  "measure": "the restoration gap at the first checkpoint labelled actual by its interval", "unit": "fraction",
                  "value": None, "ci": [None, None], "verdict": "fails",
-                 "evidence": "every checkpoint's restoration gap interval lies at or below δ"}
+                 "evidence": "no checkpoint is actual by its interval: every one is either pseudo or lost no more than δ"}
     assert t["verdict"] == "fails" and t["value"] is None
-    for g_ci in ((-0.02, DELTA + 0.01), (None, None)):
+    for f_ci, g_ci in (((-0.1, 0.1), (-0.03, 0.03)), ((-0.1, 0.1), (-0.02, DELTA + 0.01)), ((None, None), (None, None))):
         _, a, t = trajectory_findings([ck(10, 0.2, (0.1, 0.3), 0.0, (-0.02, 0.03), "pseudo"),
-                                       ck(20, 0.01, (-0.1, 0.1), 0.0, g_ci, "uncertain")], DELTA)
+                                       ck(20, 0.01, f_ci, 0.0, g_ci, "uncertain")], DELTA)
         assert a["verdict"] == "uncertain" and a["evidence"] == "no checkpoint is actual by its interval"
         assert t["verdict"] == "uncertain" and t["value"] is None and t["ci"] == [None, None]
+
+
+def test_a_checkpoint_that_lost_nothing_makes_no_actual_finding():
+    """Step 4 lost at most δ by its interval while restoration left it 6.7 points below the restored
+    base: it is none, so it cannot hold up "actual forgetting" (the old gap-only reading kept it open)."""
+    _, a, t = trajectory_findings([ck(2, 0.2, (0.1, 0.3), 0.0, (-0.02, 0.03), "pseudo"),
+                                   ck(4, 0.03, (0.0, 0.05), 0.067, (0.06, 0.08), "none")], DELTA)
+    assert a["verdict"] == "fails" and t["verdict"] == "fails"
+
+
+def test_the_transition_reads_the_label_sequence_in_step_order():
+    """pseudo, (none/uncertain ignored), actual holds; pseudo, actual, pseudo fails; no pseudo after the
+    first actual is allowed, whatever lies between."""
+    p1, a1 = ck(10, 0.2, (0.1, 0.3), 0.0, (-0.02, 0.03), "pseudo"), ck(40, 0.4, (0.3, 0.5), 0.2, (0.1, 0.3), "actual")
+    mid = ck(20, 0.1, (0.04, 0.2), 0.03, (0.0, 0.07), "uncertain")
+    assert trajectory_findings([p1, mid, a1], DELTA)[2]["verdict"] == "holds"
+    late = ck(80, 0.2, (0.1, 0.3), 0.0, (-0.02, 0.03), "pseudo")
+    t = trajectory_findings([p1, a1, late], DELTA)[2]
+    assert t["verdict"] == "fails" and t["value"] == 40.0
+    assert t["evidence"] == "a checkpoint pseudo by its interval (step 80) comes after the first actual one (step 40)"
+
+
+def test_a_damaged_control_is_named_where_it_leaves_findings_undecided():
+    from forgetscope.schema import DamagedControl
+
+    control = DamagedControl(probe="chat", restorer="restored", base=0.7, restored_base=0.6, drop=0.1)
+    cks = [ck(6, 0.15, (0.1, 0.2), 0.0, (-0.03, 0.03), "uncertain")]
+    p, a, _ = trajectory_findings(cks, DELTA, control)
+    assert p["verdict"] == a["verdict"] == "uncertain"
+    assert a["evidence"] == ("no checkpoint is actual by its interval; restoration lowered the base itself from 70.0 to 60.0, "
+                             "so no checkpoint can be pseudo or actual by it")
+    assert trajectory_findings(cks, DELTA)[1]["evidence"] == "no checkpoint is actual by its interval"
 
 
 def test_conjunction_and_disjunction_of_one_part():

@@ -327,7 +327,7 @@ def test_a_local_lm_eval_task_is_labelled_like_any_probe(files, trl_full, tmp_pa
     task = summary["probes"]["my_facts"]
     assert task["source"] == "lm_eval" and task["metric"] == "acc"
     assert [c["step"] for c in task["checkpoints"]] == [2, 4]
-    assert all(c["label"] in ("none", "pseudo", "actual") and c["label_ci"] for c in task["checkpoints"])
+    assert all(c["label"] in ("none", "pseudo", "actual", "uncertain") and c["label_ci"] for c in task["checkpoints"])
     # the decomposition's score is the mean of lm-eval's per-document acc, which is lm-eval's own aggregate
     docs = pd.read_parquet(run / "results" / "lm_eval.parquet")
     acc = docs[(docs["probe"] == "my_facts") & (docs["metric"] == "acc") & (docs["condition"] == "checkpoint")]

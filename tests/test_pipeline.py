@@ -33,7 +33,7 @@ def test_outputs_and_summary_schema(smoke_run):
     for key in ("base", "restored_base"):
         assert 0 <= s[key] <= 1
     for c in s["checkpoints"]:
-        assert c["label"] in ("none", "pseudo", "actual")
+        assert c["label"] in ("none", "pseudo", "actual", "uncertain")
         assert c["forgetting"] == pytest.approx(s["base"] - c["score"], abs=1e-5)
         assert c["recovered"] == pytest.approx(c["restored"] - c["score"], abs=1e-5)
         assert c["forgetting"] == pytest.approx(c["recovered"] + c["unrecovered"], abs=1e-5)

@@ -1,6 +1,6 @@
 """Report figures: tick labels of log-like step axes are plain numbers, never raw math text."""
 
-from forgetscope.report.figures import new_figure, plain_log_ticks, symlog_steps
+from forgetscope.report.figures import new_figure, plain_log_ticks, step_axis, step_ticks
 
 
 def _labels(fig):
@@ -14,12 +14,40 @@ def test_log_and_symlog_step_axes_have_plain_tick_labels():
     a.plot(steps[1:], [0.9, 0.8, 0.6, 0.3, 0.1])
     a.set_xscale("log")
     b.plot(steps, [1.0, 0.9, 0.8, 0.6, 0.3, 0.1])
-    symlog_steps(b, steps)
+    step_axis(b, steps)
     assert any("$" in t for t in _labels(fig))  # what matplotlib writes by default: math text, shown raw here
     plain_log_ticks(fig)
     labels = _labels(fig)
     assert labels and not any("$" in t or "mathdefault" in t for t in labels), labels
     assert {"10", "100"} <= set(labels)
+
+
+def _ticks(ax):
+    return [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+
+
+def test_step_axes_label_the_checkpoints_of_any_schedule():
+    """Checkpoints at steps 2, 4, 6 (a user's TRL run): a decade-ticked axis labelled them "0", "1" (symlog,
+    with the base) or "1", "10" (log); the step axis labels the checkpoints themselves."""
+    fig, (a, b) = new_figure(ncols=2)
+    a.plot([0, 2, 4, 6], [0.9, 0.8, 0.7, 0.6])
+    step_axis(a, [0, 2, 4, 6])
+    b.plot([2, 4, 6], [0.8, 0.7, 0.6])
+    step_axis(b, [6, 2, 4, 4])
+    plain_log_ticks(fig)
+    fig.canvas.draw()
+    assert _ticks(a) == ["0", "2", "4", "6"] and a.get_xscale() == "symlog"
+    assert _ticks(b) == ["2", "4", "6"] and b.get_xscale() == "log"
+    assert not [t for ax in (a, b) for t in ax.get_xticklabels(minor=True) if t.get_text()]
+
+
+def test_many_checkpoints_are_thinned_evenly_on_the_log_axis():
+    demo = [0, 10, 18, 32, 58, 104, 186, 334, 600]
+    assert step_ticks(demo) == demo  # nine: every one
+    many = list(range(0, 1001, 10))
+    got = step_ticks(many, most=6)
+    assert len(got) <= 6 and got[0] == 0 and got[-1] == 1000 and got == sorted(set(got))
+    assert got[1] < 100  # spread on the log axis: not evenly in steps
 
 
 def test_seed_counts_read_as_words_in_every_report_template():

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Num = float | None
 Interval = tuple[Num, Num]
-Label = Literal["none", "pseudo", "actual"]
+Label = Literal["none", "pseudo", "actual", "uncertain"]  # the stage rule: forgetscope.analysis.stage_rule
 
 
 class Record(BaseModel):
@@ -53,12 +53,16 @@ class Checkpoint(Record):
     recovered: Num = Field(description="R_t - F_t: what restoration brought back (pseudo forgetting)")
     unrecovered: Num = Field(description="B - R_t: what it did not (actual forgetting)")
     gap_to_restored_base: Num = Field(description="R_0 - R_t: below the restored base (the control)")
-    label: Label = Field(description="the stage rule (docs/concepts.md) applied to the seed means")
+    label: Label = Field(
+        description="the stage rule (docs/concepts.md) applied to the seed means: none when it lost at most delta; "
+        "uncertain when restoration lowered the base itself by more than delta (a damaged control); else actual when "
+        "the gap exceeds delta, pseudo otherwise")
     label_by_seed: list[Label] = Field(description="the rule applied to each seed, in seed order")
-    label_ci: Literal["none", "pseudo", "actual", "uncertain"] = Field(
-        description="the label the intervals support: actual when the gap's interval lies above delta (and, when a "
-        "larger restoration budget ran, it finds the checkpoint actual too); pseudo when the forgetting's interval lies "
-        "above delta and the gap's at or below it; uncertain otherwise")
+    label_ci: Label = Field(
+        description="the label the intervals support: none when the forgetting's interval lies at or below delta; "
+        "uncertain when it reaches delta or the control is damaged; actual when the gap's interval lies above delta "
+        "(and, when a larger restoration budget ran, it finds the checkpoint actual too); pseudo when the gap's lies "
+        "at or below it; uncertain otherwise")
     saturated: bool | None = Field(
         description="for a checkpoint actual at the configured budget: whether every larger budget agrees (false: "
         "restoration had not run its course, so label_ci is uncertain); null when no larger budget ran")
@@ -87,6 +91,17 @@ class CurvePoint(Record):
     budget: float = Field(description="restoration steps in multiples of restore.train.steps (0 = not restored)")
     score: Num
     ci: Interval
+
+
+class DamagedControl(Record):
+    """Restoration lowered the base itself by more than delta: the recipe damages the model it restores,
+    so every pseudo/actual label under this restorer and probe is uncertain."""
+
+    probe: str = Field(description="the knowledge probe (or lm-eval task)")
+    restorer: str = Field(description="the restorer's condition")
+    base: float = Field(description="B: the base's score (mean over seeds)")
+    restored_base: float = Field(description="R_0: the restored base's score (mean over seeds)")
+    drop: float = Field(description="B - R_0, more than delta")
 
 
 class ProbeDecomposition(Record):
@@ -150,7 +165,7 @@ class LmEvalAggregate(Record):
 
 class TrajectorySummary(Record):
     study: Literal["trajectory"] = "trajectory"
-    schema_version: Literal[3] = 3
+    schema_version: Literal[4] = 4
     name: str
     probe: str = Field(description="the primary probe (analysis.primary_probe)")
     delta: float = Field(description="tolerance of the stage rule")
@@ -162,6 +177,8 @@ class TrajectorySummary(Record):
     transition_step: int | None
     ci: BaseIntervals
     findings: list[Finding] = Field(description="Zhang et al.'s claims, each decided by its interval")
+    damaged_controls: list[DamagedControl] = Field(
+        description="every probe and restorer whose restored base fell more than delta below the base (empty when none)")
     checkpoints: list[Checkpoint] = Field(description="the primary probe under the first restorer")
     restoration_curve: list[CurvePoint] = Field(description="the primary probe against the restoration budget")
     probes: dict[str, ProbeDecomposition] = Field(description="every knowledge probe under the first restorer")

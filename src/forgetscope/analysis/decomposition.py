@@ -8,13 +8,8 @@ restoration applied to the base: the control):
     unrecovered_t = B - R_t            (so forgetting = recovered + unrecovered)
     gap_t         = R_0 - R_t          (what restoration could not bring back, against the control)
 
-    label_t = "actual" if gap_t > delta
-              "pseudo" if forgetting_t > delta (and not actual)
-              "none"   otherwise
-    transition step = the first checkpoint labelled "actual" by its interval (confirmed_label).
-
-(This is the rule of docs/concepts.md: pseudo when R_t >= R_0 - delta while F_t < B - delta;
-actual when R_t < R_0 - delta.)
+This module computes these statistics and their intervals; the labels come from the stage rule
+(analysis/stage_rule.py, stated in docs/concepts.md).
 """
 
 from __future__ import annotations
@@ -24,22 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from forgetscope.analysis.stage_rule import point_label
 from forgetscope.analysis.stats import bootstrap_distribution, seed_interval
-from forgetscope.errors import NonFiniteError
 
-LABELS = ("none", "pseudo", "actual")
-_EPS = 1e-9
 STATS = ("score", "restored", "forgetting", "recovered", "unrecovered", "gap")
-
-
-def label(B, F, R, R0, delta: float):
-    """Stage label(s) by the rule above; works on scalars and numpy arrays alike."""
-    B, F, R, R0 = (np.asarray(x, dtype=float) for x in (B, F, R, R0))
-    if not all(np.isfinite(x).all() for x in (B, F, R, R0)):
-        raise NonFiniteError("the stage rule was given a non-finite score; no label is made from it")
-    tol = delta + _EPS  # "exactly delta" is within delta, whatever the float rounding of the differences
-    out = np.where(R0 - R > tol, "actual", np.where(B - F > tol, "pseudo", "none"))
-    return out.item() if out.ndim == 0 else out
 
 
 def statistics(B, F, R, R0) -> dict[str, np.ndarray]:
@@ -104,11 +87,11 @@ def decompose_seed(items: pd.DataFrame, *, delta: float, n_boot: int, level: flo
 
 def _row(step, B, F, R, R0, delta, bB, bF, bR, bR0, alpha) -> dict:
     row = {"step": step, **{k: float(v) for k, v in statistics(B, F, R, R0).items()}}
-    row["label"] = label(B, F, R, R0, delta)
+    row["label"] = point_label(B, F, R, R0, delta)
     boot_stats = statistics(bB, bF, bR, bR0)
     for k, v in boot_stats.items():
         row[f"{k}_lo"], row[f"{k}_hi"] = (float(x) for x in np.quantile(v, [alpha, 1 - alpha]))
-    row["label_confidence"] = float((label(bB, bF, bR, bR0, delta) == row["label"]).mean())
+    row["label_confidence"] = float((point_label(bB, bF, bR, bR0, delta) == row["label"]).mean())
     return row
 
 
@@ -143,18 +126,8 @@ def aggregate_seeds(per_step: pd.DataFrame, *, delta: float, level: float) -> pd
             if len(g) == 1:  # one seed: the paired bootstrap over items
                 lo, hi = float(g[f"{k}_lo"].iat[0]), float(g[f"{k}_hi"].iat[0])
             row[k], row[f"{k}_lo"], row[f"{k}_hi"] = m, lo, hi
-        row["label"] = label(row["base"], row["score"], row["restored"], row["restored_base"], delta)
+        row["label"] = point_label(row["base"], row["score"], row["restored"], row["restored_base"], delta)
         row["label_by_seed"] = g["label"].tolist()
         rows.append(row)
     return pd.DataFrame(rows)
 
-
-def confirmed_label(row, delta: float) -> str:
-    """The label the confidence intervals support: "actual" when the gap's interval lies above delta;
-    "pseudo" when the forgetting's interval lies above delta and the gap's at or below it;
-    "uncertain" otherwise."""
-    if row["gap_lo"] > delta + _EPS:
-        return "actual"
-    if row["forgetting_lo"] > delta + _EPS and row["gap_hi"] <= delta + _EPS:
-        return "pseudo"
-    return "uncertain"

@@ -11,8 +11,9 @@ import math
 from collections.abc import Sequence
 from typing import Literal
 
+from forgetscope.analysis.stage_rule import EPS, within
+
 Verdict = Literal["holds", "fails", "uncertain"]
-_EPS = 1e-9
 
 
 def _missing(x) -> bool:
@@ -28,8 +29,8 @@ def interval_verdict(lo: float | None, hi: float | None, threshold: float, side:
     if _missing(lo) or _missing(hi):
         return "uncertain"
     if side == "above":
-        return "holds" if lo > threshold + _EPS else "fails" if hi <= threshold + _EPS else "uncertain"
-    return "holds" if hi < threshold - _EPS else "fails" if lo >= threshold - _EPS else "uncertain"
+        return "holds" if lo > threshold + EPS else "fails" if hi <= threshold + EPS else "uncertain"
+    return "holds" if hi < threshold - EPS else "fails" if lo >= threshold - EPS else "uncertain"
 
 
 def all_of(verdicts: Sequence[Verdict]) -> Verdict:
@@ -65,17 +66,17 @@ def steps_text(steps: Sequence[int]) -> str:
     return f"step {steps[0]}" if len(steps) == 1 else f"steps {', '.join(map(str, steps))}"
 
 
-def trajectory_findings(checkpoints: Sequence[dict], delta: float) -> list[dict]:
+def trajectory_findings(checkpoints: Sequence[dict], delta: float, control=None) -> list[dict]:
     """From the primary probe's checkpoints (summary rows with label_ci and ci intervals): pseudo
-    forgetting early, actual forgetting later, and pseudo before actual (the stage transition)."""
+    forgetting early, actual forgetting later, and pseudo before actual (the stage transition). Every
+    verdict reads label_ci (analysis/stage_rule.py) and nothing else; `control` is the primary probe's
+    DamagedControl, if restoration damaged it (named in the evidence of what it leaves undecided)."""
     pts = 100.0
+    labels = [c["label_ci"] for c in checkpoints]
     pseudo = [c for c in checkpoints if c["label_ci"] == "pseudo"]
     actual = [c for c in checkpoints if c["label_ci"] == "actual"]
-    # a checkpoint can no longer be pseudo by its interval when it is actual by it, or when its
-    # forgetting's interval lies at or below delta (nothing was lost)
-    cannot_be_pseudo = all(c["label_ci"] == "actual" or c["ci"]["forgetting"][1] is not None and
-                           c["ci"]["forgetting"][1] <= delta + _EPS for c in checkpoints)
-    never_actual = all(c["ci"]["gap"][1] is not None and c["ci"]["gap"][1] <= delta + _EPS for c in checkpoints)
+    damaged = (f"; restoration lowered the base itself from {pts * control.base:.1f} to {pts * control.restored_base:.1f}, "
+               "so no checkpoint can be pseudo or actual by it") if control is not None else ""
 
     out = []
     if pseudo:
@@ -89,13 +90,13 @@ def trajectory_findings(checkpoints: Sequence[dict], delta: float) -> list[dict]
             f"(gap interval [{pts * worst['ci']['gap'][0]:.1f}, {pts * worst['ci']['gap'][1]:.1f}] ≤ {pts * delta:.0f}); "
             f"pseudo by interval at {steps_text([c['step'] for c in pseudo])}", unit="fraction"))
     else:
-        verdict: Verdict = "fails" if cannot_be_pseudo else "uncertain"
+        verdict: Verdict = "fails" if all(lab in ("none", "actual") for lab in labels) else "uncertain"
         out.append(finding(
             "pseudo_forgetting", "Early in fine-tuning the knowledge probe drops, and brief restoration brings it back "
             "(pseudo forgetting: the format is lost, the knowledge kept).", ZHANG,
             "the largest forgetting among checkpoints labelled pseudo by their intervals", None, None, verdict,
             "no checkpoint is pseudo by its interval: every one is either actual or lost no more than δ"
-            if verdict == "fails" else "no checkpoint is pseudo by its interval (the intervals straddle δ)", unit="fraction"))
+            if verdict == "fails" else f"no checkpoint is pseudo by its interval (the intervals straddle δ){damaged}", unit="fraction"))
     if actual:
         first = actual[0]
         out.append(finding(
@@ -105,29 +106,31 @@ def trajectory_findings(checkpoints: Sequence[dict], delta: float) -> list[dict]
             first["ci"]["gap"], "holds",
             f"actual by interval at {steps_text([c['step'] for c in actual])}", unit="fraction"))
     else:
-        verdict = "fails" if never_actual else "uncertain"
+        verdict = "fails" if all(lab in ("none", "pseudo") for lab in labels) else "uncertain"
         out.append(finding(
             "actual_forgetting", "Later in fine-tuning restoration no longer brings the score back (actual forgetting: "
             "knowledge lost).", ZHANG, "the restoration gap at the first checkpoint labelled actual by its interval",
-            None, None, verdict, "every checkpoint's restoration gap interval lies at or below δ" if verdict == "fails"
-            else "no checkpoint is actual by its interval", unit="fraction"))
+            None, None, verdict, "no checkpoint is actual by its interval: every one is either pseudo or lost no more than δ"
+            if verdict == "fails" else f"no checkpoint is actual by its interval{damaged}", unit="fraction"))
     out.append(_transition(checkpoints, pseudo, actual, delta, out))
     return out
 
 
 def _transition(checkpoints, pseudo, actual, delta, found) -> dict:
+    """Holds only when the label_ci sequence in step order, none and uncertain left out, reads
+    pseudo…pseudo actual…actual; a pseudo after the first actual fails it."""
     claim = "Pseudo forgetting comes first and turns into actual forgetting: a stage transition during fine-tuning."
     measure = ("the transition step: the first checkpoint actual by its interval; its interval runs from the last "
                "checkpoint before it whose gap interval lies at or below δ")
     if pseudo and actual:
         first_actual = actual[0]["step"]
-        ordered = max(c["step"] for c in pseudo) < first_actual
+        late = [c["step"] for c in pseudo if c["step"] > first_actual]
         before = [c["step"] for c in checkpoints if c["step"] < first_actual and c["ci"]["gap"][1] is not None
-                  and c["ci"]["gap"][1] <= delta + _EPS]
+                  and within(c["ci"]["gap"][1], delta)]
         lo = max(before) if before else None
-        verdict: Verdict = "holds" if ordered else "fails"
-        evidence = (f"pseudo by interval up to step {max(c['step'] for c in pseudo)}, actual from step {first_actual}"
-                    if ordered else f"a checkpoint pseudo by its interval comes after the first actual one (step {first_actual})")
+        verdict: Verdict = "fails" if late else "holds"
+        evidence = (f"a checkpoint pseudo by its interval ({steps_text(late)}) comes after the first actual one (step {first_actual})"
+                    if late else f"pseudo by interval up to step {max(c['step'] for c in pseudo)}, actual from step {first_actual}")
         return finding("stage_transition", claim, ZHANG, measure, first_actual, [lo, first_actual], verdict, evidence, unit="step")
     parts = {f["id"]: f["verdict"] for f in found}
     verdict = "fails" if "fails" in parts.values() else "uncertain"

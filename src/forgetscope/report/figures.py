@@ -6,6 +6,7 @@ import base64
 import io
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 # Labels and titles hold data text (probe names, transform labels, run names): never read `$...$` in
@@ -23,6 +24,7 @@ COLORS = {
     "actual": "#ff6b6b",
     "kept": "#9ecae1",
     "unknown_at_base": "#e0e0e0",
+    "unlabelled": "#bdbdbd",
 }
 
 
@@ -36,12 +38,13 @@ def new_figure(width: float = 7.0, height: float = 3.6, ncols: int = 1):
 
 def plain_log_ticks(fig) -> None:
     """Log and symlog axes label their ticks as plain numbers (600, not 6×10²): matplotlib writes those
-    labels as math text, which `text.parse_math = False` (above) would print raw ($\\mathdefault{...}$)."""
-    from matplotlib.ticker import FuncFormatter, NullFormatter
+    labels as math text, which `text.parse_math = False` (above) would print raw ($\\mathdefault{...}$).
+    An axis given its own formatter (step_axis) keeps it."""
+    from matplotlib.ticker import FuncFormatter, LogFormatter, NullFormatter
 
     for ax in fig.axes:
         for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
-            if scale in ("log", "symlog"):
+            if scale in ("log", "symlog") and isinstance(axis.get_major_formatter(), LogFormatter):
                 axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
                 axis.set_minor_formatter(NullFormatter())
 
@@ -55,7 +58,34 @@ def to_data_uri(fig) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def symlog_steps(ax, steps) -> None:
-    """Steps on a log-like axis that can show step 0 (the base)."""
-    ax.set_xscale("symlog", linthresh=max(1, min([s for s in steps if s > 0], default=1)))
-    ax.set_xlabel("fine-tuning step")
+MAX_STEP_TICKS = 9
+
+
+def step_ticks(steps, most: int = MAX_STEP_TICKS) -> list[int]:
+    """The checkpoints to label on a step axis: all of them, or `most` spread evenly on the log axis
+    (the first and the last always among them)."""
+    steps = sorted({int(s) for s in steps})
+    if len(steps) <= most:
+        return steps
+    x = np.log1p(steps)
+    keep = {int(np.argmin(np.abs(x - t))) for t in np.linspace(x[0], x[-1], most)}
+    return [steps[i] for i in sorted(keep)]
+
+
+def step_axis(ax, steps, label: str = "fine-tuning step") -> None:
+    """Fine-tuning steps on a log axis (symlog when step 0, the base, is drawn), ticked and labelled at
+    the checkpoints themselves, so that any schedule reads: steps 2, 4, 6 as well as 10 … 600 (a
+    decade-ticked log axis labels none of 2, 4, 6)."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+    steps = sorted({int(s) for s in steps})
+    positive = [s for s in steps if s > 0]
+    if positive:
+        if 0 in steps:
+            ax.set_xscale("symlog", linthresh=min(positive))
+        else:
+            ax.set_xscale("log")
+    ax.xaxis.set_major_locator(FixedLocator(step_ticks(steps)))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0f}"))
+    ax.set_xlabel(label)

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 
 from forgetscope.analysis.findings import steps_text
-from forgetscope.report.figures import COLORS, new_figure, symlog_steps, to_data_uri
+from forgetscope.analysis.stage_rule import control_sentences
+from forgetscope.report.figures import COLORS, new_figure, step_axis, to_data_uri
 from forgetscope.report.page import ReportSection, read_table, seeds_text
 from forgetscope.schema import Checkpoint, ProbeDecomposition, TrajectorySummary
 from forgetscope.store import RunStore
@@ -58,8 +59,7 @@ def trajectory_figure(ps: ProbeDecomposition, title: str, summary: TrajectorySum
         color, _ = other_restorer_color(i)
         ax.plot(x, [c.other_restorers[r.condition].score for c in summary.checkpoints], "--s", color=color, ms=3,
                 label=r.title)
-    ax.set_xscale("log")
-    ax.set_xlabel("fine-tuning step")
+    step_axis(ax, x)
     ax.set_ylabel(f"{ps.probe} score")
     ax.set_ylim(-0.02, 1.02)
     ax.set_title(title, fontsize=10)
@@ -73,23 +73,41 @@ def trajectory_figure(ps: ProbeDecomposition, title: str, summary: TrajectorySum
 
 
 def decomposition_figure(ps: ProbeDecomposition) -> str:
+    """forgetting = recovered + unrecovered per checkpoint, as bars that cannot contradict the label:
+    positive parts stack up from 0 and negative ones down (restoration that lowered a score draws a
+    recovered bar below 0); the unrecovered part is drawn in the actual colour only where the
+    checkpoint is actual by its interval, grey elsewhere; each bar carries its label_ci."""
     cks = ps.checkpoints
-    fig, (ax,) = new_figure(7.4, 3.0)
+    fig, (ax,) = new_figure(7.4, 3.2)
     x = np.arange(len(cks))
-    rec = np.array([c.recovered for c in cks])
-    unr = np.array([c.unrecovered for c in cks])
-    ax.bar(x, rec, color=COLORS["restored"], label="recovered (pseudo)")
-    ax.bar(x, unr, bottom=rec, color=COLORS["actual"], label="unrecovered (actual)")
-    f = np.array([c.forgetting for c in cks])
-    err = [[c.forgetting - (c.ci.forgetting[0] or c.forgetting) for c in cks],
-           [(c.ci.forgetting[1] or c.forgetting) - c.forgetting for c in cks]]
+    rec = np.array([c.recovered or 0.0 for c in cks])
+    unr = np.array([c.unrecovered or 0.0 for c in cks])
+    actual = np.array([c.label_ci == "actual" for c in cks])
+    up, down = np.zeros(len(cks)), np.zeros(len(cks))
+    for part, color, name in ((rec, COLORS["restored"], "recovered by restoration"), (unr, None, None)):
+        bottom = np.where(part >= 0, up, down)
+        colors = color or [COLORS["actual"] if a else COLORS["unlabelled"] for a in actual]
+        ax.bar(x, part, bottom=bottom, color=colors, label=name)
+        up, down = np.where(part >= 0, up + part, up), np.where(part < 0, down + part, down)
+    from matplotlib.patches import Patch
+
+    f = np.array([c.forgetting or 0.0 for c in cks])
+    err = [[c.forgetting - (c.ci.forgetting[0] if c.ci.forgetting[0] is not None else c.forgetting) for c in cks],
+           [(c.ci.forgetting[1] if c.ci.forgetting[1] is not None else c.forgetting) - c.forgetting for c in cks]]
     ax.errorbar(x, f, yerr=err, fmt="k_", ms=14, lw=1, label="forgetting (CI)")
     ax.axhline(0, color="black", lw=0.8)
+    top = np.maximum(up, f + np.array(err[1]))
+    for i, c in enumerate(cks):
+        ax.text(x[i], top[i], c.label_ci, ha="center", va="bottom", fontsize=7)
     ax.set_xticks(x, [str(c.step) for c in cks])
-    ax.set_xlabel("fine-tuning step")
+    ax.set_xlabel("fine-tuning step (text: the label its intervals support)")
     ax.set_ylabel("score points (fraction)")
     ax.set_title(f"forgetting = recovered + unrecovered ({ps.probe})", fontsize=10)
-    ax.legend(fontsize=7)
+    ax.margins(y=0.15)
+    handles, labels = ax.get_legend_handles_labels()
+    handles += [Patch(color=COLORS["actual"]), Patch(color=COLORS["unlabelled"])]
+    labels += ["unrecovered, actual by its interval", "unrecovered, not labelled actual"]
+    ax.legend(handles, labels, fontsize=7)
     return to_data_uri(fig)
 
 
@@ -108,11 +126,11 @@ def pattern_figure(summary: TrajectorySummary) -> str | None:
             axes[0].fill_between(g["step"], lo, hi, alpha=0.2, color=color)
         axes[1].plot(g["step"], g["shifted"], "-o", ms=4, color=color, label=f"shifted, {fmt}")
         axes[1].plot(g["step"], g["marginal"], ":", color=color, label=f"marginal, {fmt}")
-    symlog_steps(axes[0], steps)
+    step_axis(axes[0], steps)
     axes[0].set_ylabel("KL(base || checkpoint), nats/token")
     axes[0].set_title("distribution shift on own continuations", fontsize=9)
     axes[0].legend(fontsize=7)
-    symlog_steps(axes[1], steps)
+    step_axis(axes[1], steps)
     axes[1].set_ylim(-0.02, 1.02)
     axes[1].set_ylabel("share of continuation tokens")
     axes[1].set_title("rank under the base: shifted (>3), marginal (2-3)", fontsize=9)
@@ -126,7 +144,7 @@ def pattern_figure(summary: TrajectorySummary) -> str | None:
             g = g.sort_values("step")
             ax.plot(g["step"], g["bits_per_byte"], "-o" if cond == "checkpoint" else "--^", ms=3,
                     color=COLORS[cond], alpha=1.0 if lang in ("l1", "all") else 0.5, label=f"{cond} ({lang})")
-        symlog_steps(ax, steps)
+        step_axis(ax, bpb["step"])
         ax.set_ylabel("bits per byte, held-out text")
         ax.legend(fontsize=7)
         ax.set_title("pre-training-format fluency", fontsize=9)
@@ -145,7 +163,8 @@ def probes_figure(summary: TrajectorySummary) -> str:
         ax.axhline(ps.restored_base, color=COLORS["restored_base"], ls=":", lw=1.2)
         ax.plot(x, [c.score for c in cks], "-o", ms=3, color=COLORS["checkpoint"])
         ax.plot(x, [c.restored for c in cks], "-^", ms=3, color=COLORS["restored"])
-        ax.set_xscale("log")
+        step_axis(ax, x)
+        ax.xaxis.label.set_fontsize(8)
         ax.set_ylim(-0.02, 1.02)
         ax.set_title(name, fontsize=9)
         ax.tick_params(labelsize=7)
@@ -163,7 +182,7 @@ def rates_figure(summary: TrajectorySummary) -> str | None:
         ax.plot([r.step for r in rows], [r.rate for r in rows], "-o", ms=3, color=f"C{i}", label=f"{probe} (checkpoint)")
         rows = by_cond.get(lead, [])
         ax.plot([r.step for r in rows], [r.rate for r in rows], "--", color=f"C{i}", alpha=0.6, label=f"{probe} ({lead})")
-    symlog_steps(ax, [r.step for v in rates.values() for r in v.get("checkpoint", [])])
+    step_axis(ax, [r.step for v in rates.values() for r in v.get("checkpoint", [])])
     ax.set_ylabel("refusal rate")
     ax.set_ylim(-0.02, 1.02)
     ax.legend(fontsize=7)
@@ -205,16 +224,30 @@ def items_figure(per_item: pd.DataFrame, probe: str, restorer: str) -> str | Non
 
 
 def example_rows(items: pd.DataFrame, probe: str, step: int, restorer: str, n: int = 8) -> list[dict]:
-    """Items of the primary probe lost at `step`: prompt, expected, checkpoint's and restored output."""
+    """Items of a probe lost at `step` (first seed): prompt, expected, checkpoint's and restored output."""
     seed = items["seed"].min()
     sub = items[(items["probe"] == probe) & (items["seed"] == seed)]
     base = sub[(sub["condition"] == "checkpoint") & (sub["step"] == 0)].set_index("item_id")
     ck = sub[(sub["condition"] == "checkpoint") & (sub["step"] == step)].set_index("item_id")
     rs = sub[(sub["condition"] == restorer) & (sub["step"] == step)].set_index("item_id")
-    lost = [i for i in ck.index if base.loc[i, "score"] > ck.loc[i, "score"]][:n]
+    lost = [i for i in ck.index if i in base.index and base.loc[i, "score"] > ck.loc[i, "score"]][:n]
     return [{"item": i, "base": base.loc[i, "output"], "checkpoint": ck.loc[i, "output"],
              "restored": rs.loc[i, "output"] if i in rs.index else "", "restored_ok": bool(rs.loc[i, "score"] >= 0.5) if i in rs.index else False}
             for i in lost]
+
+
+def lost_items(items: pd.DataFrame, summary: TrajectorySummary, n: int = 8) -> list[dict]:
+    """For every probe (the primary first): the items lost at its checkpoint that lost the most, as
+    {probe, step, rows}; probes that lost nothing there (or whose items are lm-eval documents, not in
+    items.parquet) are left out."""
+    lead = summary.restorers[0].condition
+    out = []
+    for name in sorted(summary.probes, key=lambda p: (p != summary.probe, p)):
+        worst = max(summary.probes[name].checkpoints, key=lambda c: c.forgetting or 0, default=None)
+        rows = example_rows(items, name, worst.step, lead, n) if worst else []
+        if rows:
+            out.append({"probe": name, "step": worst.step, "rows": rows})
+    return out
 
 
 def verdict(summary: TrajectorySummary) -> list[str]:
@@ -222,6 +255,7 @@ def verdict(summary: TrajectorySummary) -> list[str]:
     from point estimates alone."""
     out = [f"Probe {summary.probe}: base {100 * summary.base:.1f}%, restored base {100 * summary.restored_base:.1f}%; "
            f"δ = {100 * summary.delta:.0f} points; {seeds_text(len(summary.seeds))}; labels by {round(100 * summary.ci_level)}% intervals."]
+    out += control_sentences(summary.damaged_controls, summary.delta)
     for f in summary.findings:
         out.append(f"{VERDICT_WORD[f.verdict]}: {f.claim} {f.evidence[:1].upper()}{f.evidence[1:]}.")
     unsaturated = [c.step for c in summary.checkpoints if c.saturated is False]
@@ -254,15 +288,34 @@ def curve_figure(summary: TrajectorySummary) -> str | None:
     return to_data_uri(fig)
 
 
+def _source(ref) -> str | None:
+    """A data source of the resolved config in words: None for the fact world's own data."""
+    if ref is None or ref == "world":
+        return None
+    if isinstance(ref, dict):
+        return " ".join(str(ref[k]) for k in ("path", "name", "split") if ref.get(k))
+    return str(ref)
+
+
+def data_sources(config_yaml: str) -> dict:
+    """Where the run's held-out text and pattern prompts came from (the report's captions describe the
+    user's data, not the fact world's, when they are files)."""
+    import yaml
+
+    ev = (yaml.safe_load(config_yaml) or {}).get("eval") or {}
+    return {"heldout_text": _source(ev.get("heldout_text", "world")), "pattern_prompts": _source(ev.get("pattern_prompts", "world"))}
+
+
 def trajectory_context(store: RunStore, summary: TrajectorySummary) -> dict:
     items = read_table(store.results_dir / "items.parquet")
-    per_item = read_table(store.results_dir / "per_item.parquet")
+    per_item_path = store.results_dir / "per_item.parquet"  # not written when it has no rows
+    per_item = read_table(per_item_path) if per_item_path.exists() else pd.DataFrame(columns=["probe", "restorer"])
     primary = summary.probes[summary.probe]
     lead = summary.restorers[0].condition
-    worst = max(summary.checkpoints, key=lambda c: c.forgetting or 0, default=None)
     return {
         "summary": summary,
         "verdict": verdict(summary),
+        "sources": data_sources(store.config_path.read_text()),
         "fig_trajectory": trajectory_figure(primary, f"{summary.probe}: checkpoints, restored, base", summary),
         "other_restorer_colors": [other_restorer_color(i)[1] for i in range(len(summary.restorers) - 1)],
         "fig_decomposition": decomposition_figure(primary),
@@ -271,8 +324,7 @@ def trajectory_context(store: RunStore, summary: TrajectorySummary) -> dict:
         "fig_probes": probes_figure(summary),
         "fig_rates": rates_figure(summary),
         "fig_items": items_figure(per_item, summary.probe, lead),
-        "examples": example_rows(items, summary.probe, worst.step, lead) if worst else [],
-        "example_step": worst.step if worst else None,
+        "lost": lost_items(items, summary),
     }
 
 

@@ -6,6 +6,8 @@ Tables written to RUN_DIR/results/ (docs/outputs.md has the columns):
     pattern_shift.parquet  KL and rank shares per seed x step
     train_log.parquet      losses of pre-training and fine-tuning
     decomposition_by_seed.parquet, decomposition.parquet, per_item.parquet
+A table with no rows (train_log when nothing was trained, say) is not written: readers take a
+missing table as an empty one.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from pathlib import Path
 import pandas as pd
 
 from forgetscope import __version__, tracking
-from forgetscope.analysis.decomposition import aggregate_seeds, confirmed_label, decompose_seed
+from forgetscope.analysis import stage_rule
+from forgetscope.analysis.decomposition import aggregate_seeds, decompose_seed
 from forgetscope.analysis.findings import trajectory_findings
 from forgetscope.analysis.stats import require_finite, seed_interval
 from forgetscope.restoration import build_restorers
@@ -108,14 +111,24 @@ def analyze(cfg: TrajectoryConfig, store: RunStore) -> TrajectorySummary:
     tables["decomposition_by_seed"] = pd.concat(by_seed, ignore_index=True)
     tables["decomposition"] = pd.concat(agg, ignore_index=True)
     tables["per_item"] = pd.concat(per_item, ignore_index=True)
-    store.results_dir.mkdir(parents=True, exist_ok=True)
-    for name, df in tables.items():
-        atomic_write_bytes(store.results_dir / f"{name}.parquet", _parquet_safe(df).to_parquet(index=False))
+    write_tables(store.results_dir, tables)
     summary = build_summary(cfg, tables, knowledge_probes, task_metrics)
     atomic_write_json(store.summary_path, summary.model_dump(mode="json"))
     if cfg.runtime.report_to:  # optional trackers: losses and probe scores against step
         tracking.report(cfg.runtime.report_to, store.root, cfg.name, cfg.model_dump(mode="json"), list(tracking.run_points(tables, summary)))
     return summary
+
+
+def write_tables(folder: Path, tables: dict[str, pd.DataFrame]) -> None:
+    """Each table as folder/<name>.parquet, atomically. A table without rows is not written, and one an
+    earlier analysis left is removed: no empty files (train_log when nothing was trained)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, df in tables.items():
+        path = folder / f"{name}.parquet"
+        if df.empty:
+            path.unlink(missing_ok=True)
+        else:
+            atomic_write_bytes(path, _parquet_safe(df).to_parquet(index=False))
 
 
 def _parquet_safe(df: pd.DataFrame) -> pd.DataFrame:
@@ -136,19 +149,15 @@ def _ci(row, key: str) -> list[float | None]:
 
 
 def probe_summary(agg: pd.DataFrame, probe: str, delta: float, restorer: str, larger_budgets: list[str], metric: str | None = None) -> dict:
-    """The decomposition of one probe (or lm-eval task `metric`) under one restorer. A checkpoint is
-    actual by its interval only when every `larger_budgets` restorer (the same restorer with more
-    steps) finds it actual too; otherwise restoration had not run its course and its label is
-    uncertain (`saturated` false)."""
+    """The decomposition of one probe (or lm-eval task `metric`) under one restorer, labelled by the
+    stage rule (analysis/stage_rule.py), `larger_budgets` being the same restorer with more steps."""
     d = agg[(agg["probe"] == probe) & (agg["restorer"] == restorer)].sort_values("step")
     base_row = d[d["step"] == 0].iloc[0]
     checkpoints = []
     for _, r in d[d["step"] > 0].iterrows():
-        label_ci, saturated = confirmed_label(r, delta), None
-        if label_ci == "actual" and larger_budgets:
-            longer = [agg[(agg["probe"] == probe) & (agg["restorer"] == c) & (agg["step"] == r["step"])] for c in larger_budgets]
-            saturated = all(len(x) and confirmed_label(x.iloc[0], delta) == "actual" for x in longer)
-            label_ci = "actual" if saturated else "uncertain"
+        longer = [agg[(agg["probe"] == probe) & (agg["restorer"] == c) & (agg["step"] == r["step"])] for c in larger_budgets]
+        label_ci, saturated = stage_rule.saturate(
+            stage_rule.row_interval_label(r, delta), [stage_rule.row_interval_label(x.iloc[0], delta) if len(x) else None for x in longer])
         checkpoints.append({
             "step": int(r["step"]),
             "score": _num(r["score"]), "restored": _num(r["restored"]),
@@ -169,6 +178,19 @@ def probe_summary(agg: pd.DataFrame, probe: str, delta: float, restorer: str, la
         "transition_step": first_actual[0] if first_actual else None,
         "checkpoints": checkpoints,
     }
+
+
+def damaged_controls(agg: pd.DataFrame, probes: list[str], restorers: list[str], delta: float) -> dict:
+    """{(probe, restorer): DamagedControl} for every control that restoration lowered by more than δ."""
+    out = {}
+    for probe in probes:
+        for restorer in restorers:
+            row = agg[(agg["probe"] == probe) & (agg["restorer"] == restorer) & (agg["step"] == 0)]
+            if len(row):
+                hit = stage_rule.damaged_control(probe, restorer, row["base"].iat[0], row["restored_base"].iat[0], delta)
+                if hit is not None:
+                    out[probe, restorer] = hit
+    return out
 
 
 def restoration_curve(tables: dict[str, pd.DataFrame], probe: str, restorers, level: float) -> list[dict]:
@@ -251,6 +273,7 @@ def build_summary(cfg: TrajectoryConfig, tables: dict[str, pd.DataFrame], knowle
         m, lo, hi = seed_interval(g["bits_per_byte"].to_numpy(), a.ci_level)
         bpb_rows.append({"condition": cond, "step": int(step), "language": lang, "bits_per_byte": _num(m), "ci": [_num(lo), _num(hi)]})
     refusal_probes = sorted(tables["items"].loc[tables["items"]["kind"] == "refusal", "probe"].unique())
+    damaged = damaged_controls(agg, knowledge_probes, [r.condition for r in restorers], a.delta)
     return TrajectorySummary.model_validate({
         "name": cfg.name,
         "probe": primary,
@@ -264,7 +287,8 @@ def build_summary(cfg: TrajectoryConfig, tables: dict[str, pd.DataFrame], knowle
         "restored_base": head["restored_base"],
         "transition_step": head["transition_step"],
         "ci": head["ci"],
-        "findings": trajectory_findings(head["checkpoints"], a.delta),
+        "findings": trajectory_findings(head["checkpoints"], a.delta, damaged.get((primary, lead))),
+        "damaged_controls": list(damaged.values()),
         "checkpoints": head["checkpoints"],
         "restoration_curve": restoration_curve(tables, primary, restorers, a.ci_level),
         "probes": {p: probe_summary(agg, p, a.delta, lead, larger, (task_metrics or {}).get(p)) for p in knowledge_probes},
