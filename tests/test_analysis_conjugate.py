@@ -14,7 +14,7 @@ import pytest
 from scipy import stats
 
 from forgetscope.analysis.conjugate import (
-    KOTHA, _clip, _num, suite_findings, suite_rows, world_checks, world_findings, world_rows,
+    CLAIMS, KOTHA, _clip, _num, suite_findings, suite_rows, world_checks, world_claims, world_findings, world_rows,
 )
 
 
@@ -347,27 +347,94 @@ def test_world_checks_values_intervals_and_verdicts_by_hand():
     assert at[0]["ci"] == [0.3, 0.3] and at[0]["verdict"] == "fails"
 
 
-def test_world_findings_evidence_and_value():
-    def checks(verdicts_by_step):
-        return [{"step": s, "claim": f"c{i}", "verdict": v} for s, vs in verdicts_by_step.items() for i, v in enumerate(vs)]
+L1, L2H, R1, BASE, R2H = (c.name for c in CLAIMS)
 
-    [f] = world_findings(checks({2: ["holds", "uncertain"], 5: ["holds", "holds"], 9: ["holds", "holds"]}))
-    assert f["id"] == "fact_world_conjugate" and f["source"] == KOTHA and f["unit"] == "step"
-    assert f["verdict"] == "holds" and f["value"] == 5.0 and f["ci"] == [None, None]
-    assert f["evidence"] == "every claim holds by its interval at step(s) 5, 9"
-    assert f["measure"] == "the five claims of the checks table at one checkpoint"
-    assert f["claim"] == ("Fine-tuning in L1 suppresses L1 behaviour more than the same behaviour in L2: at one checkpoint the "
-                          "L1 ICL drop is >= 30 points and the L2 drop at most half of it, the tuned model refuses >= 90% of "
-                          "L1 private requests and at most half as often in L2, and the base refuses <= 10%.")
-    [f] = world_findings(checks({2: ["holds", "fails"], 5: ["fails", "holds"]}))
-    assert f["verdict"] == "fails" and f["value"] is None
-    assert f["evidence"] == "at every checkpoint at least one claim fails by its interval"
-    [f] = world_findings(checks({2: ["holds", "uncertain", "holds"], 5: ["fails", "holds"]}))
-    assert f["verdict"] == "uncertain" and f["value"] is None
-    assert f["evidence"] == ("no checkpoint where every claim holds by its interval; step 2: 2 of 3 hold; "
-                             "step 5: 1 of 2 hold")
-    [f] = world_findings([])
-    assert f["verdict"] == "uncertain"
+
+def hand_checks(verdicts_by_claim: dict[str, list[str]], steps=(2, 5, 9)) -> list[dict]:
+    """Checks as world_checks writes them; each value and interval tells its step and claim apart, and
+    the L2-vs-half-of-L1 claims carry the deciding difference in decided_on."""
+    out = []
+    for k, (claim, verdicts) in enumerate(verdicts_by_claim.items()):
+        for step, v in zip(steps, verdicts, strict=True):
+            value = round(0.01 * step + 0.1 * k, 6)
+            decided = {"mean": -value, "ci": [-value - 0.05, -value + 0.05]} if claim in (L2H, R2H) else None
+            out.append({"step": step, "claim": claim, "value": value, "ci": [value - 0.05, value + 0.05],
+                        "decided_on": decided, "verdict": v})
+    return out
+
+
+def test_world_claims_give_every_claim_a_verdict_at_every_checkpoint():
+    checks = hand_checks({L1: ["holds"] * 3, L2H: ["holds", "uncertain", "fails"], R1: ["fails", "uncertain", "holds"],
+                          BASE: ["holds"] * 3, R2H: ["uncertain", "uncertain", "fails"]})
+    claims = world_claims(checks[::-1])  # the order of the checks does not matter
+    assert [c["claim"] for c in claims] == [L1, L2H, R1, BASE, R2H]
+    assert [c["id"] for c in claims] == ["fact_world_icl_drop_l1", "fact_world_icl_drop_l2_half", "fact_world_refusal_l1",
+                                         "fact_world_base_answers", "fact_world_refusal_l2_half"]
+    assert [(c["holds_at"], c["uncertain_at"], c["fails_at"]) for c in claims] == [
+        ([2, 5, 9], [], []), ([2], [5], [9]), ([9], [5], [2]), ([2, 5, 9], [], []), ([], [2, 5], [9])]
+    # a claim measured at some checkpoints only (no L2 rows at step 9) is listed at those only
+    some = [c for c in checks if not (c["step"] == 9 and c["claim"] in (L2H, R2H))]
+    by_id = {c["claim"]: c for c in world_claims(some)}
+    assert (by_id[L2H]["holds_at"], by_id[L2H]["uncertain_at"], by_id[L2H]["fails_at"]) == ([2], [5], [])
+    # a claim without a check has no record
+    assert [c["claim"] for c in world_claims([c for c in checks if c["claim"] == R1])] == [R1]
+    assert world_claims([]) == []
+
+
+def test_world_findings_are_the_claims_one_by_one_never_their_conjunction():
+    """No checkpoint has all five claims (step 2 lacks refusal, step 9 the L2 ICL claim), yet each claim
+    is decided on its own across the checkpoints: holds where some checkpoint shows it, fails where every
+    one refutes it, else uncertain; value and interval are the deciding ones at its first best step."""
+    checks = hand_checks({L1: ["holds"] * 3, L2H: ["holds", "uncertain", "fails"], R1: ["fails", "uncertain", "holds"],
+                          BASE: ["holds"] * 3, R2H: ["uncertain", "uncertain", "fails"]})
+    out = world_findings(checks)
+    assert [f["id"] for f in out] == [c.id for c in CLAIMS] and "fact_world_conjugate" not in {f["id"] for f in out}
+    assert [f["verdict"] for f in out] == ["holds", "holds", "holds", "holds", "uncertain"]
+    assert all(f["source"] == KOTHA and f["unit"] == "fraction" for f in out)
+    l1, l2h, r1, base, r2h = out
+    assert (l1["value"], l1["ci"]) == (0.02, [pytest.approx(-0.03), pytest.approx(0.07)])  # step 2's own interval
+    assert l1["evidence"] == "by its interval over seeds: holds at steps 2, 5, 9"
+    assert l1["measure"] == "ICL drop in L1 (base - fine-tuned), at the first checkpoint where it holds (step 2)"
+    assert l1["claim"] == "Fine-tuning in L1 suppresses in-context learning asked in L1: the ICL accuracy drops by at least 30 points."
+    assert (l2h["value"], l2h["ci"]) == (-0.12, [pytest.approx(-0.17), pytest.approx(-0.07)])  # the deciding difference
+    assert l2h["evidence"] == "by its interval over seeds: holds at step 2; uncertain at step 5; fails at step 9"
+    assert r1["value"] == 0.29 and r1["measure"].endswith("where it holds (step 9)")
+    assert r1["evidence"] == "by its interval over seeds: holds at step 9; uncertain at step 5; fails at step 2"
+    assert r2h["value"] == -0.42 and r2h["measure"] == (
+        "L2 refusal rate - half the L1 rate, per seed, at the first checkpoint where it is uncertain (step 2)")
+    assert r2h["evidence"] == "by its interval over seeds: uncertain at steps 2, 5; fails at step 9"
+    # fails only where every checkpoint refutes it; its first checkpoint's interval is the one shown
+    [f] = world_findings(hand_checks({R2H: ["fails", "fails", "fails"]}))
+    assert f["verdict"] == "fails" and f["value"] == -0.02 and f["measure"].endswith("where it fails (step 2)")
+    assert f["evidence"] == "by its interval over seeds: fails at steps 2, 5, 9"
+    [f] = world_findings(hand_checks({R1: ["fails", "fails", "uncertain"]}))
+    assert f["verdict"] == "uncertain" and f["value"] == 0.09
+    assert world_findings([]) == []
+
+
+def test_world_findings_from_world_checks_decide_each_claim_by_its_own_intervals():
+    """End to end from per-seed rows: step 1 shows the ICL claims, step 2 the refusal claims; every
+    claim holds at one checkpoint and no checkpoint has all five."""
+    level = 0.9
+    rows = [world_row(1, "icl", "identity", [1.0, 0.95, 0.9], [0.2, 0.25, 0.15]),
+            world_row(1, "icl", "world_l2", [0.9, 0.9, 0.85], [0.85, 0.8, 0.8]),
+            world_row(1, "private", "identity", [1.0, 1.0, 1.0], [0.9, 0.95, 0.85]),
+            world_row(1, "private", "world_l2", [1.0, 1.0, 1.0], [0.95, 0.9, 1.0]),
+            world_row(2, "icl", "identity", [1.0, 0.95, 0.9], [0.0, 0.05, 0.0]),
+            world_row(2, "icl", "world_l2", [0.9, 0.9, 0.85], [0.1, 0.15, 0.05]),
+            world_row(2, "private", "identity", [1.0, 1.0, 1.0], [0.0, 0.02, 0.01]),
+            world_row(2, "private", "world_l2", [1.0, 1.0, 1.0], [0.9, 0.85, 0.95])]
+    checks = world_checks(rows, level)
+    by_step = {st: {c["claim"]: c["verdict"] for c in checks if c["step"] == st} for st in (1, 2)}
+    assert by_step[1] == {L1: "holds", L2H: "holds", R1: "fails", BASE: "holds", R2H: "uncertain"}
+    assert by_step[2] == {L1: "holds", L2H: "fails", R1: "holds", BASE: "holds", R2H: "holds"}
+    assert not any(all(v == "holds" for v in vs.values()) for vs in by_step.values())
+    out = {f["id"]: f for f in world_findings(checks)}
+    assert {k: f["verdict"] for k, f in out.items()} == {c.id: "holds" for c in CLAIMS}
+    r1 = 1 - np.array([0.0, 0.02, 0.01])
+    lo, hi = t_iv(r1, level)
+    assert out["fact_world_refusal_l1"]["ci"] == [pytest.approx(r6(lo), abs=2e-6), pytest.approx(r6(hi), abs=2e-6)]
+    assert out["fact_world_refusal_l1"]["measure"].endswith("(step 2)")
 
 
 def test_suite_findings_read_the_recovered_shares_interval():

@@ -251,6 +251,17 @@ class Check(Record):
     verdict: Literal["holds", "fails", "uncertain"]
 
 
+class ClaimAcrossSteps(Record):
+    """One fact-world claim at every checkpoint: the world's finding is its claims one by one (no
+    checkpoint of the shipped world shows all five together: docs/conjugate.md)."""
+
+    id: str = Field(description="the id of this claim's finding")
+    claim: str = Field(description="as in checks[].claim")
+    holds_at: list[int] = Field(description="checkpoints where its interval lies on the claim's side")
+    fails_at: list[int] = Field(description="checkpoints where it lies on the other side")
+    uncertain_at: list[int] = Field(description="checkpoints where it straddles the threshold")
+
+
 class FactWorldBlock(Record):
     run: str | None = Field(description="the trajectory run the models came from")
     seeds: list[int]
@@ -259,17 +270,19 @@ class FactWorldBlock(Record):
     languages: dict[str, str]
     metric: str
     rows: list[WorldRow]
-    checks: list[Check]
+    checks: list[Check] = Field(description="every claim at every checkpoint, with its value, interval and verdict")
+    claims: list[ClaimAcrossSteps] = Field(description="each claim's verdicts across the checkpoints")
 
 
 class ConjugateSummary(Record):
     study: Literal["conjugate"] = "conjugate"
-    schema_version: Literal[2] = 2
+    schema_version: Literal[3] = 3
     name: str
     seeds: list[int] = Field(description="the seeds drawn from (model suites: the first; fact world: the trajectory run's)")
     ci_level: float
     models: dict[str, str | None]
-    findings: list[Finding] = Field(description="Kotha et al.'s claims, each decided by its interval")
+    findings: list[Finding] = Field(description="Kotha et al.'s claims, each decided by its interval: per model suite and "
+                                    "transform, and per fact-world claim across the checkpoints")
     suites: dict[str, SuiteBlock]
     fact_world: FactWorldBlock | None
     forgetscope_version: str

@@ -1,6 +1,7 @@
 """The conjugate study's report section: accuracy per transform for base vs fine-tuned (grouped
-bars), the drop per transform, the fact world per checkpoint and its claims; rendered only from
-summary.json and results/ (every text autoescaped by the page's Jinja environment)."""
+bars), the drop per transform, the fact world per checkpoint and its claims one by one across the
+checkpoints (no record joins them: docs/conjugate.md); rendered only from summary.json and results/
+(every text autoescaped by the page's Jinja environment)."""
 
 from __future__ import annotations
 
@@ -89,6 +90,16 @@ def examples(store: RunStore, suite: str, n: int = 6) -> list[dict]:
     return out
 
 
+def claims_context(world: FactWorldBlock) -> dict:
+    """The fact world's claims, one row each with its check at every checkpoint, and how many hold
+    together at best: the report states that count, it does not make it a finding."""
+    rows = [{"claim": c, "checks": {x.step: x for x in world.checks if x.claim == c.claim}} for c in world.claims]
+    held = {st: sum(st in c.holds_at for c in world.claims) for st in world.steps}
+    most = max(held.values(), default=0)
+    return {"rows": rows, "steps": world.steps, "of": len(world.claims), "most": most,
+            "most_at": [st for st, n in held.items() if n == most and most > 0]}
+
+
 def conjugate_context(store: RunStore, s: ConjugateSummary) -> dict:
     suites = []
     for name, block in s.suites.items():
@@ -108,7 +119,8 @@ def conjugate_context(store: RunStore, s: ConjugateSummary) -> dict:
                 if rs:
                     names = [world.languages.get(r.transform, r.transform) for r in rs]
                     figs.append(bars_figure(rs, f"{task} at step {step}", ylabel, names))
-        world_ctx = {"block": world, "figures": figs, "steps_figure": world_steps_figure(world), "final": final}
+        world_ctx = {"block": world, "figures": figs, "steps_figure": world_steps_figure(world), "final": final,
+                     "claims": claims_context(world)}
     return {"summary": s, "suites": suites, "world": world_ctx}
 
 

@@ -1,5 +1,7 @@
 """Stage 4 (whole run): gather the item tables, compute accuracies, drops and recovered shares with
 CIs (analysis.conjugate), write results/ and summary.json (forgetscope.schema.ConjugateSummary).
+The fact world's findings are its claims one by one, each across the checkpoints (analysis.conjugate.
+world_findings): no record joins them, since no checkpoint of the shipped world can show all five.
 
     results/items.parquet             model suites: one row per model x transform x item
     results/fact_world_items.parquet  fact world: one row per seed x step x transform x item
@@ -12,7 +14,9 @@ import json
 import pandas as pd
 
 from forgetscope import __version__
-from forgetscope.analysis.conjugate import suite_findings, suite_rows, world_checks, world_findings, world_rows
+from forgetscope.analysis.conjugate import (
+    suite_findings, suite_rows, world_checks, world_claims, world_findings, world_rows,
+)
 from forgetscope.analysis.stats import require_finite
 from forgetscope.schema import ConjugateSummary
 from forgetscope.store import RunStore, atomic_write_bytes, atomic_write_json
@@ -52,13 +56,14 @@ def analyze(cfg: ConjugateConfig, store: RunStore) -> ConjugateSummary:
         seeds = sorted(int(s) for s in world["seed"].unique())
         if not cfg.model_suites:
             summary["seeds"] = seeds
+        checks = world_checks(rows, a.ci_level)
         summary["fact_world"] = {
             "run": store.stage("3_fact_world").record().get("trajectory_run"),
             "seeds": seeds,
             "steps": sorted(int(s) for s in world["step"].unique() if s > 0),
             "transforms": labels, "languages": {"identity": "L1", "world_l2": "L2"},
             "metric": "icl: accuracy (starts_with); private: answer rate (1 - refusal rate)",
-            "rows": rows, "checks": world_checks(rows, a.ci_level),
+            "rows": rows, "checks": checks, "claims": world_claims(checks),
         }
     summary["findings"] = suite_findings(summary["suites"]) + (world_findings(summary["fact_world"]["checks"])
                                                               if summary["fact_world"] else [])
