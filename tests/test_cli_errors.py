@@ -93,7 +93,7 @@ def test_malformed_jsonl_data(tmp_path, smoke_config, tiny_lm):
     sft = tmp_path / "s.jsonl"
     sft.write_text('{"prompt": "a", "completion": "b"}\n{"prompt": "a", "completion": \n')
     ok = tmp_path / "d.jsonl"
-    ok.write_text('{"text": "alice was born in paris ."}\n')
+    ok.write_text('{"text": "alice was born in paris ."}\n' * 8)  # more than one restoration block
     probes = tmp_path / "p.jsonl"
     probes.write_text('{"id": "a", "probe": "p", "kind": "exact", "prompt": "q", "answer": "x"}\n')
     cfg = {**smoke_config, "base": {"kind": "pretrained", "path": str(tmp_path / "m")}}
@@ -136,7 +136,7 @@ def test_the_entry_point_in_a_fresh_interpreter(tmp_path):
     runs: the help, a usage error and a bad config, each in a real process, exit codes included."""
     proc = run_cli("run", "--help", process=True)
     assert proc.returncode == 0 and "Usage" in proc.stdout
-    assert_one_line_error(run_cli("run", process=True), "error:", "Missing argument 'config'", "forgetscope run --help")
+    assert_one_line_error(run_cli("run", process=True), "error:", "Missing argument 'CONFIG'", "forgetscope run --help")
     f = tmp_path / "c.yaml"
     f.write_text("study: trajectoy\n")
     assert_one_line_error(run_cli("validate", str(f), process=True), "c.yaml:1", "'trajectoy' is unknown")
@@ -177,7 +177,7 @@ def test_partial_section_keeps_its_documented_defaults(tmp_path):
 
 
 @pytest.mark.parametrize(("args", "fragments"), [
-    (["run"], ["Missing argument 'config'", "forgetscope run --help"]),
+    (["run"], ["Missing argument 'CONFIG'", "forgetscope run --help"]),
     (["run", "c.yaml", "--bogus"], ["No such option: --bogus", "forgetscope run --help"]),
     (["validate", "c.yaml", "--set"], ["'--set' requires an argument"]),
     (["nosuch"], ["No such command 'nosuch'"]),
@@ -185,3 +185,67 @@ def test_partial_section_keeps_its_documented_defaults(tmp_path):
 def test_usage_errors_are_one_line(args, fragments):
     """typer/click usage errors follow the one-line rule too: exit 2, one line, no usage box."""
     assert_one_line_error(run_cli(*args), "error:", *fragments)
+
+
+def test_a_set_mistake_names_the_set_argument(tmp_path, smoke_config):
+    """An override's error is the override's, not the YAML line it replaced; a misspelt key gets the
+    close one; δ's bound says δ is a fraction."""
+    f = write_yaml(tmp_path / "c.yaml", smoke_config)
+    proc = run_cli("validate", f, "--set", "finetune.train.lrr=1e-3")
+    assert_one_line_error(proc, "--set 'finetune.train.lrr=1e-3'", "field 'finetune.train.lrr'", "did you mean 'lr'?")
+    assert "c.yaml" not in proc.stderr
+    assert_one_line_error(run_cli("validate", f, "--set", "analysis.delta=5"), "--set 'analysis.delta=5'", "δ is a fraction: 0.05 = 5 points")
+    assert_one_line_error(run_cli("validate", f, "--set", "eval={probs: x.jsonl}"), "--set 'eval={probs: x.jsonl}'",
+                          "field 'eval.probs'", "did you mean 'probes'?")
+    smoke_config["eval"] = {**smoke_config.get("eval", {}), "probs": "x.jsonl"}  # in the file: its line, and the hint too
+    f = write_yaml(tmp_path / "c.yaml", smoke_config)
+    line = next(i for i, ln in enumerate(open(f), 1) if "probs" in ln)
+    assert_one_line_error(run_cli("validate", f), f"c.yaml:{line}", "did you mean 'probes'?")
+
+
+def test_validate_lists_every_problem_at_once(tmp_path, smoke_config):
+    """Six missing paths: six lines, one run; the base folder's problem once, though two checks meet it."""
+    f = write_yaml(tmp_path / "c.yaml", smoke_config)
+    sets = [f"finetune.data={tmp_path}/a.jsonl", f"restore.data={tmp_path}/b.jsonl", f"eval.probes={tmp_path}/c.jsonl",
+            f"eval.heldout_text={tmp_path}/d.jsonl", f"eval.pattern_prompts={tmp_path}/e.jsonl", f"base={{kind: pretrained, path: {tmp_path}/m}}"]
+    proc = run_cli("validate", f, *[a for s in sets for a in ("--set", s)])
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 6, proc.stderr
+    assert all(ln.startswith("error: ") for ln in lines)
+    assert sum("no such model folder" in ln for ln in lines) == 1
+    for field, name in [("finetune.data", "a"), ("restore.data", "b"), ("eval.probes", "c"), ("eval.heldout_text", "d"),
+                        ("eval.pattern_prompts", "e")]:
+        assert any(ln.startswith(f"error: {field}: ") and f"{name}.jsonl: no such data file" in ln for ln in lines), proc.stderr
+
+
+def test_text_shorter_than_one_training_block_is_refused_before_compute(tmp_path, smoke_config, tiny_lm):
+    """LM training packs text into blocks of train.max_length tokens: restoration text (or text-row
+    fine-tuning data) that holds less than one is refused by validate, naming the block, not after
+    the base, fine-tuning and evaluation stages ran (the tiny model's tokenizer: one token per word)."""
+    from forgetscope.models import save_model
+
+    model, tok = tiny_lm
+    save_model(model, tok, tmp_path / "m")
+    short = tmp_path / "short.jsonl"
+    short.write_text('{"text": "alice was born in paris"}\n')  # 5 words and an EOS: 6 tokens
+    one_word = tmp_path / "one.jsonl"
+    one_word.write_text('{"text": "' + "x" * 300_000 + '"}\n')  # one token
+    enough = tmp_path / "enough.jsonl"
+    enough.write_text('{"text": "alice was born in paris"}\n' * 8)  # 48 tokens
+    sft = tmp_path / "s.jsonl"
+    sft.write_text('{"prompt": "a", "completion": "b"}\n')
+    probes = tmp_path / "p.jsonl"
+    probes.write_text('{"id": "a", "probe": "p", "kind": "exact", "prompt": "q", "answer": "x"}\n')
+    cfg = {**smoke_config, "base": {"kind": "pretrained", "path": str(tmp_path / "m")}}
+    cfg["finetune"]["data"], cfg["restore"]["data"] = str(sft), str(enough)
+    cfg["eval"] = {"probes": str(probes), "heldout_text": str(enough), "pattern_prompts": str(enough)}
+    f = write_yaml(tmp_path / "c.yaml", cfg)
+    assert run_cli("validate", f).returncode == 0
+    for data, n in ((short, 6), (one_word, 2)):
+        proc = run_cli("validate", f, "--set", f"restore.data={data}")
+        assert_one_line_error(proc, "restore.data:", data.name, f"the texts hold {n} tokens, fewer than one training block of 32")
+    proc = run_cli("validate", f, "--set", f"finetune.data={short}", "--set", "finetune.train.max_length=16")
+    assert_one_line_error(proc, "finetune.data:", "the texts hold 6 tokens, fewer than one training block of 16")
+    proc = run_cli("validate", f, "--set", f"finetune.data={enough}", "--set", "finetune.train.max_length=16")
+    assert proc.returncode == 0, proc.stderr

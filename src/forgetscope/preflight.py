@@ -4,7 +4,7 @@ is scored. Nothing here writes. Two kinds of checks:
 
     the study's inputs  a study's `preflight(cfg)` (its entry in the study registry) lists them as
                         `Check`s built from the shared pieces here: data sources, probe files, models,
-                        existing checkpoints, lm-eval task names. The first problem is a one-line
+                        existing checkpoints, lm-eval task names. Every problem is a line of one
                         UserError that names the config field, then the file and line (or row).
     every config        `preflight(cfg, run_dir, may_change)`: every local model folder (a ModelSpec anywhere, an
                         mt_model transform's folder: config.json, safetensors headers and sizes,
@@ -19,6 +19,7 @@ Add a check for a new input here and list it in the study's preflight.
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -39,21 +40,46 @@ class Check:
 
 
 def run_checks(checks: Iterable[Check]) -> float:
-    """Run every check in order; the first failure is a one-line UserError naming its config field.
-    Returns the seconds they took."""
+    """Run every check, each whatever the others found: every problem is a line of one UserError,
+    naming its config field (six missing files: six lines, in one run). A problem met again by a later
+    check (the base model's tokenizer, needed to read SFT data) is told once. Returns the seconds they took."""
     start = time.perf_counter()
+    problems: list[str] = []
+    seen: set[str] = set()
     for check in checks:
         try:
             check.run()
         except UserError as e:
-            msg = str(e)
-            raise UserError(msg if msg.startswith(check.field) else f"{check.field}: {msg}") from None
+            for msg in e.problems if isinstance(e, Problems) else [str(e)]:
+                same = NAMED_BY.sub("", FIELD.sub("", msg))
+                if same not in seen:
+                    seen.add(same)
+                    problems.append(msg if msg.startswith(check.field) else f"{check.field}: {msg}")
+    if len(problems) == 1:
+        raise UserError(problems[0])
+    if problems:
+        raise Problems(problems)
     return time.perf_counter() - start
 
 
-def data(ref, want: Want, tokenizer=None, *, loss: str = "completion") -> int:
+# The same problem, found by the model-folder checks ("... (named by base)") and a study's ("base: ..."), is told once.
+NAMED_BY, FIELD = re.compile(r" \(named by [^)]*\)$"), re.compile(r"^[a-z_]+(\.[a-z_0-9]+)*: ")
+
+
+class Problems(UserError):
+    """Every problem preflight found, one line each (the command line prints one `error:` line per problem)."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+def data(ref, want: Want, tokenizer: Callable[[], Any] | None = None, *, loss: str = "completion", block: int | None = None) -> int:
     """Read every row of a data source and check it has what `want` needs, row by row; SFT rows are
-    rendered with the tokenizer's chat template as fine-tuning will render them. Returns the row count."""
+    rendered with the tokenizer's chat template as fine-tuning will render them. `block`: text rows
+    are packed into blocks of this many tokens (LM training), so they must hold one at least.
+    `tokenizer`: loads the model's tokenizer, called once the rows are read (a tokenizer that does not
+    load is the model's check's problem: the checks that need it are skipped). Returns the row count."""
     from forgetscope.data import detect_format, lm_texts, sft_segments
     from forgetscope.data.sources import as_source, load_rows_with_places
 
@@ -69,9 +95,32 @@ def data(ref, want: Want, tokenizer=None, *, loss: str = "completion") -> int:
     fmt = detect_format(rows, src.label, places)
     if want == "text":
         lm_texts(rows, src.label)
-    elif want == "finetune" and fmt != "text" and tokenizer is not None:
-        sft_segments(rows, tokenizer, src.label, loss)  # type: ignore[arg-type]
+    if tokenizer is None or (block is None and (want != "finetune" or fmt == "text")):
+        return len(rows)
+    try:
+        tok = tokenizer()
+    except UserError:
+        return len(rows)
+    if want == "finetune" and fmt != "text":
+        sft_segments(rows, tok, src.label, loss)  # type: ignore[arg-type]
+    if block is not None and fmt == "text":
+        n = lm_tokens([r["text"] for r in rows], tok, block)
+        if n < block:
+            raise UserError(f"{src.label}: the texts hold {n} tokens, fewer than one training block of {block} "
+                            "(train.max_length): LM training packs them into blocks of that many; give more text")
     return len(rows)
+
+
+def lm_tokens(texts: list[str], tokenizer, enough: int) -> int:
+    """Tokens in `texts` as LM training packs them (training.LMBatches: each text's tokens and an
+    EOS), counted until there are `enough`."""
+    eos = 1 if tokenizer.eos_token_id is not None else 0
+    n = 0
+    for start in range(0, len(texts), 256):
+        n += sum(len(ids) + eos for ids in tokenizer(texts[start:start + 256], add_special_tokens=False)["input_ids"])
+        if n >= enough:
+            break
+    return n
 
 
 def probes(ref) -> int:
@@ -101,13 +150,34 @@ def lm_eval_tasks(tasks, include_path=()) -> None:
     check_lm_eval_tasks(tasks, include_path)
 
 
+def local_inputs(models: dict[str, str | None], files: dict[str, str | None]) -> None:
+    """The command line's local model folders and data files, {option: value}, checked before torch and
+    transformers are imported (15-25 s): a folder that is no model, a file that is not there, is told
+    in a second. Hub ids and datasets sources are checked where they are loaded. Every problem, one line each."""
+    from forgetscope.data.sources import as_source
+    from forgetscope.models.checks import check_model_folder, is_local_path
+
+    checks = [Check(opt, lambda m=m: check_model_folder(Path(m).expanduser())) for opt, m in models.items()
+              if m is not None and is_local_path(m)]
+    for opt, f in files.items():
+        if f is not None and as_source(f).is_local_file and not Path(f).expanduser().is_file():
+            what = "is a folder, expected a file" if Path(f).expanduser().is_dir() else "no such file"
+            checks.append(Check(opt, lambda f=f, what=what: _fail(f"{f}: {what}")))
+    run_checks(checks)
+
+
+def _fail(message: str):
+    raise UserError(message)
+
+
 # -- every config ---------------------------------------------------------------------------------
 def preflight(cfg: BaseModel, run_dir: Path | None = None, may_change: tuple[str, ...] = ()) -> None:
-    """The checks every config gets, in order; the first problem is a one-line UserError. `may_change`:
+    """The checks every config gets; every problem is a line of one UserError. `may_change`:
     the config sections a run folder accepts as changed (the study's, forgetscope.runs.prepare_run)."""
-    check_model_folders(cfg)
+    checks = [Check("", lambda: check_model_folders(cfg))]
     if run_dir is not None:
-        check_store(run_dir, cfg, may_change)
+        checks.append(Check("", lambda: check_store(run_dir, cfg, may_change)))
+    run_checks(checks)
 
 
 # -- model folders ---------------------------------------------------------------------------------
@@ -143,13 +213,15 @@ def check_model_folders(cfg: BaseModel) -> None:
     are checked when they are loaded: nothing here goes to the network)."""
     from forgetscope.models.checks import check_model_folder, check_tokenizer_files, is_local_path
 
+    checks = []
     for where, spec in model_specs(cfg):
         if is_local_path(spec.path):
             path = Path(spec.path).expanduser()
-            _named(where, check_model_folder, path)
-            _named(where, check_tokenizer_files, path)
+            checks.append(Check("", lambda where=where, path=path: (_named(where, check_model_folder, path),
+                                                                     _named(where, check_tokenizer_files, path))))
     for where, path in transform_folders(cfg):
-        _named(where, check_model_folder, path, adapter_ok=False)
+        checks.append(Check("", lambda where=where, path=path: _named(where, check_model_folder, path, adapter_ok=False)))
+    run_checks(checks)
 
 
 def _named(where: str, check, *args, **kwargs) -> None:

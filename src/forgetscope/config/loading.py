@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
+import types
+import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -91,8 +94,10 @@ def _collect_lines(node: Any, prefix: tuple, out: dict[tuple, int]) -> None:
             _collect_lines(item, key, out)
 
 
-def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply `a.b.c=value` overrides (value parsed as YAML) to a nested mapping, in order."""
+def apply_overrides(data: dict[str, Any], overrides: list[str], lines: dict[tuple, int | str] | None = None) -> dict[str, Any]:
+    """Apply `a.b.c=value` overrides (value parsed as YAML) to a nested mapping, in order. With `lines`
+    (load_yaml's), each overridden key's place becomes its `--set` argument, so that an error in it
+    names the argument, not the YAML line it replaced."""
     for item in overrides:
         if "=" not in item:
             raise UserError(f"--set {item!r}: expected KEY=VALUE, e.g. finetune.train.steps=200")
@@ -112,7 +117,19 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
                 raise UserError(f"--set {item!r}: {p!r} is not a section")
             node = nxt
         node[parts[-1]] = value
+        if lines is not None:
+            key_path = tuple(parts)
+            for k in [k for k in lines if k[:len(key_path)] == key_path]:
+                del lines[k]
+            lines[key_path] = f"--set {item!r}"
     return data
+
+
+def place(source: str, lines: dict[tuple, int | str], loc: tuple) -> str:
+    """Where the value at `loc` (or its nearest given parent) was written: `file.yaml:LINE`, or the
+    `--set` argument that gave it."""
+    line = _nearest_line(loc, lines)
+    return line if isinstance(line, str) else f"{source}:{line}" if line else source
 
 
 def validate_config(model: type[M], data: dict[str, Any], source: str, lines: dict[tuple, int] | None = None) -> M:
@@ -120,27 +137,74 @@ def validate_config(model: type[M], data: dict[str, Any], source: str, lines: di
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        raise UserError(format_validation_error(e, source, lines or {}, data)) from None
+        raise UserError(format_validation_error(e, source, lines or {}, data, model)) from None
 
 
-def format_validation_error(e: ValidationError, source: str, lines: dict[tuple, int], data: Any = None) -> str:
+def format_validation_error(e: ValidationError, source: str, lines: dict[tuple, int | str], data: Any = None,
+                            model: type[BaseModel] | None = None) -> str:
     err = e.errors()[0]
     loc = _data_path(tuple(p for p in err["loc"] if not _is_union_tag(p)), data)
     moved = (err.get("ctx") or {}).get("error")
     if isinstance(moved, MovedKey):
         loc = (*loc, moved.key)
     field = ".".join(str(p) for p in loc) or "(top level)"
-    line = _nearest_line(loc, lines)
-    where = f"{source}:{line}" if line else source
+    where = place(source, lines, loc)
     msg = err["msg"].removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
-        msg = "unknown key (check its spelling; `forgetscope validate --help` lists the schema)"
+        known = _keys_at(model, loc[:-1], data) if model is not None and loc else []
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1) if loc else []
+        msg = (f"unknown key; did you mean '{close[0]}'?" if close else
+               f"unknown key (one of: {', '.join(known)})" if known else "unknown key (check its spelling)")
+    elif err["type"].endswith("_than_equal") or err["type"].endswith("_than"):
+        hint = FRACTION_HINT.get(loc[-1]) if loc else None
+        msg += f" ({hint})" if hint else ""
     elif err["type"] == "missing":
         msg = "required key is missing"
     elif isinstance(moved, MovedKey):
         msg = f"this key has moved: write {moved.new_place}"
     more = f" (and {len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""
     return f"{where}: field '{field}': {msg}{more}"
+
+
+# Numbers that are fractions where the docs and tables speak in points: a bound error says so.
+FRACTION_HINT = {"delta": "δ is a fraction: 0.05 = 5 points", "ci_level": "a fraction: 0.95 = 95%"}
+
+
+def _keys_at(model: type[BaseModel], path: tuple, data: Any) -> list[str]:
+    """The keys a config section at `path` accepts (every member's, for a union that `data` does not
+    decide), for "did you mean"."""
+    candidates: list[Any] = [model]
+    node = data
+    for p in path:
+        node = node.get(p) if isinstance(node, dict) else node[p] if isinstance(node, list) and isinstance(p, int) and p < len(node) else None
+        nxt: list[Any] = []
+        for c in candidates:
+            if isinstance(p, str) and _is_model(c) and p in c.model_fields:
+                nxt.append(c.model_fields[p].annotation)
+            elif isinstance(p, int) and typing.get_origin(c) in (list, tuple):
+                nxt += typing.get_args(c)
+            elif isinstance(p, str) and typing.get_origin(c) is dict:
+                nxt.append(typing.get_args(c)[-1])
+        candidates = [m for a in nxt for m in _members(a)]
+        kind = node.get("kind") if isinstance(node, dict) else None
+        chosen = [m for m in candidates if _is_model(m) and "kind" in m.model_fields
+                  and kind in typing.get_args(m.model_fields["kind"].annotation)]
+        candidates = chosen or candidates
+    return sorted({k for c in candidates if _is_model(c) for k in c.model_fields})
+
+
+def _is_model(t: Any) -> bool:
+    return isinstance(t, type) and issubclass(t, BaseModel)
+
+
+def _members(annotation: Any) -> list[Any]:
+    """The types an annotation may hold: a union's members, an Annotated's type."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _members(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [m for a in typing.get_args(annotation) for m in _members(a)]
+    return [annotation]
 
 
 def _data_path(loc: tuple, data: Any) -> tuple:
@@ -172,7 +236,7 @@ def _is_union_tag(p: Any) -> bool:
     return isinstance(p, str) and ("[" in p or p in {"tagged-union"})
 
 
-def _nearest_line(loc: tuple, lines: dict[tuple, int]) -> int | None:
+def _nearest_line(loc: tuple, lines: dict[tuple, int | str]) -> int | str | None:
     for n in range(len(loc), 0, -1):
         if loc[:n] in lines:
             return lines[loc[:n]]

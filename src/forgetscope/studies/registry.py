@@ -60,12 +60,13 @@ STUDIES = Registry("study", [
 def load_config(path: Path, overrides: list[str] | None = None) -> tuple[Study, BaseModel]:
     """A study config from YAML (+ `--set` overrides), validated; the study is named by its `study` key."""
     from forgetscope.config import apply_overrides, load_yaml, validate_config
+    from forgetscope.config.loading import place
 
     data, lines = load_yaml(path)
-    data = apply_overrides(data, overrides or [])
+    data = apply_overrides(data, overrides or [], lines)
     name = data.get("study")
     if name not in STUDIES:
-        where = f"{path}:{lines[('study',)]}" if ("study",) in lines else str(path)
+        where = place(str(path), lines, ("study",))
         known = ", ".join(STUDIES.names())
         raise UserError(f"{where}: field 'study': {'missing' if name is None else repr(name) + ' is unknown'} (one of: {known})")
     study = STUDIES.get(name)

@@ -15,16 +15,16 @@ from forgetscope.tracking import check_trackers
 def checks(cfg: TrajectoryConfig) -> list[Check]:
     out: list[Check] = []
     pretrained = cfg.base.kind == "pretrained"
-    tokenizer = cache(lambda: cfg.base.load_tokenizer()) if pretrained else (lambda: None)
+    tokenizer = cache(lambda: cfg.base.load_tokenizer())
     if pretrained:
         out.append(Check("base", lambda: preflight.model(cfg.base)))
     ft = cfg.finetune
     if ft.checkpoints_from is not None:
         out.append(Check("finetune.checkpoints_from", lambda: preflight.checkpoints(ft.checkpoints_from, cfg.base)))
     elif ft.data != WORLD:
-        out.append(Check("finetune.data", lambda: preflight.data(ft.data, "finetune", tokenizer(), loss=ft.loss)))
+        out.append(Check("finetune.data", lambda: preflight.data(ft.data, "finetune", tokenizer if pretrained else None, loss=ft.loss, block=ft.train.max_length)))
     if cfg.restore.data not in (WORLD, None):
-        out.append(Check("restore.data", lambda: preflight.data(cfg.restore.data, "text")))
+        out.append(Check("restore.data", lambda: preflight.data(cfg.restore.data, "text", tokenizer if pretrained else None, block=cfg.restore.train.max_length)))
     ev = cfg.eval
     if ev.probes != WORLD:
         out.append(Check("eval.probes", lambda: preflight.probes(ev.probes)))
