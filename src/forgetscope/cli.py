@@ -101,9 +101,12 @@ def run(
     from forgetscope.execution import ProgressView  # torch: imported once the config has passed its checks
 
     with ProgressView(console, quiet=quiet or not is_main()) as view:
-        study.run(cfg, run_dir, view)
+        summary = study.run(cfg, run_dir, view)
     if not is_main():
         return
+    from forgetscope.cli_eval import print_summary
+
+    print_summary(summary)
     typer.echo(f"summary: {run_dir / 'summary.json'}")
     typer.echo(f"report:  {run_dir / 'report.html'}")
 
@@ -120,6 +123,7 @@ def eval_(
     dtype: Annotated[Literal["fp32", "bf16", "fp16"], typer.Option("--dtype", help="the weights' dtype when loaded")] = "fp32",
     chat_template: Annotated[str | None, typer.Option("--chat-template", metavar="TEMPLATE", help="a Jinja template (or file) for chat items")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", metavar="N", min=1, help="items scored per forward pass")] = 64,
+    threads: Annotated[int | None, typer.Option("--threads", metavar="N", min=1, help="torch CPU threads (default: torch's own, every core)")] = None,
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", metavar="N", min=1,
                                                 help="generation budget of exact/starts_with/refusal items")] = 10,
     ci_level: Annotated[float, typer.Option("--ci-level", metavar="LEVEL", min=0.5, max=0.999,
@@ -141,7 +145,7 @@ def eval_(
 
     run_eval(model, probes=probes, tasks=task or [], include_path=include_path or [], base=base, revision=revision, dtype=dtype,
              chat_template=chat_template, batch_size=batch_size, max_new_tokens=max_new_tokens, ci_level=ci_level,
-             out=out or Path("runs") / f"eval-{Path(model).name}", console=console)
+             out=out or Path("runs") / f"eval-{Path(model).name}", console=console, threads=threads)
 
 
 @app.command(cls=Command)
@@ -154,11 +158,18 @@ def compare(
     restore_data: Annotated[str | None, typer.Option("--restore-data", metavar="FILE",
                                                      help="rows with a 'text' field to restore both models with (LM training); "
                                                      "without it: weight interpolation halfway to the base")] = None,
-    restore_steps: Annotated[int, typer.Option("--restore-steps", metavar="N", min=1, help="training steps of restoration on --restore-data")] = 50,
+    restore_steps: Annotated[int | None, typer.Option("--restore-steps", metavar="N", min=1,
+                                                      help="restore.train.steps: training steps of restoration on --restore-data (default 50)")] = None,
     heldout: Annotated[str | None, typer.Option("--heldout", metavar="FILE", help="rows with a 'text' field for held-out bits/byte")] = None,
     suite: Annotated[list[str] | None, typer.Option("--suite", metavar="NAME",
                                                     help="also the conjugate study on this suite (icl_if, reasoning, refusal); repeatable")] = None,
-    delta: Annotated[float, typer.Option("--delta", metavar="FRACTION", help="tolerance of the label rule, a fraction: 0.05 = 5 points")] = 0.05,
+    delta: Annotated[float | None, typer.Option("--delta", metavar="FRACTION",
+                                                help="analysis.delta: tolerance of the label rule, a fraction: 0.05 = 5 points")] = None,
+    threads: Annotated[int | None, typer.Option("--threads", metavar="N", min=1, help="runtime.threads: torch CPU threads (default 1, as `run`)")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", metavar="FILE",
+                                                help="a trajectory config whose restore, eval, analysis and runtime sections to use "
+                                                "(e.g. your run's); its base and checkpoints are replaced by BASE and TUNED")] = None,
+    set_: SetOpt = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", metavar="DIR", help="run folder (default: runs/compare-<tuned name>)")] = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -166,7 +177,8 @@ def compare(
 
     The trajectory study with the tuned model as its one checkpoint (scores with intervals,
     restoration, a none/pseudo/actual label per probe) and, with --suite, the conjugate study.
-    Re-running resumes."""
+    Restoration and labels are `run`'s: the same restorers, keys and defaults (--config, --set
+    restore.train.lr=1e-5), so `compare` labels a checkpoint as `run` does. Re-running resumes."""
     from forgetscope.preflight import local_inputs
 
     local_inputs({"BASE": base, "TUNED": tuned}, {"--probes": probes, "--restore-data": restore_data, "--heldout": heldout})
@@ -174,7 +186,8 @@ def compare(
     from forgetscope.compare import CompareRequest
 
     req = CompareRequest(base=base, tuned=tuned, probes=probes, tasks=task or [], include_path=include_path or [],
-                         restore_data=restore_data, restore_steps=restore_steps, heldout=heldout, suites=suite or [], delta=delta)
+                         restore_data=restore_data, restore_steps=restore_steps, heldout=heldout, suites=suite or [], delta=delta,
+                         threads=threads, config=config, overrides=set_ or [])
     run_compare(req, out or Path("runs") / f"compare-{Path(tuned).name}", console=console, quiet=quiet)
 
 
@@ -196,7 +209,10 @@ def reanalyze(
         raise UserError(f"{run_dir}: not a forgetscope run folder (no config.yaml)")
     study, cfg = load_config(config, set_)
     with ProgressView(console, quiet=quiet) as view:
-        study.run(cfg, run_dir, view)
+        summary = study.run(cfg, run_dir, view)
+    from forgetscope.cli_eval import print_summary
+
+    print_summary(summary)
     typer.echo(f"summary: {run_dir / 'summary.json'}")
     typer.echo(f"report:  {run_dir / 'report.html'}")
 

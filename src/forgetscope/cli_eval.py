@@ -28,7 +28,7 @@ def _pct(x) -> str:
 
 def run_eval(model: str, *, probes: str | None, tasks: list[str], include_path: list[str], base: str | None, revision: str | None,
              dtype: str, chat_template: str | None, batch_size: int, max_new_tokens: int, ci_level: float, out: Path,
-             console: Console) -> None:
+             console: Console, threads: int | None = None) -> None:
     from forgetscope.evaluation.items import load_items
     from forgetscope.evaluation.one_model import score_model
     from forgetscope.evaluation.probe_runner import ProbeSettings
@@ -39,6 +39,10 @@ def run_eval(model: str, *, probes: str | None, tasks: list[str], include_path: 
     if probes is None and not tasks:
         raise UserError("eval: give --probes FILE and/or --task NAME")
     quiet_libraries()
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
     spec = ModelSpec(path=base or model, revision=None if base else revision, dtype=dtype, chat_template=chat_template)  # type: ignore[arg-type]
     checks = [Check("MODEL", spec.check)]
     if base is not None:
@@ -106,21 +110,78 @@ def run_compare(req, out: Path, *, console: Console, quiet: bool) -> None:
     with ProgressView(console, quiet=quiet) as view:
         for study, cfg, sub in runs:
             summaries[sub] = study.run(cfg, out / sub, view)
-    _print_compare(summaries.get("trajectory"), req)
+    if summaries.get("trajectory") is not None:
+        summary = summaries["trajectory"]
+        cfg = runs[0][1]
+        title = f"{req.base} -> {req.tuned}: scores (%), {_restoration(summary, cfg)}; label at δ = {100 * summary.delta:g} points"
+        _stdout().print(trajectory_table(summary, sorted(summary.probes), title))
+        print_damaged_controls(summary)
     for sub in summaries:
         print(f"{sub}: {out / sub / 'summary.json'}  report: {out / sub / 'report.html'}")
 
 
-def _print_compare(summary, req) -> None:
+def _restoration(summary, cfg) -> str:
+    """How the leading restorer restored: its kind, and for LM training its budget."""
+    lead = summary.restorers[0]
+    if lead.name != "lm_training":
+        return f"restored by {lead.describe}"
+    t = cfg.restore.train
+    return (f"restored by LM training ({t.steps} steps x {t.batch_size} x {t.max_length} tokens, lr {t.lr:g}"
+            f"{f', x{lead.budget:g}' if lead.budget != 1 else ''})")
+
+
+def trajectory_table(summary, probes: list[str], title: str) -> Table:
+    """A trajectory summary as a table: one row per probe and checkpoint, under the leading restorer;
+    under it, one sentence per restorer whose control restoration damaged (analysis/stage_rule.py)."""
+    from forgetscope.analysis.stage_rule import control_sentences
+
+    table = Table(title=title, caption=" ".join(control_sentences(summary.damaged_controls, summary.delta)) or None,
+                  caption_justify="left")
+    for col in ("probe", "step", "base", "score", "forgetting [CI]", "restored base", "restored", "label", "intervals say"):
+        table.add_column(col, justify="left" if col in ("probe", "label", "intervals say") else "right")
+    for name in probes:
+        ps = summary.probes[name]
+        for c in ps.checkpoints:
+            lo, hi = c.ci.forgetting
+            table.add_row(name + (f" (lm-eval {ps.metric})" if ps.source == "lm_eval" else ""), str(c.step), _pct(ps.base), _pct(c.score),
+                          f"{_pct(c.forgetting)} [{_pct(lo)}, {_pct(hi)}]", _pct(ps.restored_base), _pct(c.restored), c.label,
+                          c.label_ci + (" (not saturated)" if c.saturated is False else ""))
+    return table
+
+
+def print_summary(summary) -> None:
+    """What `run` prints at the end: the findings, each with its verdict, and (trajectory) the primary
+    probe's table, as `compare` prints it."""
     if summary is None:
         return
-    how = "LM training on --restore-data" if req.restore_data else "weight interpolation halfway to the base (no --restore-data)"
-    table = Table(title=f"{req.base} -> {req.tuned}: scores (%), restored by {how}; label at δ = {100 * summary.delta:.0f} points")
-    for col in ("probe", "base", "tuned", "forgetting [CI]", "restored base", "restored tuned", "label", "intervals say"):
-        table.add_column(col, justify="left" if col in ("probe", "label", "intervals say") else "right")
-    for name, ps in sorted(summary.probes.items()):
-        c = ps.checkpoints[0]
-        lo, hi = c.ci.forgetting
-        table.add_row(name + (f" (lm-eval {ps.metric})" if ps.source == "lm_eval" else ""), _pct(ps.base), _pct(c.score),
-                      f"{_pct(c.forgetting)} [{_pct(lo)}, {_pct(hi)}]", _pct(ps.restored_base), _pct(c.restored), c.label, c.label_ci)
-    _stdout().print(table)
+    findings = getattr(summary, "findings", [])
+    if findings:
+        table = Table(title=f"{summary.name}: findings")
+        for col in ("claim", "measure", "value [CI]", "verdict"):
+            table.add_column(col, justify="right" if col == "value [CI]" else "left")
+        for f in findings:
+            table.add_row(f.claim, f.measure, _value(f), f.verdict)
+        _stdout().print(table)
+    if getattr(summary, "study", None) == "trajectory":
+        title = f"{summary.name}: {summary.probe}, scores (%) under {summary.restorers[0].title}; label at δ = {100 * summary.delta:g} points"
+        _stdout().print(trajectory_table(summary, [summary.probe], title))
+        print_damaged_controls(summary)
+
+
+def print_damaged_controls(summary) -> None:
+    """The sentence, with the numbers, for every restorer whose restoration lowered the base itself by
+    more than δ (the labels leaning on it are uncertain)."""
+    controls = getattr(summary, "damaged_controls", None)
+    if controls:
+        from forgetscope.analysis.stage_rule import control_sentences
+
+        for sentence in control_sentences(controls, summary.delta):
+            _stdout().print(sentence, highlight=False, soft_wrap=True)
+
+
+def _value(f) -> str:
+    """A finding's value and interval in its unit; fractions as points."""
+    if f.unit == "fraction":
+        return f"{_pct(f.value)} [{_pct(f.ci[0])}, {_pct(f.ci[1])}] points"
+    num = lambda x: "–" if x is None or pd.isna(x) else f"{x:.3g}"  # noqa: E731
+    return f"{num(f.value)} [{num(f.ci[0])}, {num(f.ci[1])}] {f.unit}"
