@@ -43,6 +43,11 @@ class Restorer:
     name: ClassVar[str] = ""
     restores_base: ClassVar[bool] = True
     budget: float = 1.0  # restorers of one name with a larger budget check that this one has run its course
+    continues: bool = False  # goes on from the budget-1 restorer of its name (continue_restoration), in its unit
+
+    def continue_restoration(self, model, job: RestoreJob):
+        """Restore further a model that the budget-1 restorer of this name has just restored."""
+        raise NotImplementedError(f"the {self.name} restorer cannot continue another run")
 
     class Options(StrictModel):
         pass

@@ -44,7 +44,8 @@ KEYS_FILE = "_stage_keys.json"
 
 def stage_keys(cfg: dict, inputs: Sequence[tuple[str, Sequence[str]]]) -> dict[str, str]:
     """A key per stage, in stage order: a hash of the config sections it reads and of every earlier
-    stage's (a stage's output depends on what came before). `inputs`: (stage, dotted config paths)."""
+    stage's (a stage's output depends on what came before). `inputs`: (stage, dotted config paths).
+    A path that is null adds nothing: a new optional key, unset, keeps the keys of runs made before it."""
     from forgetscope.config import config_hash
 
     def get(path: str):
@@ -55,7 +56,7 @@ def stage_keys(cfg: dict, inputs: Sequence[tuple[str, Sequence[str]]]) -> dict[s
 
     keys, seen = {}, []
     for stage, paths in inputs:
-        seen += [(p, get(p)) for p in paths]
+        seen += [(p, get(p)) for p in paths if get(p) is not None]
         keys[stage] = config_hash(seen)
     return keys
 

@@ -26,6 +26,11 @@ from forgetscope.world.build import read_l2_lexicon
 class SeedContext(StudySeed):
     cfg: TrajectoryConfig
 
+    @property
+    def world_seed(self) -> int:
+        """The seed of the fact world and the tiny base: `base_seed` when the seeds share them."""
+        return self.seed if self.cfg.base_seed is None else self.cfg.base_seed
+
     # -- where the data is -----------------------------------------------------------------------
     @property
     def world_dir(self) -> Path:

@@ -1,4 +1,5 @@
-"""Stage 1: generate the fact world (data files and word-level tokenizer) for this seed."""
+"""Stage 1: generate the fact world (data files and word-level tokenizer) for this seed (from `base_seed`
+when the seeds share one world)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ def generate_world(ctx: SeedContext) -> None:
 
     def work(_: str) -> dict:
         ctx.reporter.start("world", 1)
-        world = build_world(ctx.cfg.world, ctx.seed)
+        world = build_world(ctx.cfg.world, ctx.world_seed)
         write_world(world, stage.path)
         world.tokenizer().save_pretrained(stage.path / "tokenizer")
         ctx.reporter.advance()

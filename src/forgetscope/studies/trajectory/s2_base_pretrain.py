@@ -1,5 +1,6 @@
 """Stage 2: the base model. A tiny base is pre-trained on the world's corpus, or taken from the cache
-(keyed by a hash of the world's pre-training part, the model, the training config and the seed);
+(keyed by a hash of the world's pre-training part, the model, the training config and the seed: the
+run seed, or `base_seed` when the seeds share one base);
 a pretrained base is only checked here. Under a launcher the whole process group pre-trains
 together; the main process writes."""
 
@@ -29,7 +30,7 @@ def base_cache_key(ctx: SeedContext) -> str:
     for f in (ctx.world_dir / "pretrain.jsonl", ctx.world_dir / "tokenizer" / "tokenizer.json"):
         digest.update(f.read_bytes())
     b = ctx.cfg.base
-    return config_hash(digest.hexdigest(), b.model, b.train, ctx.seed, BASE_FORMAT, ctx.cfg.runtime.threads)
+    return config_hash(digest.hexdigest(), b.model, b.train, ctx.world_seed, BASE_FORMAT, ctx.cfg.runtime.threads)
 
 
 def pretrain_base(ctx: SeedContext) -> None:
@@ -50,11 +51,11 @@ def pretrain_base(ctx: SeedContext) -> None:
 def _pretrain(ctx: SeedContext, folder: Path) -> dict:
     b = ctx.cfg.base
     tok = ctx.tokenizer
-    model = build_tiny_model(b.model, tok, seed=ctx.seed).to(ctx.device)
+    model = build_tiny_model(b.model, tok, seed=ctx.world_seed).to(ctx.device)
     texts = lm_texts(ctx.rows("world", "pretrain.jsonl"), "pretrain.jsonl")
-    batches = LMBatches(texts, tok, b.train.max_length, seed=ctx.seed)
+    batches = LMBatches(texts, tok, b.train.max_length, seed=ctx.world_seed)
     ctx.reporter.start("base pretrain", b.train.steps)
-    result = train(model, batches, b.train, seed=ctx.seed, on_step=lambda s, l: ctx.reporter.advance())
+    result = train(model, batches, b.train, seed=ctx.world_seed, on_step=lambda s, l: ctx.reporter.advance())
     if not is_main():  # the group trained together; the main process saves
         return {}
     save_model(model, tok, folder / "model")

@@ -2,7 +2,9 @@
 (restoration/: LM training, weight interpolation, ...); probe again. Each (restorer, step) is a unit
 named `<condition>-step-NNNNNN` with its own completion record and lock, so several processes or
 machines can share the work on one run store. A restorer with a `curve` scores the primary probe
-part of the way through (`<unit>.curve.parquet`): the restoration curve.
+part of the way through (`<unit>.curve.parquet`): the restoration curve. A restorer that `continues`
+the budget-1 one of its kind runs in that restorer's unit, on the model it has just restored and
+scored, and writes its own condition's results there.
 """
 
 from __future__ import annotations
@@ -27,8 +29,13 @@ from forgetscope.views import RESTORE
 def restore_checkpoints(ctx: SeedContext) -> None:
     stage = ctx.stage(RESTORE)
     cfg = ctx.cfg.restore
+    restorers = build_restorers(cfg.restorers)
+    continued = {id(r): [c for c in restorers if c.continues and c.name == r.name] for r in restorers
+                 if not r.continues and r.budget == 1}
+    if any(c.continues for c in restorers) and not continued:
+        raise ValueError("a restorer continues the budget-1 one of its kind, and there is none")  # RestoreConfig checks it first
     units = {f"{r.condition}-{step_name(s)}": (r, s)
-             for r in build_restorers(cfg.restorers) for s in [0, *ctx.steps] if s > 0 or r.restores_base}
+             for r in restorers if not r.continues for s in [0, *ctx.steps] if s > 0 or r.restores_base}
 
     @cache
     def texts() -> list[str]:
@@ -55,6 +62,10 @@ def restore_checkpoints(ctx: SeedContext) -> None:
             atomic_write_bytes(stage.path / f"{unit}.curve.parquet", pd.DataFrame(curve).to_parquet(index=False))
         scorer = NativeScorer(model, ctx.tokenizer, batch_size=ctx.cfg.eval.batch_size)
         write_evaluation(ctx, scorer, stage.path / unit, condition=restorer.condition, step=step)
+        for more in continued.get(id(restorer), []):
+            model = more.continue_restoration(model, job)
+            scorer = NativeScorer(model, ctx.tokenizer, batch_size=ctx.cfg.eval.batch_size)
+            write_evaluation(ctx, scorer, stage.path / f"{more.condition}-{step_name(step)}", condition=more.condition, step=step)
         del model, scorer
         gc.collect()
 
