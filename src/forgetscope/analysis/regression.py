@@ -3,7 +3,8 @@
 Per seed (`seed_tables`): MSE per k of the models and the exact baselines, the fine-tuning
 trajectory, agreement with ridge and discrete Bayes, the damage of fine-tuning against closeness to
 the discrete set, and what conjugate prompts (X, gamma y) recover. Over seeds: means with t-intervals
-(`seed_stat`, `series`).
+(`seed_stat`, `series`). `ideal_closeness`: the same damage-against-closeness for the ideal
+(mixture-Bayes) model, the reference the models' finding is read against.
 """
 
 from __future__ import annotations
@@ -50,16 +51,8 @@ def seed_tables(base: pd.DataFrame, preds: pd.DataFrame, *, baselines: Sequence[
     # 4. damage on continuous prompts against closeness to the fine-tuning distribution
     cont = n1[n1["family"] == "continuous"].pivot_table(index=["prompt", "k"], columns="predictor", values="sq").reset_index()
     cont = cont.merge(base[base["family"] == "continuous"][["prompt", "k", "posterior_discrete", "w_distance"]], on=["prompt", "k"])
-    cont["damage"] = cont["finetuned"] - cont["base"]
-    # The posterior of the discrete family grows with k, so its bins are formed within each k and then
-    # averaged over k (equal weight per k): a comparison across bins is never a comparison across k.
-    shown = cont[cont["k"] >= 1]
-    by_k = pd.concat([_binned(g, "posterior_discrete", closeness_bins, ascending=True).assign(k=int(k))
-                      for k, g in shown.groupby("k")], ignore_index=True)
-    posterior = by_k.groupby("bin", as_index=False)[["closeness", "damage", "base", "n"]].mean().assign(measure="posterior_discrete")
-    closeness = pd.concat([posterior,
-                           _binned(shown.groupby("prompt", as_index=False)[["w_distance", "damage", "base"]].mean(),
-                                   "w_distance", closeness_bins, ascending=False)], ignore_index=True).assign(seed=seed)
+    closeness, by_k = damage_by_closeness(cont, closeness_bins)
+    closeness = closeness.assign(seed=seed)
 
     # 5. conjugate prompting on the continuous family: share of the damage recovered, per gamma and k
     lk = loss[(loss["family"] == "continuous") & loss["predictor"].isin(MODELS)]
@@ -75,6 +68,23 @@ def seed_tables(base: pd.DataFrame, preds: pd.DataFrame, *, baselines: Sequence[
     conj = pd.concat(conj, ignore_index=True).assign(seed=seed)
     return {"loss_by_k": loss, "trajectory": traj, "agreement": agree, "closeness": closeness,
             "closeness_by_k": by_k.assign(seed=seed), "conjugate": conj}
+
+
+def damage_by_closeness(cont: pd.DataFrame, bins: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Damage (finetuned - base squared error) per closeness bin, from continuous prompts (a row per
+    prompt x k: `base`, `finetuned`, `posterior_discrete`, `w_distance`), k >= 1: (both measures' bins,
+    the posterior's bins within each k)."""
+    cont = cont.assign(damage=cont["finetuned"] - cont["base"])
+    # The posterior of the discrete family grows with k, so its bins are formed within each k and then
+    # averaged over k (equal weight per k): a comparison across bins is never a comparison across k.
+    shown = cont[cont["k"] >= 1]
+    by_k = pd.concat([_binned(g, "posterior_discrete", bins, ascending=True).assign(k=int(k))
+                      for k, g in shown.groupby("k")], ignore_index=True)
+    posterior = (by_k.groupby("bin", as_index=False)[["closeness", "damage", "base", "n"]].mean()
+                 .assign(measure="posterior_discrete"))
+    per_prompt = shown.groupby("prompt", as_index=False)[["w_distance", "damage", "base"]].mean()
+    by_w = _binned(per_prompt, "w_distance", bins, ascending=False)
+    return pd.concat([posterior, by_w], ignore_index=True), by_k
 
 
 def _binned(df: pd.DataFrame, column: str, bins: int, *, ascending: bool) -> pd.DataFrame:
@@ -116,6 +126,33 @@ def agreement_rows(h: pd.DataFrame, level: float) -> list[dict]:
     b = {r["k"]: r for r in series(h, ["k"], "to_discrete_bayes", level)}
     return [{"k": k, "to_ridge": {"mean": a[k]["to_ridge"], "ci": a[k]["ci"]},
              "to_discrete_bayes": {"mean": b[k]["to_discrete_bayes"], "ci": b[k]["ci"]}} for k in sorted(a)]
+
+
+def ideal_closeness(bases: Sequence[pd.DataFrame], after: str, bins: int, level: float) -> dict:
+    """What an ideal model says about "closer hurts more": the damage of moving from mixture-Bayes at
+    the pre-training prior (`mixture_bayes`) to the predictions in column `after` (mixture-Bayes at a
+    prior shifted toward the discrete family), on each seed's baselines table (`bases`, as stage 3
+    writes them: the study's prompts, posterior and distance), binned exactly as `seed_tables` bins the
+    models' damage. Per family the mean damage over k; per closeness measure the damage per bin and
+    closest - farthest bin, each with its t-interval over seeds, the verdict of the study's finding, and
+    the bin with the largest damage."""
+    family, closeness = [], []
+    for base in bases:
+        seed = int(base["seed"].iat[0])
+        sq = base.assign(base=(base["mixture_bayes"] - base["y"]) ** 2, finetuned=(base[after] - base["y"]) ** 2)
+        family.append((sq["finetuned"] - sq["base"]).groupby(sq["family"]).mean().rename(seed))
+        cl, _ = damage_by_closeness(sq[sq["family"] == "continuous"], bins)
+        closeness.append(cl.assign(seed=seed))
+    fam = pd.concat(family, axis=1).T.sort_index()
+    cl = pd.concat(closeness, ignore_index=True)
+    measures = {}
+    for measure, g in cl.groupby("measure"):
+        wide = g.pivot_table(index="seed", columns="bin", values="damage").sort_index()
+        diff = seed_stat(wide[wide.columns.max()] - wide[wide.columns.min()], level)
+        measures[measure] = {"bins": [{"bin": int(b), **seed_stat(wide[b], level)} for b in wide.columns],
+                             "closest_minus_farthest": diff, "verdict": interval_verdict(*diff["ci"], 0.0, "above"),
+                             "peak_bin": int(wide.mean().idxmax())}
+    return {"family_damage": {f: seed_stat(fam[f], level) for f in fam.columns}, "closeness": measures}
 
 
 KOTHA = "Kotha et al. (ICLR 2024), in-context regression"

@@ -11,11 +11,17 @@ y_i from the first i pairs (k = i examples) and x_i.
                       likelihood with variance sigma^2: Bayes for the discrete family
     mixture_bayes     Bayes for the pre-training mixture: the two above, weighted by the posterior
                       probability of each family (prior alpha on the discrete one)
+
+`mixture_parts` splits mixture_bayes into what does not depend on alpha, so that the ideal model can be
+evaluated at many priors cheaply: mixture_bayes at a prior moved toward the discrete family is the
+ideal fine-tuned model of Kotha et al. (fine-tuning as a shift of the family prior; see
+analysis.regression.ideal_closeness).
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 
@@ -97,6 +103,34 @@ def posterior_discrete(xs, ys, discrete: torch.Tensor, sigma: float, tau: float,
 def mixture_bayes(xs, ys, discrete: torch.Tensor, sigma: float, tau: float, alpha: float) -> torch.Tensor:
     p = posterior_discrete(xs, ys, discrete, sigma, tau, alpha)
     return p * discrete_bayes(xs, ys, discrete, sigma) + (1 - p) * ridge(xs, ys, sigma**2 / tau**2)
+
+
+class MixtureParts(NamedTuple):
+    """mixture_bayes without its prior: log p(prefix | discrete) - log p(prefix | continuous), and the
+    two families' Bayes predictions, [B, n] each."""
+
+    log_bayes_factor: torch.Tensor
+    discrete: torch.Tensor
+    ridge: torch.Tensor
+
+    def predict(self, alpha: float) -> torch.Tensor:
+        """mixture_bayes at prior `alpha` on the discrete family (0 and 1 exactly: ridge, discrete Bayes)."""
+        if alpha <= 0 or alpha >= 1:
+            return (self.discrete if alpha >= 1 else self.ridge).clone()
+        p = torch.sigmoid(self.log_bayes_factor + math.log(alpha / (1 - alpha)))
+        return p * self.discrete + (1 - p) * self.ridge
+
+
+def mixture_parts(xs, ys, discrete: torch.Tensor, sigma: float, tau: float) -> MixtureParts:
+    log_disc, log_cont = _log_evidence(xs, ys, discrete, sigma, tau)
+    return MixtureParts(log_disc - log_cont, discrete_bayes(xs, ys, discrete, sigma), ridge(xs, ys, sigma**2 / tau**2))
+
+
+def data_share_alpha(alpha: float, pretrain_prompts: int, finetune_prompts: int) -> float:
+    """The discrete family's share of every prompt seen in pre-training (a share alpha of them discrete)
+    and fine-tuning (all discrete): the prior an ideal learner that counts its data would hold after
+    fine-tuning."""
+    return (alpha * pretrain_prompts + finetune_prompts) / (pretrain_prompts + finetune_prompts)
 
 
 BASELINES = ("ridge", "discrete_bayes", "mixture_bayes", "least_squares", "zero")  # what all_baselines returns
