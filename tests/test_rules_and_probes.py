@@ -112,7 +112,8 @@ def test_run_probes_rows_by_hand():
     """Every kind of item through the runner, with the model's answers fixed: the rows computed here."""
     import math
 
-    from forgetscope.evaluation.probe_runner import ProbeSettings, normalised_contains, run_probes
+    from forgetscope.evaluation.probe_runner import ProbeSettings, run_probes
+    from forgetscope.evaluation.rules import normalised_contains
 
     items = [
         ProbeItem(id="c1", probe="cloze", kind="choice", prompt="q1", choices=[" a", " b", " c"], answer=1, meta={"n": 3}),
@@ -158,7 +159,8 @@ def test_run_probes_rows_by_hand():
 def test_diagnostics_count_the_answer_in_another_form():
     """`followed_instruction` and `leaked` accept the answer's alternatives (the fact world's other
     language): each row worked out by hand from the fixed replies."""
-    from forgetscope.evaluation.probe_runner import ProbeSettings, answer_forms, run_probes
+    from forgetscope.evaluation.probe_runner import ProbeSettings, run_probes
+    from forgetscope.evaluation.rules import answer_forms
 
     def icl(i, alts):
         return ProbeItem(id=f"s{i}", probe="icl", kind="starts_with", prompt=f"p{i}", answer="kafu moza",
@@ -237,3 +239,23 @@ def test_starts_with_items_compare_their_match_words():
     items = [ProbeItem(id=f"s{n}", probe="icl", kind="starts_with", prompt=f"p{n}", answer="what is it", match_words=n) for n in (1, 2)]
     rows = run_probes(_FakeScorer({}, {"p1": "what was it", "p2": "what was it"}), items, ProbeSettings())
     assert [r["score"] for r in rows] == [1.0, 0.0]
+
+
+def test_a_probe_kind_is_one_row_of_the_kinds_table(monkeypatch):
+    """A kind added to evaluation/kinds.py alone is validated, scored by its own judge and routed to the
+    knowledge or the rate tables by its row: the runner, the item schema and the analysis name no kind."""
+    from forgetscope.evaluation import kinds
+    from forgetscope.evaluation.probe_runner import ProbeSettings, run_probes
+
+    contains = kinds.ProbeKind("contains", "text", lambda out, it, s: str(it.answer) in out, None, knowledge=True)
+    monkeypatch.setitem(kinds.KINDS, "contains", contains)
+    item = ProbeItem.model_construct(id="k1", probe="p", kind="contains", format="plain", prompt="q", choices=None,
+                                     answer="cat", match_words=1, case_sensitive=False, meta={})
+    with pytest.raises(ValueError, match="a contains item needs 'answer'"):
+        ProbeItem._consistent(item.model_copy(update={"answer": None}))  # the row says what an item needs
+    sc = _FakeScorer({}, {"q": "a black cat"})
+    row = run_probes(sc, [item], ProbeSettings())[0]
+    assert row["kind"] == "contains" and row["score"] == 1.0 and row["output"] == "a black cat"
+    sc.outputs["q"] = "a dog"
+    assert run_probes(sc, [item], ProbeSettings())[0]["score"] == 0.0
+    assert "choice" in kinds.KNOWLEDGE_KINDS and kinds.RATE_KINDS == ("refusal",) and kinds.LM_EVAL_KINDS == ("choice", "exact")

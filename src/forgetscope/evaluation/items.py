@@ -3,7 +3,7 @@
 One JSON object per line:
     id        unique id                     "cloze_l1/p0012/birth_city"
     probe     the probe it belongs to       "cloze_l1"
-    kind      choice | exact | starts_with | refusal
+    kind      choice | exact | starts_with | refusal (evaluation/kinds.py: what each needs and how it is scored)
     format    plain (text as is) | chat (the prompt is the user turn, rendered by the chat template)
     prompt    the context
     choices   (choice) continuations to rank; the prompt + choice is scored
@@ -25,12 +25,13 @@ from pydantic import Field, ValidationError, model_validator
 from forgetscope.config import StrictModel
 from forgetscope.data.sources import DataSource, load_rows_with_places
 from forgetscope.errors import UserError
+from forgetscope.evaluation.kinds import KINDS
 
 
 class ProbeItem(StrictModel):
     id: str
     probe: str
-    kind: Literal["choice", "exact", "starts_with", "refusal"]
+    kind: Literal[tuple(KINDS)]  # type: ignore[valid-type]
     format: Literal["plain", "chat"] = "plain"
     prompt: str
     choices: list[str] | None = None
@@ -41,10 +42,11 @@ class ProbeItem(StrictModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> ProbeItem:
-        if self.kind == "choice":
+        needs = KINDS[self.kind].answer
+        if needs == "index":
             if not self.choices or not isinstance(self.answer, int) or not 0 <= self.answer < len(self.choices):
-                raise ValueError("a choice item needs 'choices' and 'answer' (an index into choices)")
-        elif self.kind in ("exact", "starts_with") and not isinstance(self.answer, str):
+                raise ValueError(f"a {self.kind} item needs 'choices' and 'answer' (an index into choices)")
+        elif needs == "text" and not isinstance(self.answer, str):
             raise ValueError(f"a {self.kind} item needs 'answer' (the expected text)")
         return self
 

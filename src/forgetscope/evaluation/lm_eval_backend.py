@@ -2,7 +2,8 @@
 
     pip install 'forgetscope[lmeval]'
 
-`probe_task_configs` turns probe items into lm-eval task configs (plain dicts, one task per probe):
+`probe_task_configs` turns probe items into lm-eval task configs (plain dicts, one task per probe),
+with the metric their kind names (evaluation/kinds.py):
     choice -> output_type multiple_choice, metric acc (unnormalised log-likelihood argmax, as ours);
     exact  -> output_type generate_until (greedy, `until` = our stop strings, `max_gen_toks` = our
               max_new_tokens), metric exact_match with options that mirror rules.exact_match.
@@ -31,12 +32,11 @@ import torch
 from forgetscope.errors import UserError
 from forgetscope.evaluation import rules
 from forgetscope.evaluation.items import ProbeItem
+from forgetscope.evaluation.kinds import KINDS, LM_EVAL_KINDS
 from forgetscope.evaluation.lm_eval_tasks import LmEvalTask, check_lm_eval_tasks, manager_for, require_lm_eval, task_manager
 from forgetscope.evaluation.probe_runner import ProbeSettings, render_prompt
 
 TASK_PREFIX = "forgetscope_"
-KINDS = ("choice", "exact")  # the probe kinds lm-eval has a metric for
-LM_EVAL_KINDS = KINDS
 
 # rules.exact_match compares lower-cased texts with whitespace runs collapsed to one space and leading /
 # trailing punctuation and whitespace removed. lm-eval's exact_match can only *delete* regex matches
@@ -45,6 +45,7 @@ LM_EVAL_KINDS = KINDS
 _EDGE = "[\\s" + re.escape(rules._PUNCT) + "]+"
 EXACT_MATCH_REGEXES = [r"\A" + _EDGE, _EDGE + r"\Z", r"(?<=\s)\s+"]
 EXACT_MATCH_OPTIONS = {"ignore_case": True, "ignore_punctuation": False, "regexes_to_ignore": EXACT_MATCH_REGEXES}
+METRIC_OPTIONS = {"exact_match": EXACT_MATCH_OPTIONS}  # a generated kind's metric -> its options in metric_list
 
 
 # -- items -> task configs --------------------------------------------------------------------------
@@ -67,7 +68,7 @@ def _doc(item: ProbeItem, tokenizer) -> dict:
     if item.format == "chat" and tokenizer is None:
         raise UserError(f"item {item.id!r}: a chat-format item needs the tokenizer (its chat template)")
     doc = {"id": item.id, "prompt": render_prompt(item, tokenizer)}
-    if item.kind == "choice":
+    if not KINDS[item.kind].generated:
         doc["choices"] = list(item.choices or [])
     doc["answer"] = item.answer
     return doc
@@ -83,17 +84,18 @@ def _task_config(name: str, kind: str, settings: ProbeSettings) -> dict:
         "num_fewshot": 0,
         "metadata": {"version": 1, "source": "forgetscope probe items"},
     }
-    if kind == "choice":
+    metric = KINDS[kind].lm_eval_metric
+    if not KINDS[kind].generated:
         cfg |= {
             "output_type": "multiple_choice",
             "doc_to_choice": "choices",
-            "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}],
+            "metric_list": [{"metric": metric, "aggregation": "mean", "higher_is_better": True}],
         }
     else:
         cfg |= {
             "output_type": "generate_until",
             "generation_kwargs": {"until": list(settings.stop), "max_gen_toks": settings.max_new_tokens, "do_sample": False},
-            "metric_list": [{"metric": "exact_match", "aggregation": "mean", "higher_is_better": True, **EXACT_MATCH_OPTIONS}],
+            "metric_list": [{"metric": metric, "aggregation": "mean", "higher_is_better": True, **METRIC_OPTIONS.get(metric, {})}],
         }
     return cfg
 
@@ -111,16 +113,17 @@ def probe_task_configs(
     data_dir: str | Path | None = None,
 ) -> dict[str, dict]:
     """lm-eval task configs (task name -> config dict), one task per probe (per probe and kind if a
-    probe mixes kinds). Only `choice` and `exact` items map onto lm-eval metrics; others are an error.
+    probe mixes kinds). Only items of a kind with an lm-eval metric (kinds.LM_EVAL_KINDS) map onto
+    lm-eval; others are an error.
 
     By default the docs travel in memory (`custom_dataset`). With `data_dir`, each task's docs are
     written to `<data_dir>/<task>.jsonl` and the config loads them with `dataset_path: json`: plain
     data that can be dumped as YAML for the lm-eval command line (`--include_path`)."""
     settings = settings or ProbeSettings()
-    unsupported = sorted({it.kind for it in items} - set(KINDS))
+    unsupported = sorted({it.kind for it in items} - set(LM_EVAL_KINDS))
     if unsupported:
         raise UserError(
-            f"probe kinds {unsupported} have no lm-eval metric; pass only {list(KINDS)} items "
+            f"probe kinds {unsupported} have no lm-eval metric; pass only {list(LM_EVAL_KINDS)} items "
             "(the native scorer scores every kind)"
         )
     groups: dict[tuple[str, str], list[ProbeItem]] = defaultdict(list)
@@ -281,16 +284,17 @@ def probe_rows(items: Sequence[ProbeItem], configs: dict[str, dict], samples: di
     rows = []
     for it in items:
         s = by_id[it.id]
-        if it.kind == "choice":
+        metric = KINDS[it.kind].lm_eval_metric
+        if not KINDS[it.kind].generated:
             lps = np.array([float(r[0]) for r in s["filtered_resps"]])
             ans = int(it.answer)  # type: ignore[arg-type]
             probs = np.exp(lps - lps.max())
             probs /= probs.sum()
-            row = {"metric": "acc", "score": float(s["acc"]), "output": it.choices[int(lps.argmax())],  # type: ignore[index]
+            row = {"metric": metric, "score": float(s[metric]), "output": it.choices[int(lps.argmax())],  # type: ignore[index]
                    "answer_logprob": float(lps[ans]), "answer_rank": int((lps > lps[ans]).sum()) + 1,
                    "answer_prob": float(probs[ans])}
         else:
-            row = {"metric": "exact_match", "score": float(s["exact_match"]), "output": str(s["filtered_resps"][0]).strip()}
+            row = {"metric": metric, "score": float(s[metric]), "output": str(s["filtered_resps"][0]).strip()}
         meta = {f"meta_{k}": v for k, v in it.meta.items()}
         rows.append({"item_id": it.id, "probe": it.probe, "kind": it.kind, **row, **meta})
     return rows

@@ -8,6 +8,7 @@
                case-sensitive: where case is the pattern, as in a capitalize task);
 - refusal:     the output contains a refusal marker as whole words (keyword rule, case-insensitive:
                "as an ai" is in "As an AI, I" but not in "as an aim").
+Which kind uses which rule: evaluation/kinds.py.
 """
 
 from __future__ import annotations
@@ -57,3 +58,15 @@ def starts_with(output: str, answer: str, n_words: int = 1, *, case_sensitive: b
 def refused(output: str, markers: Sequence[str] = DEFAULT_REFUSAL_MARKERS) -> bool:
     low = " ".join(output.lower().split())
     return any(re.search(r"(?<!\w)" + re.escape(m.lower()) + r"(?!\w)", low) for m in markers)
+
+
+def answer_forms(answer, alternatives) -> list[str]:
+    """The answer and its other accepted forms (`alternatives`: a list, one string, or None), e.g. the
+    fact world's other language: a reply in L1 to an L2 prompt still answers it."""
+    alts = [alternatives] if isinstance(alternatives, str) else list(alternatives if alternatives is not None else ())
+    return list(dict.fromkeys([str(answer), *(str(a) for a in alts)]))
+
+
+def normalised_contains(output: str, value: str) -> bool:
+    """`value` is a whole word of the output, or the whole output, both normalised."""
+    return normalise(value) in normalise(output).split() or normalise(value) == normalise(output)

@@ -25,12 +25,8 @@ def write_evaluation(ctx: SeedContext, scorer: NativeScorer, prefix, *, conditio
 def write_lm_eval(ctx: SeedContext, scorer: NativeScorer, prefix, tag: dict) -> None:
     """The same model through lm-eval's HFLM: the choice/exact probe items (backend lm_eval) and the
     configured lm-eval tasks, one row per item (or document) and metric, lm-eval's metric names."""
-    from forgetscope.evaluation.lm_eval_backend import (
-        LM_EVAL_KINDS,
-        TASK_PREFIX,
-        aggregate_rows,
-        evaluate_with_lm_eval,
-    )
+    from forgetscope.evaluation.kinds import LM_EVAL_KINDS
+    from forgetscope.evaluation.lm_eval_backend import TASK_PREFIX, aggregate_rows, evaluate_with_lm_eval
 
     ev = ctx.cfg.eval
     items = [it for it in ctx.probe_items if it.kind in LM_EVAL_KINDS] if ev.backend == "lm_eval" else []

@@ -22,6 +22,7 @@ from forgetscope.analysis import stage_rule
 from forgetscope.analysis.decomposition import aggregate_seeds, decompose_seed
 from forgetscope.analysis.findings import trajectory_findings
 from forgetscope.analysis.stats import require_finite, seed_interval
+from forgetscope.evaluation.kinds import KNOWLEDGE_KINDS, RATE_KINDS
 from forgetscope.restoration import build_restorers
 from forgetscope.schema import TrajectorySummary
 from forgetscope.store import RunStore, atomic_write_bytes, atomic_write_json
@@ -93,7 +94,7 @@ def analyze(cfg: TrajectoryConfig, store: RunStore) -> TrajectorySummary:
     items = pd.concat([tables["items"], docs], ignore_index=True) if not docs.empty else tables["items"]
     restorers = [r.condition for r in build_restorers(cfg.restore.restorers)]
     by_seed, agg, per_item = [], [], []
-    knowledge_probes = sorted(items.loc[items["kind"] != "refusal", "probe"].unique())
+    knowledge_probes = sorted(items.loc[items["kind"].isin(KNOWLEDGE_KINDS), "probe"].unique())
     for probe in knowledge_probes:
         for restorer in restorers:
             for seed in cfg.seeds:
@@ -272,7 +273,7 @@ def build_summary(cfg: TrajectoryConfig, tables: dict[str, pd.DataFrame], knowle
     for (cond, step, lang), g in (bpb.groupby(["condition", "step", "language"]) if not bpb.empty else []):
         m, lo, hi = seed_interval(g["bits_per_byte"].to_numpy(), a.ci_level)
         bpb_rows.append({"condition": cond, "step": int(step), "language": lang, "bits_per_byte": _num(m), "ci": [_num(lo), _num(hi)]})
-    refusal_probes = sorted(tables["items"].loc[tables["items"]["kind"] == "refusal", "probe"].unique())
+    refusal_probes = sorted(tables["items"].loc[tables["items"]["kind"].isin(RATE_KINDS), "probe"].unique())
     damaged = damaged_controls(agg, knowledge_probes, [r.condition for r in restorers], a.delta)
     return TrajectorySummary.model_validate({
         "name": cfg.name,
