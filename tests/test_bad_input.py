@@ -436,3 +436,28 @@ def test_absurd_config_cli_one_line(tmp_path):
     f = write_yaml(tmp_path / "absurd.yaml", _cfg(finetune__checkpoints={"count": 1_000_000_000}))
     proc = run_cli("validate", f)
     assert_one_line_error(proc, "absurd.yaml", "finetune.checkpoints.count")
+
+
+def test_a_pickle_beside_a_full_models_safetensors_is_ignored_with_a_notice(tmp_path, tiny_lm, monkeypatch, capsys):
+    """Hub repos often ship pytorch_model.bin beside model.safetensors: the folder is accepted, the
+    pickle is never read (torch.load fails this test), and a notice says it is ignored
+    (docs/footguns.md). Beside an adapter's weights a pickle is refused (above)."""
+    import torch
+
+    from forgetscope.models import load_model, save_model
+    from forgetscope.models.checks import check_model_folder
+    from forgetscope.preflight import pickles_ignored
+
+    model, tok = tiny_lm
+    folder = save_model(model, tok, tmp_path / "m")
+    torch.save({"x": torch.zeros(1)}, folder / "pytorch_model.bin")
+
+    def no_unpickling(*a, **k):
+        raise AssertionError("something tried to unpickle weights")
+
+    monkeypatch.setattr(torch, "load", no_unpickling)
+    check_model_folder(folder)
+    pickles_ignored(folder)
+    assert f"{folder}: pytorch_model.bin ignored: weights are loaded only from *.safetensors" in capsys.readouterr().err
+    loaded, want = load_model(folder).state_dict(), model.state_dict()
+    assert loaded.keys() == want.keys() and all(torch.equal(loaded[k], want[k]) for k in want)  # the safetensors weights

@@ -351,3 +351,26 @@ def test_a_damaged_checkpoint_is_never_resumed_from(tmp_path, capsys):
     assert "state.pt: unreadable" in capsys.readouterr().err
     torch.save({"x": 1}, ck.state_file(4))  # a state file that vouches for nothing
     assert ck.resume_point([4, 8]) == (0, None)
+
+
+def test_a_full_disk_names_the_file_a_library_was_writing(tmp_path, monkeypatch):
+    """safetensors and torch.save refuse a full disk without an errno or a file name; the one line
+    names what was being written (the folder atomic_dir was building, the file atomic_write_bytes wrote)."""
+    from forgetscope.cli import system_error
+    from forgetscope.store.atomic import atomic_write_bytes
+
+    wrapped = 'Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: "No space left on device" })'
+    with pytest.raises(RuntimeError) as caught, atomic_dir(tmp_path / "checkpoint-10"):
+        raise RuntimeError(wrapped)
+    line = system_error(caught.value)
+    assert line.startswith(f"No space left on device: {tmp_path / 'checkpoint-10'}: Error while serializing"), line
+    assert "re-run the same command" in line
+
+    def full(fd):
+        raise OSError(28, "No space left on device")  # the flush to disk refused, without a file name
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError) as caught:
+        atomic_write_bytes(tmp_path / "table.parquet", b"x")
+    assert system_error(caught.value).startswith(f"No space left on device: {tmp_path / 'table.parquet'}")
+    assert not list(tmp_path.glob("table.parquet*"))

@@ -334,11 +334,14 @@ RESUME_HINT = {errno.ENOSPC: "free some space, then re-run the same command: it 
 def system_error(e: BaseException) -> str | None:
     """The one line for a failure of the machine rather than of forgetscope: an OSError with a known
     errno, found in `e` or what caused it (libraries wrap them: safetensors, torch.save, pyarrow)."""
+    from forgetscope.store.atomic import WRITING
+
     seen = set()
+    target = next((n.removeprefix(WRITING) for n in getattr(e, "__notes__", ()) if n.startswith(WRITING)), "")  # store.atomic's note
     while e is not None and id(e) not in seen:
         seen.add(id(e))
         if isinstance(e, OSError) and e.errno in SYSTEM_ERRNOS:
-            where = e.filename or ""
+            where = e.filename or target
             hint = RESUME_HINT.get(e.errno)
             return f"{e.strerror or os.strerror(e.errno)}{f': {where}' if where else ''}{f' ({hint})' if hint else ''}"
         if isinstance(e, MemoryError) or type(e).__name__ == "OutOfMemoryError":  # torch.OutOfMemoryError (GPU)
@@ -346,7 +349,7 @@ def system_error(e: BaseException) -> str | None:
         text = str(e)
         for code in (errno.ENOSPC, errno.EDQUOT):  # wrapped without its errno (safetensors, torch's zip writer)
             if os.strerror(code) in text:
-                return f"{os.strerror(code)}: {text.splitlines()[0][:200]} ({RESUME_HINT[code]})"
+                return f"{os.strerror(code)}: {f'{target}: ' if target else ''}{text.splitlines()[0][:200]} ({RESUME_HINT[code]})"
         e = e.__cause__ or e.__context__
     return None
 

@@ -157,8 +157,8 @@ def local_inputs(models: dict[str, str | None], files: dict[str, str | None]) ->
     from forgetscope.data.sources import as_source
     from forgetscope.models.checks import check_model_folder, is_local_path
 
-    checks = [Check(opt, lambda m=m: check_model_folder(Path(m).expanduser())) for opt, m in models.items()
-              if m is not None and is_local_path(m)]
+    checks = [Check(opt, lambda m=m: (check_model_folder(Path(m).expanduser()), pickles_ignored(Path(m).expanduser())))
+              for opt, m in models.items() if m is not None and is_local_path(m)]
     for opt, f in files.items():
         if f is not None and as_source(f).is_local_file and not Path(f).expanduser().is_file():
             what = "is a folder, expected a file" if Path(f).expanduser().is_dir() else "no such file"
@@ -218,10 +218,23 @@ def check_model_folders(cfg: BaseModel) -> None:
         if is_local_path(spec.path):
             path = Path(spec.path).expanduser()
             checks.append(Check("", lambda where=where, path=path: (_named(where, check_model_folder, path),
-                                                                     _named(where, check_tokenizer_files, path))))
+                                                                     _named(where, check_tokenizer_files, path), pickles_ignored(path))))
     for where, path in transform_folders(cfg):
         checks.append(Check("", lambda where=where, path=path: _named(where, check_model_folder, path, adapter_ok=False)))
     run_checks(checks)
+
+
+def pickles_ignored(path: Path) -> None:
+    """A full model folder may keep pickled weights beside its safetensors (hub repos often ship
+    pytorch_model.bin and model.safetensors): they are never read (transformers is asked for safetensors
+    only), and a notice says so. An adapter folder with a pickle is refused (models.checks)."""
+    from forgetscope.models.checks import _pickles
+    from forgetscope.store.records import notice
+
+    if (path / "config.json").is_file() and not (path / "adapter_config.json").exists():
+        found = _pickles(path)
+        if found:
+            notice(f"{path}: {', '.join(found)} ignored: weights are loaded only from *.safetensors, never unpickled")
 
 
 def _named(where: str, check, *args, **kwargs) -> None:

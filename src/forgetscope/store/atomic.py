@@ -68,7 +68,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             os.fsync(f.fileno())
         stop.point(f"write:{path}")
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
+        name_target(e, path)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
@@ -117,9 +118,20 @@ def atomic_dir(path: str | os.PathLike, *, replace: bool = False) -> Iterator[Pa
             remove_tree(old)
         else:
             os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
+        name_target(e, path)
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+WRITING = "while writing "
+
+
+def name_target(e: BaseException, path: Path) -> None:
+    """Note on `e` the file or folder being written: a library's writer refused by the machine (disk
+    full) often raises without naming it (safetensors, torch.save); the command line's one line does."""
+    if isinstance(e, Exception) and not any(n.startswith(WRITING) for n in getattr(e, "__notes__", ())):
+        e.add_note(f"{WRITING}{path}")
 
 
 def _umask_modes(folder: Path) -> None:
