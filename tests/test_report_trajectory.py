@@ -167,3 +167,15 @@ def test_a_table_an_earlier_analysis_wrote_is_removed_when_it_has_no_rows(tmp_pa
     assert (tmp_path / "train_log.parquet").stat().st_size > 0
     write_tables(tmp_path, {"train_log": pd.DataFrame(columns=["step", "loss"])})
     assert not (tmp_path / "train_log.parquet").exists()
+
+
+def test_run_and_compare_print_the_damaged_control_once(capsys):
+    """`run`, `reanalyze` and `compare` print the trajectory table, then the sentence (once)."""
+    from forgetscope.cli_eval import print_summary
+
+    print_summary(summary_of(AGG))
+    text = " ".join(capsys.readouterr().out.split())
+    assert text.count("Restoration (restored) lowered the base itself on chat from 70.0 to 60.0 (−10.0 points, more than δ = 5)") == 1
+    intact = summary_of(AGG[AGG["probe"] == "cloze"].pipe(lambda d: pd.concat([d, d.assign(probe="chat")])))
+    print_summary(intact)
+    assert "lowered the base itself" not in capsys.readouterr().out

@@ -131,12 +131,8 @@ def _restoration(summary, cfg) -> str:
 
 
 def trajectory_table(summary, probes: list[str], title: str) -> Table:
-    """A trajectory summary as a table: one row per probe and checkpoint, under the leading restorer;
-    under it, one sentence per restorer whose control restoration damaged (analysis/stage_rule.py)."""
-    from forgetscope.analysis.stage_rule import control_sentences
-
-    table = Table(title=title, caption=" ".join(control_sentences(summary.damaged_controls, summary.delta)) or None,
-                  caption_justify="left")
+    """A trajectory summary as a table: one row per probe and checkpoint, under the leading restorer."""
+    table = Table(title=title)
     for col in ("probe", "step", "base", "score", "forgetting [CI]", "restored base", "restored", "label", "intervals say"):
         table.add_column(col, justify="left" if col in ("probe", "label", "intervals say") else "right")
     for name in probes:
