@@ -155,3 +155,65 @@ def test_auto_workers_follow_the_cores_and_threads(monkeypatch):
     assert SeedsRuntime().resolved_workers(5) == 3
     assert SeedsRuntime(threads=2).resolved_workers(5) == 2  # one slot: two processes, each with two threads
     assert SeedsRuntime(workers=4).resolved_workers(5) == 4  # given: as given
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_progress_in_a_log_is_plain_lines_rate_limited_per_bar():
+    """Where stderr is not a terminal: a line when a stage starts and when its last unit is done, and
+    in between at most one every `every` seconds per label, each with the count, the elapsed time and
+    an ETA from the rate so far."""
+    import io
+
+    from rich.console import Console
+
+    from forgetscope.execution import Reporter
+
+    err, clock = io.StringIO(), FakeClock()
+    view = ProgressView(Console(file=err), every=5.0, clock=clock)
+    assert view.lines is not None  # a StringIO is no terminal
+    a, b = Reporter(view.handle, "seed 0"), Reporter(view.handle, "seed 1")
+    with view:
+        a.start("restore", 10)
+        b.start("evaluate", 3)
+        for _ in range(9):  # one unit a second: seed 0's lines 5 s apart
+            clock.now += 1.0
+            a.advance()
+        b.advance(3)
+        clock.now += 1.0
+        a.advance()
+    lines = [line.split("  ", 1)[1] for line in err.getvalue().splitlines()]
+    assert lines == [
+        "seed 0  restore  0/10  elapsed 0:00  ETA ?",
+        "seed 1  evaluate  0/3  elapsed 0:00  ETA ?",
+        "seed 0  restore  5/10  elapsed 0:05  ETA 0:05",
+        "seed 1  evaluate  3/3  elapsed 0:09  done",
+        "seed 0  restore  10/10  elapsed 0:10  done",
+    ]
+    assert "\x1b" not in err.getvalue()  # no terminal codes in a log
+
+
+def test_progress_on_a_terminal_is_a_bar_with_the_time_left():
+    import io
+
+    from rich.console import Console
+    from rich.progress import TimeRemainingColumn
+
+    view = ProgressView(Console(file=io.StringIO(), force_terminal=True))
+    assert view.lines is None and any(isinstance(c, TimeRemainingColumn) for c in view.progress.columns)
+
+
+def test_the_interval_of_log_lines_comes_from_the_environment(monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    for value, every in (("2", 2.0), ("0", 0.0), ("soon", 5.0), ("", 5.0)):
+        monkeypatch.setenv("FORGETSCOPE_PROGRESS_EVERY", value)
+        assert ProgressView(Console(file=io.StringIO())).lines.every == every

@@ -1,5 +1,5 @@
 """Running a study's per-seed pipeline: in this process or in parallel worker processes, with rich
-progress bars fed by events from wherever the work runs."""
+progress bars (plain lines in a log) fed by events from wherever the work runs."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import multiprocessing as mp
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any
@@ -21,9 +22,11 @@ from rich.progress import (
     Progress,
     TextColumn,
     TimeElapsedColumn,
+    TimeRemainingColumn,
 )
 
 Emit = Callable[[dict], None]
+LOG_EVERY = 5.0  # seconds between two progress lines of one seed in a log ($FORGETSCOPE_PROGRESS_EVERY)
 
 
 class Reporter:
@@ -44,14 +47,19 @@ class Reporter:
 
 
 class ProgressView:
-    """One progress bar per label (a seed, a study), showing the stage it is in."""
+    """One progress bar per label (a seed, a study), showing the stage it is in and the time it has
+    left. Where stderr is not a terminal (a log file, a pipe), rich's bars would print nothing until
+    the end: there each stage is a plain line (StageLines) instead, and again as its units are done."""
 
-    def __init__(self, console: Console | None = None, quiet: bool = False):
+    def __init__(self, console: Console | None = None, quiet: bool = False, *, every: float | None = None,
+                 clock: Callable[[], float] = time.monotonic):
         self.console = console or Console(stderr=True)
+        every = _seconds(os.environ.get("FORGETSCOPE_PROGRESS_EVERY"), LOG_EVERY) if every is None else every
         self.quiet = quiet
+        self.lines = None if quiet or self.console.is_terminal else StageLines(self.console, every=every, clock=clock)
         self.progress = Progress(
             TextColumn("{task.fields[label]:>8} {task.description:<22}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=self.console, disable=quiet, transient=False,
+            TextColumn("ETA"), TimeRemainingColumn(), console=self.console, disable=quiet or self.lines is not None, transient=False,
         )
         self.tasks: dict[str, Any] = {}
         self.lock = threading.Lock()
@@ -65,6 +73,9 @@ class ProgressView:
 
     def handle(self, event: dict) -> None:
         with self.lock:
+            if self.lines is not None:
+                self.lines.handle(event)
+                return
             label = event["label"]
             if label not in self.tasks:
                 self.tasks[label] = self.progress.add_task("", total=None, label=label)
@@ -75,6 +86,62 @@ class ProgressView:
                 self.progress.advance(task, event["advance"])
             elif "log" in event and not self.quiet:
                 self.progress.console.print(f"[dim]{label}[/dim] {event['log']}")
+
+
+class StageLines:
+    """Progress as plain lines, for a log: `HH:MM:SS  seed 0  restore  3/8  elapsed 0:12  ETA 0:20`.
+    One line when a stage starts and one when its last unit is done; in between, at most one line
+    every `every` seconds per label, so that a long stage shows it is moving without flooding the log."""
+
+    def __init__(self, console: Console, *, every: float, clock: Callable[[], float]):
+        self.console, self.every, self.clock = console, every, clock
+        self.bars: dict[str, dict] = {}
+
+    def handle(self, event: dict) -> None:
+        label, now = event["label"], self.clock()
+        if "stage" in event:
+            self.bars[label] = {"stage": event["stage"], "total": event["total"], "done": 0, "start": now, "shown": now}
+            self._line(label, now)
+        elif "advance" in event and label in self.bars:
+            bar = self.bars[label]
+            bar["done"] += event["advance"]
+            if (bar["total"] is not None and bar["done"] >= bar["total"]) or now - bar["shown"] >= self.every:
+                bar["shown"] = now
+                self._line(label, now)
+        elif "log" in event:
+            self._write(f"{label}  {event['log']}")
+
+    def _line(self, label: str, now: float) -> None:
+        bar = self.bars[label]
+        done, total, elapsed = bar["done"], bar["total"], now - bar["start"]
+        count = f"{done}/{total}" if total is not None else f"{done}"
+        if total is not None and done >= total:
+            eta = "done"
+        elif total is None or done == 0:
+            eta = "ETA ?"
+        else:
+            eta = f"ETA {_clock(elapsed / done * (total - done))}"
+        self._write(f"{label}  {bar['stage']}  {count}  elapsed {_clock(elapsed)}  {eta}")
+
+    def _write(self, text: str) -> None:
+        f = self.console.file
+        f.write(f"{time.strftime('%H:%M:%S')}  {text}\n")
+        f.flush()
+
+
+def _seconds(text: str | None, default: float) -> float:
+    """A number of seconds from the environment; unset or not a number: the default."""
+    try:
+        return max(0.0, float(text)) if text else default
+    except ValueError:
+        return default
+
+
+def _clock(seconds: float) -> str:
+    """0:07, 12:05, 1:02:05."""
+    s = int(round(seconds))
+    h, m = divmod(s // 60, 60)
+    return f"{h}:{m:02d}:{s % 60:02d}" if h else f"{m}:{s % 60:02d}"
 
 
 def quiet_libraries() -> None:
