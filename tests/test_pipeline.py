@@ -228,3 +228,21 @@ def test_two_processes_share_one_run_store(tmp_path, smoke_config):
     records = [json.loads(p.read_text()) for p in restore.glob("*_done.json") if p.name != "_done.json"]
     assert len(records) == 4 and len({r["pid"] for r in records}) == 2  # both processes restored some units (steps 0, 3, 6, 9)
     assert not [p for p in out.rglob("*") if ".tmp-" in p.name or p.suffix == ".lock"]
+
+
+def test_summary_agrees_with_the_independent_oracle(smoke_run, tmp_path):
+    """tests/oracle/trajectory.py recomputes every number, label and verdict of summary.json from the
+    seeds' own item tables (issue 25): on the run as it is, and on copies whose scores are redrawn
+    (tests/oracle/replay.py) so that the labels cover pseudo, actual, uncertain, an unsaturated
+    actual, a pseudo after an actual and a damaged control; one seed (item bootstrap), then three."""
+    from oracle import replay, trajectory
+
+    run, _ = smoke_run
+    trajectory.check(run)
+    one = replay.trajectory(run, tmp_path / "one", primary="cloze_l2")
+    trajectory.check(one)
+    s = json.loads((one / "summary.json").read_text())
+    assert [c["label_ci"] for c in s["checkpoints"]] == ["pseudo", "actual", "pseudo"]  # the design did what it says
+    assert {f["id"]: f["verdict"] for f in s["findings"]}["stage_transition"] == "fails"
+    assert [c["saturated"] for c in s["probes"]["qa_l1"]["checkpoints"]][1] is False and s["damaged_controls"]
+    trajectory.check(replay.trajectory(run, tmp_path / "three", seeds=3))

@@ -185,3 +185,18 @@ def test_shipped_regression_configs_validate():
         assert study.name == "regression" and cfg.seeds, f
     _, paper = load_config(root / "configs/regression-paper.yaml")
     assert (paper.base.model.layers, paper.base.model.heads, paper.base.model.width) == (12, 8, 256)
+
+
+def test_summary_agrees_with_the_independent_oracle(tiny_run, tmp_path):
+    """tests/oracle/regression.py recomputes every number and verdict of summary.json from the saved
+    predictions and baselines, and a sample of the predictions (every gamma) from the saved models
+    (issue 25); then on a copy whose predictions are moved so that verdicts differ
+    (tests/oracle/replay.py)."""
+    from oracle import regression, replay
+
+    run, _ = tiny_run
+    regression.check(run)
+    moved = replay.regression(run, tmp_path / "moved")
+    regression.check(moved, models=False)
+    verdicts = {f["id"]: f["verdict"] for f in json.loads((moved / "summary.json").read_text())["findings"]}
+    assert verdicts["discrete_loss_falls"] == "holds" and verdicts["conjugate_recovers_small_k_gamma_2"] == "holds"
