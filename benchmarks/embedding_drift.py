@@ -6,7 +6,7 @@
 - cloze_l1 accuracy of each checkpoint, and (`--restore-rows`) of the checkpoint with only the
   evaluation names' rows put back to their base values;
 - (`--bpb`) L1 held-out bits/byte at the base and step 32, over all tokens and over the trained
-  tokens only (the held-out names left out: forgetscope.evaluation.suite.heldout_bits), and the share
+  tokens only (the held-out names left out: forgetscope.evaluation.probes_and_bpb.heldout_bits), and the share
   of the bits that the untrained tokens carry.
 
     forgetscope run src/forgetscope/configs/demo-trajectory.yaml --out runs/abl --set 'seeds=[0]'
@@ -29,7 +29,7 @@ import torch
 from forgetscope.evaluation.items import load_items
 from forgetscope.evaluation.probe_runner import ProbeSettings, run_probes
 from forgetscope.evaluation.scorer import NativeScorer
-from forgetscope.evaluation.suite import heldout_bits
+from forgetscope.evaluation.probes_and_bpb import heldout_bits
 from forgetscope.views import TrajectoryRun
 
 

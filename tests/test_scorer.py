@@ -441,7 +441,7 @@ def test_heldout_bits_per_byte_skip_untrained_words_brute_force(tiny_lm):
     """Bits/byte over trained tokens, recomputed by hand: one forward pass per text, the untrained
     words' tokens dropped from the bits, and from the bytes each word with the space before it."""
     from forgetscope.evaluation.probe_runner import ProbeSettings
-    from forgetscope.evaluation.suite import evaluate_model, heldout_bits
+    from forgetscope.evaluation.probes_and_bpb import evaluate_model, heldout_bits
 
     model, tok = tiny_lm
     rows = [{"text": "alice-baker was born in paris . alice-baker works for acme .", "language": "l1", "untrained": ["alice-baker"]},

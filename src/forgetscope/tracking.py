@@ -13,14 +13,13 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from forgetscope.errors import UserError
 
 if TYPE_CHECKING:
     import pandas as pd
 
-Tracker = Literal["tensorboard", "wandb", "trackio"]
 PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "trackio": "trackio"}
 
 

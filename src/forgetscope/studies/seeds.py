@@ -29,7 +29,7 @@ class StudySeed:
         return device_for(self.cfg.runtime.device)
 
 
-def run_stages(ctx: StudySeed, stages: Sequence[Callable[[Any], object]]) -> int:
+def run_seed_stages(ctx: StudySeed, stages: Sequence[Callable[[Any], object]]) -> int:
     """Run one seed's stages in order (each skips itself when done); returns the seed."""
     for stage in stages:
         stage(ctx)

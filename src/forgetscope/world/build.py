@@ -38,8 +38,6 @@ from forgetscope.world.probes import (
     qa_items,
 )
 
-LANGS = ("l1", "l2")
-
 
 @dataclass
 class World:
@@ -80,7 +78,7 @@ def build_world(cfg: WorldConfig, seed: int) -> World:
 
     ift = instruction_examples(by_split["ift"], cfg.instructions, cfg.pretrain.icl_demos, rng("ift"))
     trained = trained_words(pretrain, ift, restore)
-    for row in heldout:  # the held-out people's names: bits/byte scores the other tokens (evaluation/suite.py)
+    for row in heldout:  # the held-out people's names: bits/byte scores the other tokens (evaluation/probes_and_bpb.py)
         row["untrained"] = sorted(set(row["text"].split()) - trained)
 
     ev = by_split["eval"]

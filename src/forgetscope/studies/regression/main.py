@@ -18,14 +18,14 @@ from forgetscope.studies.regression.s2_model_finetune import finetune
 from forgetscope.studies.regression.s3_checkpoints_evaluate import evaluate_checkpoints
 from forgetscope.studies.regression.s4_results_analyze import analyze
 from forgetscope.studies.regression.study import STUDY
-from forgetscope.studies.seeds import run_stages
+from forgetscope.studies.seeds import run_seed_stages
 from forgetscope.studies.stages import stage_done
 
 SEED_STAGES = (pretrain_base, finetune, evaluate_checkpoints)
 
 
 def run_seed(cfg: RegressionConfig, run_dir: str, seed: int, reporter: Reporter) -> int:
-    return run_stages(SeedContext(cfg, RunStore(run_dir), seed, reporter), SEED_STAGES)
+    return run_seed_stages(SeedContext(cfg, RunStore(run_dir), seed, reporter), SEED_STAGES)
 
 
 def run_regression(cfg: RegressionConfig, run_dir: Path, view: ProgressView) -> RegressionSummary | None:

@@ -12,7 +12,7 @@ from forgetscope.report import render_report
 from forgetscope.runs import prepare_run, previous_config
 from forgetscope.schema import TrajectorySummary
 from forgetscope.store import RunStore
-from forgetscope.studies.seeds import drop_stale_stages, run_stages, stage_keys
+from forgetscope.studies.seeds import drop_stale_stages, run_seed_stages, stage_keys
 from forgetscope.studies.trajectory.config import TrajectoryConfig
 from forgetscope.studies.trajectory.context import SeedContext
 from forgetscope.studies.trajectory.preflight import check
@@ -35,7 +35,7 @@ STAGE_INPUTS = ((WORLD, ("world",)), (BASE, ("base", "runtime.threads")), (FINET
 
 def run_seed(cfg: TrajectoryConfig, run_dir: str, seed: int, reporter: Reporter) -> int:
     precision.set_scoring(cfg.eval.mixed_precision)  # every NativeScorer of this process
-    return run_stages(SeedContext(cfg, RunStore(run_dir), seed, reporter), SEED_STAGES)
+    return run_seed_stages(SeedContext(cfg, RunStore(run_dir), seed, reporter), SEED_STAGES)
 
 
 def run_trajectory(cfg: TrajectoryConfig, run_dir: Path, view: ProgressView) -> TrajectorySummary | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 
 from forgetscope.evaluation.scorer import NativeScorer
-from forgetscope.evaluation.suite import evaluate_model
+from forgetscope.evaluation.probes_and_bpb import evaluate_model
 from forgetscope.store import atomic_write_bytes
 from forgetscope.studies.trajectory.context import SeedContext
 
