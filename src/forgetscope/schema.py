@@ -27,22 +27,22 @@ class Record(BaseModel):
 
 # -- trajectory ---------------------------------------------------------------------------------
 class StatIntervals(Record):
-    score: Interval
-    restored: Interval
-    forgetting: Interval
-    recovered: Interval
-    unrecovered: Interval
-    gap: Interval
+    score: Interval = Field(description="interval at ci_level [lo, hi] of score (F_t)")
+    restored: Interval = Field(description="interval at ci_level [lo, hi] of restored (R_t)")
+    forgetting: Interval = Field(description="interval at ci_level [lo, hi] of forgetting (B - F_t)")
+    recovered: Interval = Field(description="interval at ci_level [lo, hi] of recovered (R_t - F_t)")
+    unrecovered: Interval = Field(description="interval at ci_level [lo, hi] of unrecovered (B - R_t)")
+    gap: Interval = Field(description="interval at ci_level [lo, hi] of gap_to_restored_base (R_0 - R_t)")
 
 
 class BaseIntervals(Record):
-    base: Interval
-    restored_base: Interval
+    base: Interval = Field(description="interval at ci_level [lo, hi] of the base's score (B)")
+    restored_base: Interval = Field(description="interval at ci_level [lo, hi] of the restored base's score (R_0)")
 
 
 class ScoreWithInterval(Record):
-    score: Num
-    ci: Interval
+    score: Num = Field(description="the restored score (mean over seeds)")
+    ci: Interval = Field(description="its interval at ci_level [lo, hi]")
 
 
 class Checkpoint(Record):
@@ -66,7 +66,7 @@ class Checkpoint(Record):
     saturated: bool | None = Field(
         description="for a checkpoint actual at the configured budget: whether every larger budget agrees (false: "
         "restoration had not run its course, so label_ci is uncertain); null when no larger budget ran")
-    ci: StatIntervals
+    ci: StatIntervals = Field(description="the intervals of the numbers above")
     other_restorers: dict[str, ScoreWithInterval] = Field(
         default_factory=dict, description="restored score under every restorer after the first, by condition")
 
@@ -74,13 +74,13 @@ class Checkpoint(Record):
 class Finding(Record):
     """A source study's claim, measured, with the interval that decides it (analysis/findings.py)."""
 
-    id: str
+    id: str = Field(description="a stable name of the claim (analysis/findings.py)")
     claim: str = Field(description="the claim, in words")
     source: str = Field(description="the study it comes from")
     measure: str = Field(description="what is measured")
     unit: str = Field(description="the unit of value and ci")
-    value: Num
-    ci: Interval
+    value: Num = Field(description="the measured value, in unit")
+    ci: Interval = Field(description="its interval at ci_level [lo, hi]")
     verdict: Literal["holds", "fails", "uncertain"] = Field(
         description="holds: the interval lies on the claim's side; fails: on the other side; uncertain: it straddles")
     evidence: str = Field(description="one sentence from the labels and intervals behind the verdict")
@@ -89,8 +89,8 @@ class Finding(Record):
 class CurvePoint(Record):
     step: int = Field(description="the fine-tuning checkpoint (0 = the base)")
     budget: float = Field(description="restoration steps in multiples of restore.train.steps (0 = not restored)")
-    score: Num
-    ci: Interval
+    score: Num = Field(description="the primary probe's score at that budget (mean over seeds)")
+    ci: Interval = Field(description="its interval at ci_level [lo, hi]")
 
 
 class DamagedControl(Record):
@@ -105,77 +105,77 @@ class DamagedControl(Record):
 
 
 class ProbeDecomposition(Record):
-    probe: str
+    probe: str = Field(description="the probe's name (or lm-eval task)")
     source: Literal["probes", "lm_eval"] = Field(description="a probe file's items, or an lm-eval task's documents")
     metric: str | None = Field(description="lm-eval tasks: the per-document metric scored (null for probe items)")
     restorer: str = Field(description="the condition of the restorer these numbers come from")
     base: Num = Field(description="B: the base's score")
     restored_base: Num = Field(description="R_0: the base's score after restoration (the control)")
-    ci: BaseIntervals
+    ci: BaseIntervals = Field(description="the intervals of base and restored_base")
     transition_step: int | None = Field(description="first checkpoint labelled actual by its interval (label_ci)")
-    checkpoints: list[Checkpoint]
+    checkpoints: list[Checkpoint] = Field(description="every fine-tuning checkpoint, in step order")
 
 
 class Rate(Record):
-    step: int
-    rate: Num
-    ci: Interval
+    step: int = Field(description="fine-tuning step (0 = the base)")
+    rate: Num = Field(description="share of the probe's items refused (mean over seeds)")
+    ci: Interval = Field(description="its interval at ci_level [lo, hi]")
 
 
 class PatternShift(Record):
     format: str = Field(description="prompt format: chat or plain")
-    step: int
+    step: int = Field(description="fine-tuning step")
     kl: Num = Field(description="KL(base || checkpoint), mean nats per response token")
-    kl_ci: Interval
+    kl_ci: Interval = Field(description="interval at ci_level [lo, hi] of kl")
     unshifted: Num = Field(description="share of response tokens ranked 1 under the base")
-    unshifted_ci: Interval
+    unshifted_ci: Interval = Field(description="interval at ci_level [lo, hi] of unshifted")
     marginal: Num = Field(description="share ranked 2-3")
-    marginal_ci: Interval
+    marginal_ci: Interval = Field(description="interval at ci_level [lo, hi] of marginal")
     shifted: Num = Field(description="share ranked above 3")
-    shifted_ci: Interval
+    shifted_ci: Interval = Field(description="interval at ci_level [lo, hi] of shifted")
 
 
 class BitsPerByte(Record):
-    condition: str
-    step: int
-    language: str
-    bits_per_byte: Num
-    ci: Interval
+    condition: str = Field(description="the model: base, checkpoint or a restorer's condition")
+    step: int = Field(description="fine-tuning step (0 = the base)")
+    language: str = Field(description="the held-out text's language")
+    bits_per_byte: Num = Field(description="held-out bits per UTF-8 byte (mean over seeds; lower is better)")
+    ci: Interval = Field(description="its interval at ci_level [lo, hi]")
 
 
 class RestorerInfo(Record):
     condition: str = Field(description="its label in the result tables")
     name: str = Field(description="the restorer (restoration/)")
-    options: dict[str, Any]
+    options: dict[str, Any] = Field(description="its options as configured")
     budget: float = Field(description="restoration steps in multiples of restore.train.steps (1 for a training-free restorer)")
     title: str = Field(description="a short label for plots and tables")
-    describe: str
+    describe: str = Field(description="what it does, in one sentence")
 
 
 class LmEvalAggregate(Record):
-    task: str
+    task: str = Field(description="the lm-eval task (or group)")
     metric: str = Field(description="lm-eval's metric name (`metric,filter` where the filter is not none)")
-    condition: str
-    step: int
+    condition: str = Field(description="the model: base, checkpoint or a restorer's condition")
+    step: int = Field(description="fine-tuning step (0 = the base)")
     value: Num = Field(description="lm-eval's aggregate, mean over seeds")
-    value_by_seed: list[Num]
+    value_by_seed: list[Num] = Field(description="lm-eval's aggregate per seed, in seed order")
     stderr_by_seed: list[Num] = Field(description="lm-eval's own standard error, per seed (null where it gives none)")
     n: int | None = Field(description="documents scored")
 
 
 class TrajectorySummary(Record):
-    study: Literal["trajectory"] = "trajectory"
-    schema_version: Literal[4] = 4
-    name: str
+    study: Literal["trajectory"] = Field("trajectory", description="the study that wrote this summary")
+    schema_version: Literal[4] = Field(4, description="the version of this layout (docs/outputs.md lists the changes)")
+    name: str = Field(description="the config's name")
     probe: str = Field(description="the primary probe (analysis.primary_probe)")
     delta: float = Field(description="tolerance of the stage rule")
-    ci_level: float
-    seeds: list[int]
+    ci_level: float = Field(description="level of every interval (analysis.ci_level)")
+    seeds: list[int] = Field(description="the seeds run; numbers are means over them")
     restorers: list[RestorerInfo] = Field(description="in config order; the first one's numbers lead")
-    base: Num
-    restored_base: Num
-    transition_step: int | None
-    ci: BaseIntervals
+    base: Num = Field(description="B: the primary probe's base score (mean over seeds)")
+    restored_base: Num = Field(description="R_0: the primary probe's restored-base score (the control)")
+    transition_step: int | None = Field(description="the primary probe's first checkpoint labelled actual by its interval (null when none)")
+    ci: BaseIntervals = Field(description="the intervals of base and restored_base")
     findings: list[Finding] = Field(description="Zhang et al.'s claims, each decided by its interval")
     damaged_controls: list[DamagedControl] = Field(
         description="every probe and restorer whose restored base fell more than delta below the base (empty when none)")
@@ -183,72 +183,74 @@ class TrajectorySummary(Record):
     restoration_curve: list[CurvePoint] = Field(description="the primary probe against the restoration budget")
     probes: dict[str, ProbeDecomposition] = Field(description="every knowledge probe under the first restorer")
     rates: dict[str, dict[str, list[Rate]]] = Field(description="refusal probes: rate per condition and step")
-    pattern_shift: list[PatternShift]
-    bits_per_byte: list[BitsPerByte]
+    pattern_shift: list[PatternShift] = Field(
+        description="eval.pattern_prompts: how far each checkpoint's next-token choices moved from the base's")
+    bits_per_byte: list[BitsPerByte] = Field(description="eval.heldout_text: held-out bits per byte, per model and language")
     lm_eval: list[LmEvalAggregate] = Field(description="eval.lm_eval_tasks: lm-eval's aggregate metrics and stderr, as it reports them")
-    forgetscope_version: str
+    forgetscope_version: str = Field(description="the forgetscope version that wrote it")
 
 
 # -- conjugate ----------------------------------------------------------------------------------
 class DropStats(Record):
     """A capability score of the base and the fine-tuned model under one transform."""
 
-    base: Num
-    base_ci: Interval
-    tuned: Num
-    tuned_ci: Interval
+    base: Num = Field(description="the base model's score")
+    base_ci: Interval = Field(description="interval at ci_level [lo, hi] of base")
+    tuned: Num = Field(description="the fine-tuned model's score")
+    tuned_ci: Interval = Field(description="interval at ci_level [lo, hi] of tuned")
     drop: Num = Field(description="base - tuned")
-    drop_ci: Interval
+    drop_ci: Interval = Field(description="interval at ci_level [lo, hi] of drop")
     recovered_share: Num = Field(description="1 - drop / identity drop (null where the identity drop <= min_drop)")
-    recovered_share_ci: Interval
+    recovered_share_ci: Interval = Field(description="interval at ci_level [lo, hi] of recovered_share")
 
 
 class SuiteRow(DropStats):
     task: str = Field(description="a task of the suite, or 'all'")
-    transform: str
+    transform: str = Field(description="the prompt transform's label (identity: the prompt as it is)")
     n: int = Field(description="prompts")
 
 
 class SuiteBlock(Record):
-    metric: str
-    transforms: list[str]
+    metric: str = Field(description="what score measures (accuracy, answer rate)")
+    transforms: list[str] = Field(description="the transforms run, in config order")
     rules: dict[str, str] = Field(description="each transform's rule, in words")
-    rows: list[SuiteRow]
+    rows: list[SuiteRow] = Field(description="one per task and transform, 'all' first")
 
 
 class BySeed(Record):
-    base: list[Num]
-    tuned: list[Num]
+    base: list[Num] = Field(description="the base model's score per seed, in seed order")
+    tuned: list[Num] = Field(description="the fine-tuned model's score per seed")
 
 
 class WorldRow(DropStats):
-    step: int
+    step: int = Field(description="the fine-tuning checkpoint")
     task: str = Field(description="icl or private")
-    transform: str
-    seeds: list[int]
-    n_items: int
-    by_seed: BySeed
-    refusal_base: Num = None
-    refusal_base_ci: Interval | None = None
-    leaked_base: Num = None
-    refusal_tuned: Num = None
-    refusal_tuned_ci: Interval | None = None
-    leaked_tuned: Num = None
+    transform: str = Field(description="the prompt transform's label")
+    seeds: list[int] = Field(description="the seeds averaged over")
+    n_items: int = Field(description="prompts per seed")
+    by_seed: BySeed = Field(description="base and tuned score per seed")
+    refusal_base: Num = Field(None, description="private task: the base's refusal rate (null for icl)")
+    refusal_base_ci: Interval | None = Field(None, description="interval at ci_level [lo, hi] of refusal_base")
+    leaked_base: Num = Field(None, description="private task: share of the base's replies that hold the private value")
+    refusal_tuned: Num = Field(None, description="private task: the checkpoint's refusal rate")
+    refusal_tuned_ci: Interval | None = Field(None, description="interval at ci_level [lo, hi] of refusal_tuned")
+    leaked_tuned: Num = Field(None, description="private task: share of the checkpoint's replies that hold the private value")
 
 
 class MeanInterval(Record):
-    mean: Num
-    ci: Interval
+    mean: Num = Field(description="mean over seeds")
+    ci: Interval = Field(description="its interval at ci_level [lo, hi]")
 
 
 class Check(Record):
-    step: int
-    claim: str
+    step: int = Field(description="the fine-tuning checkpoint")
+    claim: str = Field(description="the claim, in words")
     value: Num = Field(description="what the claim reads as (mean over seeds)")
-    ci: Interval
+    ci: Interval = Field(description="interval at ci_level [lo, hi] of value")
     decided_on: MeanInterval | None = Field(
         description="where a claim compares two quantities (L2 against half of L1): the per-seed difference that decides it")
-    verdict: Literal["holds", "fails", "uncertain"]
+    verdict: Literal["holds", "fails", "uncertain"] = Field(
+        description="holds: the interval lies on the claim's side; fails: on the other side; uncertain: it straddles")
 
 
 class ClaimAcrossSteps(Record):
@@ -264,128 +266,129 @@ class ClaimAcrossSteps(Record):
 
 class FactWorldBlock(Record):
     run: str | None = Field(description="the trajectory run the models came from")
-    seeds: list[int]
-    steps: list[int]
-    transforms: list[str]
-    languages: dict[str, str]
-    metric: str
-    rows: list[WorldRow]
+    seeds: list[int] = Field(description="the trajectory run's seeds")
+    steps: list[int] = Field(description="the checkpoints scored")
+    transforms: list[str] = Field(description="the transforms run")
+    languages: dict[str, str] = Field(description="each transform's language")
+    metric: str = Field(description="what the scores measure")
+    rows: list[WorldRow] = Field(description="one per checkpoint, task and transform")
     checks: list[Check] = Field(description="every claim at every checkpoint, with its value, interval and verdict")
     claims: list[ClaimAcrossSteps] = Field(description="each claim's verdicts across the checkpoints")
 
 
 class ConjugateSummary(Record):
-    study: Literal["conjugate"] = "conjugate"
-    schema_version: Literal[3] = 3
-    name: str
+    study: Literal["conjugate"] = Field("conjugate", description="the study that wrote this summary")
+    schema_version: Literal[3] = Field(3, description="the version of this layout (docs/outputs.md lists the changes)")
+    name: str = Field(description="the config's name")
     seeds: list[int] = Field(description="the seeds drawn from (model suites: the first; fact world: the trajectory run's)")
-    ci_level: float
-    models: dict[str, str | None]
+    ci_level: float = Field(description="level of every interval (analysis.ci_level)")
+    models: dict[str, str | None] = Field(description="base and tuned: the model folders or hub ids (null when not given)")
     findings: list[Finding] = Field(description="Kotha et al.'s claims, each decided by its interval: per model suite and "
                                     "transform, and per fact-world claim across the checkpoints")
-    suites: dict[str, SuiteBlock]
-    fact_world: FactWorldBlock | None
-    forgetscope_version: str
+    suites: dict[str, SuiteBlock] = Field(description="each model suite's results (icl_if, reasoning, refusal)")
+    fact_world: FactWorldBlock | None = Field(description="the fact world's checkpoints under its transforms (null when not run)")
+    forgetscope_version: str = Field(description="the forgetscope version that wrote it")
 
 
 # -- regression ---------------------------------------------------------------------------------
 class SeedStat(Record):
-    mean: Num
-    ci: Interval
-    by_seed: list[Num]
+    mean: Num = Field(description="mean over seeds")
+    ci: Interval = Field(description="its interval at ci_level [lo, hi] (t-interval over seeds)")
+    by_seed: list[Num] = Field(description="the value per seed, in seed order")
 
 
 class KLoss(Record):
-    k: int
-    mse: Num
-    ci: Interval
+    k: int = Field(description="in-context examples in the prompt")
+    mse: Num = Field(description="mean squared error of the prediction (mean over seeds)")
+    ci: Interval = Field(description="its interval at ci_level [lo, hi]")
 
 
 class KChange(Record):
-    k: int
-    change: Num
-    ci: Interval
+    k: int = Field(description="in-context examples in the prompt")
+    change: Num = Field(description="finetuned - base MSE at this k (mean over seeds)")
+    ci: Interval = Field(description="its interval at ci_level [lo, hi]")
 
 
 class StepLoss(Record):
-    step: int
-    mse: Num
-    ci: Interval
+    step: int = Field(description="fine-tuning step (0 = the base)")
+    mse: Num = Field(description="mean squared error over k (mean over seeds)")
+    ci: Interval = Field(description="its interval at ci_level [lo, hi]")
 
 
 class Effect(Record):
-    base: SeedStat
-    finetuned: SeedStat
+    base: SeedStat = Field(description="the base's MSE, mean over k")
+    finetuned: SeedStat = Field(description="the fine-tuned model's MSE, mean over k")
     change: SeedStat = Field(description="finetuned - base, mean MSE over k")
-    change_by_k: list[KChange]
+    change_by_k: list[KChange] = Field(description="finetuned - base, per k")
 
 
 class ClosenessBin(Record):
     bin: int = Field(description="0 = farthest from the discrete set (posterior_discrete: bins within each k, averaged over k)")
-    damage: Num
-    ci: Interval
-    closeness: Num
-    base_mse: Num
-    relative_damage: Num
+    damage: Num = Field(description="finetuned - base squared error on continuous prompts in this bin (mean over seeds)")
+    ci: Interval = Field(description="interval at ci_level [lo, hi] of damage")
+    closeness: Num = Field(description="the bin's mean closeness to the discrete family (the measure's own scale)")
+    base_mse: Num = Field(description="the base's squared error in this bin")
+    relative_damage: Num = Field(description="damage / base_mse")
 
 
 class Closeness(Record):
-    bins: list[ClosenessBin]
-    closest_minus_farthest: SeedStat
+    bins: list[ClosenessBin] = Field(description="damage per closeness bin, farthest first")
+    closest_minus_farthest: SeedStat = Field(description="damage of the closest bin minus the farthest (per seed, then over seeds)")
 
 
 class ConjugateK(Record):
-    k: int
-    recovered: Num
-    ci: Interval
-    base: Num
-    finetuned: Num
-    conjugate: Num
-    base_conjugate: Num
-    damage: Num
-    recovered_share: Num
+    k: int = Field(description="in-context examples in the prompt")
+    recovered: Num = Field(description="finetuned - conjugate MSE: what the conjugate prompt undoes (mean over seeds)")
+    ci: Interval = Field(description="interval at ci_level [lo, hi] of recovered")
+    base: Num = Field(description="the base's MSE (gamma 1)")
+    finetuned: Num = Field(description="the fine-tuned model's MSE (gamma 1)")
+    conjugate: Num = Field(description="the fine-tuned model's MSE on the conjugate prompt (X, gamma y)")
+    base_conjugate: Num = Field(description="the base's MSE on the conjugate prompt")
+    damage: Num = Field(description="finetuned - base MSE")
+    recovered_share: Num = Field(description="recovered / damage (ratio of seed means)")
 
 
 class GammaRecovery(Record):
-    per_k: list[ConjugateK]
-    recovered: SeedStat
-    share: Num
-    share_by_seed: list[Num]
-    recovered_small_k: SeedStat
-    share_small_k: Num
-    share_small_k_by_seed: list[Num]
-    recovered_large_k: SeedStat
-    share_large_k: Num
-    share_large_k_by_seed: list[Num]
-    small_minus_large: SeedStat
+    per_k: list[ConjugateK] = Field(description="the numbers per k")
+    recovered: SeedStat = Field(description="recovered MSE, mean over k")
+    share: Num = Field(description="share of the damage recovered, over every k (ratio of seed means)")
+    share_by_seed: list[Num] = Field(description="share per seed")
+    recovered_small_k: SeedStat = Field(description="recovered MSE for k <= small_k")
+    share_small_k: Num = Field(description="share recovered for k <= small_k")
+    share_small_k_by_seed: list[Num] = Field(description="share_small_k per seed")
+    recovered_large_k: SeedStat = Field(description="recovered MSE for k > small_k")
+    share_large_k: Num = Field(description="share recovered for k > small_k")
+    share_large_k_by_seed: list[Num] = Field(description="share_large_k per seed")
+    small_minus_large: SeedStat = Field(description="recovered_small_k - recovered_large_k, per seed then over seeds")
 
 
 class Agreement(Record):
-    k: int
+    k: int = Field(description="in-context examples in the prompt")
     to_ridge: MeanInterval = Field(description="mean squared distance of the prediction to ridge's")
     to_discrete_bayes: MeanInterval = Field(description="... to the discrete-Bayes prediction")
 
 
 class RegressionSummary(Record):
-    study: Literal["regression"] = "regression"
-    schema_version: Literal[2] = 2
-    name: str
-    seeds: list[int]
-    ci_level: float
-    task: dict[str, float | int]
-    ridge_lambda: float
-    finetune_steps: list[int]
-    gammas: list[float]
-    small_k: int
+    study: Literal["regression"] = Field("regression", description="the study that wrote this summary")
+    schema_version: Literal[2] = Field(2, description="the version of this layout (docs/outputs.md lists the changes)")
+    name: str = Field(description="the config's name")
+    seeds: list[int] = Field(description="the seeds run; numbers are means over them")
+    ci_level: float = Field(description="level of every interval (analysis.ci_level)")
+    task: dict[str, float | int] = Field(description="the regression task's settings (config task section)")
+    ridge_lambda: float = Field(description="ridge's regularisation, sigma^2 / tau^2 (the Bayes-optimal one for the continuous family)")
+    finetune_steps: list[int] = Field(description="the checkpoints scored (0 = the base)")
+    gammas: list[float] = Field(description="the conjugate prompts' scales of y")
+    small_k: int = Field(description="k at or below it counts as small (analysis.small_k)")
     loss_by_k: dict[str, dict[str, list[KLoss]]] = Field(description="family -> predictor -> MSE per k (gamma 1)")
     conjugate_loss_by_k: dict[str, dict[str, list[KLoss]]] = Field(description="family -> '<model>@<gamma>' -> MSE per k")
-    finetune_effect: dict[str, Effect]
-    trajectory: dict[str, list[StepLoss]]
-    agreement: dict[str, dict[str, list[Agreement]]]
-    closeness: dict[str, Closeness]
+    finetune_effect: dict[str, Effect] = Field(description="family -> the fine-tuned model's MSE against the base's")
+    trajectory: dict[str, list[StepLoss]] = Field(description="family -> MSE over k per fine-tuning step")
+    agreement: dict[str, dict[str, list[Agreement]]] = Field(
+        description="family -> predictor -> distance to ridge and to discrete Bayes per k")
+    closeness: dict[str, Closeness] = Field(description="closeness measure -> damage against closeness to the discrete family")
     conjugate: dict[str, GammaRecovery] = Field(description="gamma -> recovery by conjugate prompts (X, gamma y)")
     findings: list[Finding] = Field(description="Kotha et al.'s regression claims, each decided by its interval")
-    forgetscope_version: str
+    forgetscope_version: str = Field(description="the forgetscope version that wrote it")
 
 
 def markdown_tables(model: type[BaseModel]) -> str:
