@@ -7,6 +7,7 @@ traceback, a line saying so, and code 3.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import sys
@@ -362,7 +363,8 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
         # click's errors come back here, to be printed in one line
-        code = app(args=argv, prog_name="forgetscope" if argv is not None else None, standalone_mode=False)
+        with _terminate_as_interrupt():
+            code = app(args=argv, prog_name="forgetscope" if argv is not None else None, standalone_mode=False)
     except click_errors.NoArgsIsHelpError:
         sys.exit(2)  # `forgetscope` alone: the help is printed already
     except click_errors.UsageError as e:  # missing argument, unknown option or command, bad value
@@ -390,6 +392,28 @@ def main(argv: list[str] | None = None) -> None:
         console.print("interrupted: re-run the same command to resume", highlight=False)
     if isinstance(code, int) and code:
         sys.exit(code)
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """SIGTERM (`kill`, a job scheduler's time limit) ends a run as Ctrl-C does: the seed workers are
+    ended with it (execution.map_seeds) instead of training on, orphaned, after the main process is
+    gone. Only in the main thread, and the previous handler is put back."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def _error(message: str | list[str]) -> None:
