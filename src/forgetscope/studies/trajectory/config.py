@@ -71,7 +71,11 @@ class RestoreConfig(StrictModel):
     def _distinct(self) -> RestoreConfig:
         if self.data is None and any(s.name == "lm_training" for s in self.restorers):
             raise ValueError("the lm_training restorer trains on restore.data: give it a data source of {'text'} rows")
-        conditions = [s.build().condition for s in self.restorers]
+        built = [s.build() for s in self.restorers]
+        for r in built:
+            if r.continues and not any(o.name == r.name and o.budget == 1 and not o.continues for o in built):
+                raise ValueError(f"{r.condition} continues the budget-1 {r.name} restorer: list one")
+        conditions = [r.condition for r in built]
         if len(set(conditions)) != len(conditions):
             raise ValueError(f"two restorers write the same condition ({', '.join(conditions)})")
         return self
@@ -84,7 +88,7 @@ class EvalConfig(StrictModel):
     batch_size: int = Field(64, ge=1, le=MAX_BATCH)
     mixed_precision: Literal["auto", "no", "bf16"] = Field(
         "auto", description="scoring's forward passes: auto = bf16 autocast for models of 20M+ parameters on a GPU "
-        "with bf16 or a CPU with AMX-BF16, else fp32 (no); bf16 forces it (forgetscope/precision.py)"
+        "with bf16 or a CPU measured to run bf16 matmuls fast, else fp32 (no); bf16 forces it (forgetscope/precision.py)"
     )
     max_new_tokens: int = Field(10, ge=1, le=MAX_NEW_TOKENS, description="generation budget of exact/starts_with/refusal probes")
     pattern_max_new_tokens: int = Field(16, ge=1, le=MAX_NEW_TOKENS, description="response length for the pattern-shift metrics")
@@ -123,7 +127,12 @@ class TrajectoryAnalysis(AnalysisConfig):
 class TrajectoryConfig(StrictModel):
     study: Literal["trajectory"] = "trajectory"
     name: str = Field("trajectory", description="a label for reports")
-    seeds: Seeds = Field([0, 1, 2], description="each seed: its own world, base, fine-tuning, restoration")
+    seeds: Seeds = Field([0, 1, 2], description="each seed: its own fine-tuning and restoration (and its own world and base "
+                         "unless base_seed is set)")
+    base_seed: int | None = Field(
+        None, ge=0, description="the seed of the fact world and its pre-trained tiny base, shared by every seed, which then "
+        "vary fine-tuning and restoration only (the intervals over seeds cover that variance, not the world's or the base's); "
+        "null: each seed its own world and base")
     world: WorldConfig = WorldConfig()
     base: BaseModelConfig = TinyBase()
     finetune: FinetuneConfig = FinetuneConfig()
@@ -141,6 +150,8 @@ class TrajectoryConfig(StrictModel):
             raise ValueError(
                 f"a pretrained base needs its own data, not the fact world's: set {', '.join(self.world_sources)} to files"
             )
+        if self.base_seed is not None and self.base.kind != "tiny":
+            raise ValueError("base_seed picks the fact world and the tiny base every seed shares; a pretrained base is shared already")
         if self.base.kind == "tiny" and len(self.world_sources) < 5:
             raise ValueError("a tiny base is pre-trained on the fact world: keep all data sources at 'world'")
         return self

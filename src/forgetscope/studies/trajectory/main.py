@@ -27,15 +27,23 @@ from forgetscope.studies.trajectory.s7_results_analyze import analyze
 from forgetscope.views import BASE, EVALUATE, FINETUNE, PATTERN, RESTORE, WORLD
 
 SEED_STAGES = (generate_world, pretrain_base, finetune, evaluate_checkpoints, measure_pattern_shift, restore_checkpoints)
+SHARED_STAGES = SEED_STAGES[:2]  # with `base_seed`: the same world and base for every seed
 # The config sections each stage reads (its key also covers every earlier stage's): a rerun with a
 # changed config keeps each finished stage whose sections did not change.
-STAGE_INPUTS = ((WORLD, ("world",)), (BASE, ("base", "runtime.threads")), (FINETUNE, ("finetune",)), (EVALUATE, ("eval",)),
+STAGE_INPUTS = ((WORLD, ("world", "base_seed")), (BASE, ("base", "runtime.threads")), (FINETUNE, ("finetune",)), (EVALUATE, ("eval",)),
                 (PATTERN, ()), (RESTORE, ("restore",)))
 
 
 def run_seed(cfg: TrajectoryConfig, run_dir: str, seed: int, reporter: Reporter) -> int:
     precision.set_scoring(cfg.eval.mixed_precision)  # every NativeScorer of this process
     return run_seed_stages(SeedContext(cfg, RunStore(run_dir), seed, reporter), SEED_STAGES)
+
+
+def run_shared(cfg: TrajectoryConfig, run_dir: str, seed: int, reporter: Reporter) -> int:
+    """The world and the base every seed shares (`base_seed`), made once for the first seed before the
+    seed workers start, so that the others take the base from the cache instead of each pre-training
+    the same one at the same time."""
+    return run_seed_stages(SeedContext(cfg, RunStore(run_dir), seed, reporter), SHARED_STAGES)
 
 
 def run_trajectory(cfg: TrajectoryConfig, run_dir: Path, view: ProgressView) -> TrajectorySummary | None:
@@ -51,6 +59,8 @@ def run_trajectory(cfg: TrajectoryConfig, run_dir: Path, view: ProgressView) -> 
             view.console.print(f"[dim]config changed: {folder} runs again[/dim]", highlight=False)
     barrier()
     workers = 1 if launched() else cfg.runtime.resolved_workers(len(cfg.seeds))
+    if cfg.base_seed is not None and workers > 1:
+        map_seeds(run_shared, (cfg, str(run_dir)), cfg.seeds[:1], workers=1, threads=cfg.runtime.threads, view=view)
     map_seeds(run_seed, (cfg, str(run_dir)), cfg.seeds, workers=workers, threads=cfg.runtime.threads, view=view)
     barrier()
     if not is_main():
