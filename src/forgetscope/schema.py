@@ -136,7 +136,7 @@ class PatternShift(Record):
 
 
 class BitsPerByte(Record):
-    condition: str = Field(description="the model: base, checkpoint or a restorer's condition")
+    condition: str = Field(description="checkpoint (not restored; step 0 is the base) or a restorer's condition")
     step: int = Field(description="fine-tuning step (0 = the base)")
     language: str = Field(description="the held-out text's language")
     bits_per_byte: Num = Field(description="held-out bits per UTF-8 byte (mean over seeds; lower is better)")
@@ -155,7 +155,7 @@ class RestorerInfo(Record):
 class LmEvalAggregate(Record):
     task: str = Field(description="the lm-eval task (or group)")
     metric: str = Field(description="lm-eval's metric name (`metric,filter` where the filter is not none)")
-    condition: str = Field(description="the model: base, checkpoint or a restorer's condition")
+    condition: str = Field(description="checkpoint (not restored; step 0 is the base) or a restorer's condition")
     step: int = Field(description="fine-tuning step (0 = the base)")
     value: Num = Field(description="lm-eval's aggregate, mean over seeds")
     value_by_seed: list[Num] = Field(description="lm-eval's aggregate per seed, in seed order")
