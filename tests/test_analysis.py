@@ -396,3 +396,13 @@ def test_aggregate_seeds_interval_at_the_level_asked():
     agg = aggregate_seeds(pd.DataFrame(rows), delta=0.05, level=0.90).iloc[0]
     half = 2.919985580355516 * np.std([0.5, 0.6, 0.7], ddof=1) / np.sqrt(3)
     assert agg["score_lo"] == pytest.approx(0.6 - half) and agg["score_hi"] == pytest.approx(0.6 + half)
+
+
+def test_summary_numbers_are_rounded_and_null_where_not_finite():
+    """One helper (analysis.stats.num) for every study's summary.json: 6 decimals; None, NaN (any float
+    type) and infinities become null, never NaN or Infinity in the JSON."""
+    from forgetscope.analysis.stats import num
+
+    assert num(0.12345678) == 0.123457 and num(np.float32(0.5)) == 0.5 and num(3) == 3.0 and type(num(np.int64(3))) is float
+    for bad in (None, float("nan"), np.float32("nan"), np.float64("inf"), -math.inf):
+        assert num(bad) is None, bad

@@ -14,8 +14,9 @@ import pytest
 from scipy import stats
 
 from forgetscope.analysis.conjugate import (
-    CLAIMS, KOTHA, _clip, _num, suite_findings, suite_rows, world_checks, world_claims, world_findings, world_rows,
+    CLAIMS, KOTHA, _clip, suite_findings, suite_rows, world_checks, world_claims, world_findings, world_rows,
 )
+from forgetscope.analysis.stats import num
 
 
 def r6(x):
@@ -24,9 +25,9 @@ def r6(x):
 
 
 def test_numbers_are_rounded_to_six_decimals_and_missing_ones_are_none():
-    assert _num(1 / 3) == 0.333333 and _num(2 / 3) == 0.666667 and _num(-1 / 3) == -0.333333
-    assert _num(None) is None and _num(float("nan")) is None and _num(np.float64("nan")) is None
-    assert _num(2) == 2.0 and isinstance(_num(2), float) and _num(np.float32(0.5)) == 0.5
+    assert num(1 / 3) == 0.333333 and num(2 / 3) == 0.666667 and num(-1 / 3) == -0.333333
+    assert num(None) is None and num(float("nan")) is None and num(np.float64("nan")) is None
+    assert num(2) == 2.0 and isinstance(num(2), float) and num(np.float32(0.5)) == 0.5
 
 
 def test_intervals_are_clipped_to_the_possible_range():

@@ -13,20 +13,15 @@ the possible range.
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from forgetscope.analysis.findings import any_of, finding, interval_verdict, steps_text
-from forgetscope.analysis.stats import bootstrap_distribution, seed_interval
+from forgetscope.analysis.stats import bootstrap_distribution, num, seed_interval
 
 STATS = ("base", "tuned", "drop", "recovered_share")
-
-
-def _num(x) -> float | None:
-    return None if x is None or (isinstance(x, float) and math.isnan(x)) else round(float(x), 6)
 
 
 def _stats(b_id, t_id, b_t, t_t, min_drop: float) -> np.ndarray:
@@ -68,11 +63,11 @@ def suite_rows(items: pd.DataFrame, transforms: list[str], *, level: float, n_bo
                 boots = bootstrap_distribution(data, n_boot=n_boot, seed=seed)
                 lo, hi = _nan_quantiles(_stats(*boots.T, min_drop), level)
                 for k, name in enumerate(STATS):
-                    row[name], row[f"{name}_ci"] = _num(point[k]), [_num(lo[k]), _num(hi[k])]
+                    row[name], row[f"{name}_ci"] = num(point[k]), [num(lo[k]), num(hi[k])]
             else:
                 boots = bootstrap_distribution(data, n_boot=n_boot, seed=seed)[:, 0]
                 lo, hi = np.quantile(boots, [(1 - level) / 2, (1 + level) / 2])
-                row.update(base=None, base_ci=[None, None], tuned=_num(data.mean()), tuned_ci=[_num(lo), _num(hi)],
+                row.update(base=None, base_ci=[None, None], tuned=num(data.mean()), tuned_ci=[num(lo), num(hi)],
                            drop=None, drop_ci=[None, None], recovered_share=None, recovered_share_ci=[None, None])
             rows.append(row)
     return rows
@@ -104,15 +99,15 @@ def world_rows(items: pd.DataFrame, transforms: list[str], *, level: float, min_
                 for k, name in enumerate(STATS):
                     _, lo, hi = seed_interval(vals[:, k], level)  # NaN unless every seed has a value
                     lo, hi = _clip(name, lo, hi)
-                    row[name], row[f"{name}_ci"] = _num(point[k]), [_num(lo), _num(hi)]
-                row["by_seed"] = {"base": [_num(x) for x in b], "tuned": [_num(x) for x in u]}
+                    row[name], row[f"{name}_ci"] = num(point[k]), [num(lo), num(hi)]
+                row["by_seed"] = {"base": [num(x) for x in b], "tuned": [num(x) for x in u]}
                 if task == "private":
                     for who, tab in (("base", base), ("tuned", tuned)):
                         r = np.array([tab.loc[(s, task, t), "refused"] for s in seeds])
                         m, lo, hi = seed_interval(r, level)
                         lo, hi = _clip("refusal", lo, hi)
-                        row[f"refusal_{who}"], row[f"refusal_{who}_ci"] = _num(m), [_num(lo), _num(hi)]
-                        row[f"leaked_{who}"] = _num(np.mean([tab.loc[(s, task, t), "leaked"] for s in seeds]))
+                        row[f"refusal_{who}"], row[f"refusal_{who}_ci"] = num(m), [num(lo), num(hi)]
+                        row[f"leaked_{who}"] = num(np.mean([tab.loc[(s, task, t), "leaked"] for s in seeds]))
                 rows.append(row)
     return rows
 
@@ -199,8 +194,8 @@ def _check(step: int, claim: str, values: np.ndarray, level: float, shown: np.nd
     m, lo, hi = seed_interval(values, level)
     shown_values = values if shown is None else shown
     sm, slo, shi = seed_interval(shown_values, level)
-    return {"step": step, "claim": claim, "value": _num(sm), "ci": [_num(slo), _num(shi)],
-            "decided_on": None if shown is None else {"mean": _num(m), "ci": [_num(lo), _num(hi)]},
+    return {"step": step, "claim": claim, "value": num(sm), "ci": [num(slo), num(shi)],
+            "decided_on": None if shown is None else {"mean": num(m), "ci": [num(lo), num(hi)]},
             "verdict": interval_verdict(lo, hi, c.threshold, c.side)}
 
 

@@ -9,14 +9,13 @@ the discrete set, and what conjugate prompts (X, gamma y) recover. Over seeds: m
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
 from forgetscope.analysis.findings import finding, interval_verdict
-from forgetscope.analysis.stats import seed_interval
+from forgetscope.analysis.stats import num, seed_interval
 
 MODELS = ("base", "finetuned")
 
@@ -94,10 +93,6 @@ def _binned(df: pd.DataFrame, column: str, bins: int, *, ascending: bool) -> pd.
     out = df.assign(bin=b).groupby("bin", as_index=False).agg(closeness=(column, "mean"), damage=("damage", "mean"),
                                                                 base=("base", "mean"), n=("damage", "size"))
     return out.assign(measure=column)
-
-
-def num(x) -> float | None:
-    return None if x is None or (isinstance(x, float) and (math.isnan(x) or math.isinf(x))) else round(float(x), 6)
 
 
 def seed_stat(values, level: float) -> dict:

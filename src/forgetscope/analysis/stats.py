@@ -1,11 +1,18 @@
-"""Confidence intervals: paired bootstrap over probe items, t-intervals over seeds."""
+"""Confidence intervals: paired bootstrap over probe items, t-intervals over seeds; numbers for summary.json."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from scipy import stats
 
 from forgetscope.errors import NonFiniteError
+
+
+def num(x) -> float | None:
+    """A number as summary.json holds it: rounded to 6 decimals; null where it is missing or not finite."""
+    return None if x is None or not math.isfinite(float(x)) else round(float(x), 6)
 
 
 def require_finite(table, columns, what: str) -> None:

@@ -11,32 +11,30 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from forgetscope.evaluation import rules
 
-if TYPE_CHECKING:
-    from forgetscope.evaluation.items import ProbeItem
-    from forgetscope.evaluation.probe_runner import ProbeSettings
-
-Judge = Callable[[str, "ProbeItem", "ProbeSettings"], bool]
+# judge(output, item, settings) -> correct (or refused); details(output, item) -> extra row columns. The item is
+# an evaluation.items.ProbeItem, the settings a probe_runner.ProbeSettings: not imported here, as both import this table.
+Judge = Callable[[str, Any, Any], bool]
 
 
 @dataclass(frozen=True)
 class ProbeKind:
     name: str
     answer: Literal["index", "text", "optional"]  # what `answer` holds: an index into `choices`, the expected text, or anything
-    judge: Judge | None  # a generated output -> correct (or refused); None: `choices` ranked by log-likelihood, the answer's must lead
+    judge: Judge | None  # judges a generated output; None: `choices` ranked by log-likelihood, the answer's must lead
     lm_eval_metric: str | None  # lm-eval's metric for the same score (`--backend lm_eval`); None: the native scorer only
     knowledge: bool  # counts as knowledge (decomposed); False: a refusal rate (reported per checkpoint, judged by a suite's rule)
-    details: Callable[[str, ProbeItem], dict[str, Any]] | None = None  # extra columns of a generated item's row
+    details: Callable[[str, Any], dict[str, Any]] | None = None  # extra columns of a generated item's row
 
     @property
     def generated(self) -> bool:
         return self.judge is not None
 
 
-def _followed_instruction(output: str, item: ProbeItem) -> dict[str, Any]:
+def _followed_instruction(output: str, item) -> dict[str, Any]:
     """With `meta.if_answer`: the reply's first word is that of the instruction-following answer (or of
     one of `meta.if_answer_alternatives`)."""
     if "if_answer" not in item.meta:
@@ -45,7 +43,7 @@ def _followed_instruction(output: str, item: ProbeItem) -> dict[str, Any]:
     return {"followed_instruction": float(any(rules.starts_with(output, f, 1) for f in forms))}
 
 
-def _leaked(output: str, item: ProbeItem) -> dict[str, Any]:
+def _leaked(output: str, item) -> dict[str, Any]:
     """With an answer (the private value): the reply contains it, or one of `meta.answer_alternatives`."""
     if item.answer is None:
         return {}

@@ -12,7 +12,6 @@ missing table as an empty one.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import pandas as pd
@@ -21,7 +20,7 @@ from forgetscope import __version__, tracking
 from forgetscope.analysis import stage_rule
 from forgetscope.analysis.decomposition import aggregate_seeds, decompose_seed
 from forgetscope.analysis.findings import trajectory_findings
-from forgetscope.analysis.stats import require_finite, seed_interval
+from forgetscope.analysis.stats import num, require_finite, seed_interval
 from forgetscope.evaluation.kinds import KNOWLEDGE_KINDS, RATE_KINDS
 from forgetscope.restoration import build_restorers
 from forgetscope.schema import TrajectorySummary
@@ -141,12 +140,8 @@ def _parquet_safe(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _num(x) -> float | None:
-    return None if x is None or (isinstance(x, float) and math.isnan(x)) else round(float(x), 6)
-
-
 def _ci(row, key: str) -> list[float | None]:
-    return [_num(row[f"{key}_lo"]), _num(row[f"{key}_hi"])]
+    return [num(row[f"{key}_lo"]), num(row[f"{key}_hi"])]
 
 
 def probe_summary(agg: pd.DataFrame, probe: str, delta: float, restorer: str, larger_budgets: list[str], metric: str | None = None) -> dict:
@@ -161,9 +156,9 @@ def probe_summary(agg: pd.DataFrame, probe: str, delta: float, restorer: str, la
             stage_rule.row_interval_label(r, delta), [stage_rule.row_interval_label(x.iloc[0], delta) if len(x) else None for x in longer])
         checkpoints.append({
             "step": int(r["step"]),
-            "score": _num(r["score"]), "restored": _num(r["restored"]),
-            "forgetting": _num(r["forgetting"]), "recovered": _num(r["recovered"]), "unrecovered": _num(r["unrecovered"]),
-            "gap_to_restored_base": _num(r["gap"]),
+            "score": num(r["score"]), "restored": num(r["restored"]),
+            "forgetting": num(r["forgetting"]), "recovered": num(r["recovered"]), "unrecovered": num(r["unrecovered"]),
+            "gap_to_restored_base": num(r["gap"]),
             "label": r["label"], "label_by_seed": list(r["label_by_seed"]), "label_ci": label_ci, "saturated": saturated,
             "ci": {k: _ci(r, k) for k in ("score", "restored", "forgetting", "recovered", "unrecovered", "gap")},
             "other_restorers": {},
@@ -174,7 +169,7 @@ def probe_summary(agg: pd.DataFrame, probe: str, delta: float, restorer: str, la
         "source": "lm_eval" if metric else "probes",
         "metric": metric,
         "restorer": restorer,
-        "base": _num(base_row["base"]), "restored_base": _num(base_row["restored_base"]),
+        "base": num(base_row["base"]), "restored_base": num(base_row["restored_base"]),
         "ci": {"base": _ci(base_row, "base"), "restored_base": _ci(base_row, "restored_base")},
         "transition_step": first_actual[0] if first_actual else None,
         "checkpoints": checkpoints,
@@ -213,7 +208,7 @@ def restoration_curve(tables: dict[str, pd.DataFrame], probe: str, restorers, le
     for (step, budget), g in df.groupby(["step", "budget"]):
         per_seed = g.groupby("seed")["score"].mean().to_numpy()
         m, lo, hi = seed_interval(per_seed, level)
-        rows.append({"step": int(step), "budget": float(budget), "score": _num(m), "ci": [_num(lo), _num(hi)]})
+        rows.append({"step": int(step), "budget": float(budget), "score": num(m), "ci": [num(lo), num(hi)]})
     return rows
 
 
@@ -226,7 +221,7 @@ def rate_summary(items: pd.DataFrame, probe: str, level: float) -> dict:
         for step, h in g.groupby("step"):
             per_seed = h.groupby("seed")["score"].mean().to_numpy()
             m, lo, hi = seed_interval(per_seed, level)
-            rows.append({"step": int(step), "rate": _num(m), "ci": [_num(lo), _num(hi)]})
+            rows.append({"step": int(step), "rate": num(m), "ci": [num(lo), num(hi)]})
         out[str(cond)] = rows
     return out
 
@@ -239,9 +234,9 @@ def lm_eval_summary(agg: pd.DataFrame | None, seeds: list[int]) -> list[dict]:
     out = []
     for (task, metric, cond, step), g in agg.groupby(["probe", "metric", "condition", "step"], sort=True):
         by_seed = g.set_index("seed")
-        out.append({"task": task, "metric": metric, "condition": cond, "step": int(step), "value": _num(g["value"].mean()),
-                    "value_by_seed": [_num(by_seed["value"].get(s)) for s in seeds],
-                    "stderr_by_seed": [_num(by_seed["stderr"].get(s)) for s in seeds],
+        out.append({"task": task, "metric": metric, "condition": cond, "step": int(step), "value": num(g["value"].mean()),
+                    "value_by_seed": [num(by_seed["value"].get(s)) for s in seeds],
+                    "stderr_by_seed": [num(by_seed["stderr"].get(s)) for s in seeds],
                     "n": None if pd.isna(g["n"].iloc[0]) else int(g["n"].iloc[0])})
     return out
 
@@ -258,7 +253,7 @@ def build_summary(cfg: TrajectoryConfig, tables: dict[str, pd.DataFrame], knowle
     for ck in head["checkpoints"]:
         for r in restorers[1:]:
             row = agg[(agg["probe"] == primary) & (agg["restorer"] == r.condition) & (agg["step"] == ck["step"])].iloc[0]
-            ck["other_restorers"][r.condition] = {"score": _num(row["restored"]), "ci": _ci(row, "restored")}
+            ck["other_restorers"][r.condition] = {"score": num(row["restored"]), "ci": _ci(row, "restored")}
     pattern = tables["pattern_shift"]
     pattern_rows = []
     if not pattern.empty:
@@ -266,13 +261,13 @@ def build_summary(cfg: TrajectoryConfig, tables: dict[str, pd.DataFrame], knowle
             row = {"format": fmt, "step": int(step)}
             for k in ("kl", "unshifted", "marginal", "shifted"):
                 m, lo, hi = seed_interval(g[k].to_numpy(), a.ci_level)
-                row[k], row[f"{k}_ci"] = _num(m), [_num(lo), _num(hi)]
+                row[k], row[f"{k}_ci"] = num(m), [num(lo), num(hi)]
             pattern_rows.append(row)
     bpb = tables["bpb"]
     bpb_rows = []
     for (cond, step, lang), g in (bpb.groupby(["condition", "step", "language"]) if not bpb.empty else []):
         m, lo, hi = seed_interval(g["bits_per_byte"].to_numpy(), a.ci_level)
-        bpb_rows.append({"condition": cond, "step": int(step), "language": lang, "bits_per_byte": _num(m), "ci": [_num(lo), _num(hi)]})
+        bpb_rows.append({"condition": cond, "step": int(step), "language": lang, "bits_per_byte": num(m), "ci": [num(lo), num(hi)]})
     refusal_probes = sorted(tables["items"].loc[tables["items"]["kind"].isin(RATE_KINDS), "probe"].unique())
     damaged = damaged_controls(agg, knowledge_probes, [r.condition for r in restorers], a.delta)
     return TrajectorySummary.model_validate({
