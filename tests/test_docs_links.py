@@ -1,4 +1,4 @@
-"""Every relative link in README.md and docs/*.md resolves: the file exists, and a #anchor names a
+"""Every relative link in README.md, benchmarks/README.md and docs/*.md resolves: the file exists, and a #anchor names a
 heading of the target as GitHub renders it (docs/probes.md linked a section that did not exist)."""
 
 import re
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = [ROOT / "README.md", ROOT / "benchmarks" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)|!\[[^\]]*\]\(([^)\s]+)\)")
 FENCE = re.compile(r"^(```|~~~).*?^\1", re.S | re.M)
 
