@@ -177,7 +177,7 @@ def compare(
     """Base vs fine-tuned model: forgetting, restoration and a label per probe.
 
     The trajectory study with the tuned model as its one checkpoint (scores with intervals,
-    restoration, a none/pseudo/actual label per probe) and, with --suite, the conjugate study.
+    restoration, a none/pseudo/actual/uncertain label per probe) and, with --suite, the conjugate study.
     Restoration and labels are `run`'s: the same restorers, keys and defaults (--config, --set
     restore.train.lr=1e-5), so `compare` labels a checkpoint as `run` does. Re-running resumes."""
     from forgetscope.preflight import local_inputs
