@@ -228,11 +228,14 @@ def pickles_ignored(path: Path) -> None:
     """A full model folder may keep pickled weights beside its safetensors (hub repos often ship
     pytorch_model.bin and model.safetensors): they are never read (transformers is asked for safetensors
     only), and a notice says so. An adapter folder with a pickle is refused (models.checks)."""
-    from forgetscope.models.checks import _pickles
+    import fnmatch
+
+    from forgetscope.models.checks import PICKLES, TRAINER_STATE
     from forgetscope.store.records import notice
 
     if (path / "config.json").is_file() and not (path / "adapter_config.json").exists():
-        found = _pickles(path)
+        found = sorted(p.name for pattern in PICKLES for p in path.glob(pattern)
+                       if not any(fnmatch.fnmatchcase(p.name, t) for t in TRAINER_STATE))  # the Trainer's own state is no weights
         if found:
             notice(f"{path}: {', '.join(found)} ignored: weights are loaded only from *.safetensors, never unpickled")
 
