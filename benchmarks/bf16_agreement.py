@@ -7,8 +7,10 @@ paired interval, log-likelihood differences, bits per byte, and the time of each
 Items are taken evenly from the probe file (every k-th), so every probe is represented. Both passes
 use forgetscope's NativeScorer and probe runner (what a study's evaluation runs), once with
 `mixed_precision="no"` and once with `"bf16"` (autocast; the weights stay fp32). The time of each pass
-is wall-clock and this process's CPU time; on a CPU without bf16 matrix units (no AMX-BF16) bf16 is
-emulated and slower, which is why `auto` keeps fp32 there (forgetscope/precision.py).
+is wall-clock and this process's CPU time; on a CPU without bf16 instructions (AVX512-BF16, AMX-BF16)
+bf16 is emulated and slower, which is why `auto` measures a matmul before it picks bf16
+(forgetscope/precision.py). Run it on an idle machine: under load the two passes' times are not
+comparable. The header names the CPU and the flags that matter.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from scipy import stats
 from forgetscope.evaluation.items import load_items
 from forgetscope.evaluation.probe_runner import ProbeSettings, run_probes
 from forgetscope.evaluation.scorer import NativeScorer
+from forgetscope.hardware import cpu_summary
 from forgetscope.models.loading import load_model, load_tokenizer
 
 HERE = Path(__file__).resolve().parent.parent / "examples" / "smollm2" / "data"
@@ -48,7 +51,7 @@ def main() -> None:
     texts = [json.loads(line)["text"] for line in Path(args.heldout).read_text().splitlines() if line.strip()]
     print(f"{args.model}: {sum(p.numel() for p in model.parameters()):,} parameters; {len(items)} probe items, "
           f"{len(texts)} held-out texts; {args.threads} threads; torch {torch.__version__}; "
-          f"cpu capability {torch.backends.cpu.get_cpu_capability()}")
+          f"cpu capability {torch.backends.cpu.get_cpu_capability()}; {cpu_summary()}")
 
     out = {}
     for mode in ("no", "bf16"):

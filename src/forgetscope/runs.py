@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from forgetscope import __version__
 from forgetscope.config import config_hash, dump_yaml
 from forgetscope.errors import UserError
+from forgetscope.hardware import cpu_summary
 from forgetscope.store import RunStore, atomic_write_json, atomic_write_text
 from forgetscope.store.atomic import DIR_MODE, TMP_MARK, sweep_stale_tmp
 from forgetscope.store.run_store import held
@@ -64,6 +65,7 @@ def prepare_run(run_dir: str | Path, cfg: BaseModel, may_change: tuple[str, ...]
             "torch": _version("torch"),
             "transformers": _version("transformers"),
             "host": platform.node(),
+            "cpu": cpu_summary(),  # model name and the flags that decide matmul speed (and so the last digits)
         })
         manifest.setdefault("attempts", []).append(time.strftime("%Y-%m-%dT%H:%M:%S%z"))
         atomic_write_json(store.manifest_path, manifest)

@@ -46,7 +46,7 @@ class TrainConfig(StrictModel):
     )
     mixed_precision: Literal["auto", "no", "bf16", "fp16"] = Field(
         "auto", description="auto = bf16 autocast (fp32 master weights) for models of 20M+ parameters on a GPU with "
-        "bf16 or a CPU with AMX-BF16, else fp32 (no); bf16 forces it; fp16: GPU only (forgetscope/precision.py)"
+        "bf16 or a CPU measured to run bf16 matmuls fast, else fp32 (no); bf16 forces it; fp16: GPU only (forgetscope/precision.py)"
     )
 
     @model_validator(mode="after")

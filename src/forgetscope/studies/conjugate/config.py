@@ -25,7 +25,7 @@ class ConjugateEval(StrictModel):
     batch_size: int = Field(32, ge=1, le=MAX_BATCH, description="prompts per forward pass / generation batch")
     mixed_precision: Literal["auto", "no", "bf16"] = Field(
         "auto", description="scoring's forward passes: auto = bf16 autocast for models of 20M+ parameters on a GPU "
-        "with bf16 or a CPU with AMX-BF16, else fp32 (no); bf16 forces it (forgetscope/precision.py)"
+        "with bf16 or a CPU measured to run bf16 matmuls fast, else fp32 (no); bf16 forces it (forgetscope/precision.py)"
     )
 
 
