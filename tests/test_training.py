@@ -126,3 +126,92 @@ def test_embedding_options_and_the_drift_of_absent_tokens(tiny_world):
     assert torch.equal(before[emb][ids], after[emb][ids])  # no gradient reaches an absent token's input row
     assert not torch.equal(before[emb], after[emb])  # the present tokens' rows train
     assert not torch.equal(before["lm_head.weight"][ids], after["lm_head.weight"][ids])  # output rows still move
+
+
+def _host_reads(monkeypatch):
+    """Names of the tensor-to-host reads (item, tolist, float(t), int(t), bool(t), ...) made by the
+    training step's code (training/loop.py) from now on: each one waits for the device on a GPU. Not
+    counted: torch's internals (the optimizer's step counter is a CPU tensor) and the batch sampler
+    (a permutation drawn on the CPU)."""
+    import sys
+
+    from forgetscope.training import loop
+
+    src, reads = loop.__file__, []
+    for name in ("item", "tolist", "numpy", "__float__", "__int__", "__bool__", "__index__"):
+        def wrapper(self, *a, _orig=getattr(torch.Tensor, name), _name=name, **k):
+            if sys._getframe(1).f_code.co_filename == src:
+                reads.append(_name)
+            return _orig(self, *a, **k)
+
+        monkeypatch.setattr(torch.Tensor, name, wrapper)
+    return reads
+
+
+def test_host_reads_per_step(tiny_world, monkeypatch):
+    """A step reads nothing from the device: its losses, gradient norm and tokens are read together every
+    `sync_every` steps and after the last (before this change: 4 reads a step, one of them per micro-batch)."""
+    tok = tiny_world.tokenizer()
+    batches = LMBatches([r["text"] for r in tiny_world.pretrain], tok, 32, seed=0)
+    cfg = TrainConfig(steps=8, batch_size=4, grad_accum=2)
+    models = [_model(tok) for _ in range(3)]
+    reads = _host_reads(monkeypatch)
+    train(models[0], batches, cfg, seed=0, local=True, device="cpu", sync_every=4)
+    assert reads == ["tolist"] * 2  # steps 4 and 8
+    reads.clear()
+    train(models[1], batches, cfg.model_copy(update={"steps": 6}), seed=0, local=True, device="cpu", sync_every=4, save_steps=[3],
+          save=lambda m, step, state: None)
+    assert reads == ["tolist"] * 3  # steps 3 (a checkpoint), 4 and 6 (the last)
+    reads.clear()
+    train(models[2], batches, cfg, seed=0, local=True, device="cpu")  # the CPU default: every step (costs nothing there)
+    assert reads == ["tolist"] * 8
+
+
+def test_losses_the_same_whenever_read(tiny_world):
+    """Losses summed and divided on the device equal the host's float arithmetic bit for bit, read every
+    step or every few; the first equals the untrained model's loss computed on the host."""
+    from forgetscope.training.loop import token_nll_sum
+
+    tok = tiny_world.tokenizer()
+    batches = LMBatches([r["text"] for r in tiny_world.pretrain], tok, 32, seed=0)
+    cfg = TrainConfig(steps=7, batch_size=6, grad_accum=2, lr=3e-3)
+    runs = []
+    for every in (1, 3, 100):
+        seen = []
+        m = _model(tok)
+        r = train(m, batches, cfg, seed=0, local=True, device="cpu", sync_every=every, on_step=lambda s, loss: seen.append(loss))
+        runs.append((r.losses, r.tokens, _state(m)))
+        assert [float(x) for x in seen] == r.losses and all(x.dtype == torch.float64 for x in seen)
+    assert runs[0][:2] == runs[1][:2] == runs[2][:2] and len(runs[0][0]) == 7 and runs[0][1] == 7 * 6 * 32
+    for k, v in runs[0][2].items():
+        assert torch.equal(runs[1][2][k], v) and torch.equal(runs[2][2][k], v)
+    idx = batches.global_indices(0, 6)
+    m = _model(tok).train()
+    total = 0.0
+    for part in (idx[0::2], idx[1::2]):
+        total += float(token_nll_sum(m, batches.collate(part))[0].detach())
+    assert runs[0][0][0] == total / batches.label_tokens(idx)
+
+
+def test_a_late_read_still_stops_at_the_first_non_finite_step(tiny_world):
+    """Read every 4 steps, a NaN at step 5 is found at step 6 (a checkpoint step, read before it is saved),
+    named by its own step; at step 3 it is found at step 4. No checkpoint after it is saved."""
+    import pytest
+
+    from forgetscope.errors import NonFiniteError
+    from forgetscope.training.loop import token_nll_sum
+
+    tok = tiny_world.tokenizer()
+    batches = LMBatches([r["text"] for r in tiny_world.pretrain[:20]], tok, 32, seed=0)
+    for nan_at, save_steps, saved_before in ((5, [2, 6], [2]), (3, [2, 6], [2])):
+        calls, saved = [], []
+
+        def loss_fn(m, batch):
+            calls.append(1)
+            loss, n = token_nll_sum(m, batch)
+            return (loss * float("nan") if len(calls) == nan_at else loss), n
+
+        with pytest.raises(NonFiniteError, match=f"non-finite training loss \\(nan\\) at step {nan_at}:"):
+            train(_model(tok), batches, TrainConfig(steps=8, batch_size=2), seed=0, loss_fn=loss_fn, local=True, device="cpu",
+                  sync_every=4, save_steps=save_steps, save=lambda m, step, state: saved.append(step))
+        assert saved == saved_before and len(calls) == (6 if nan_at == 5 else 4)

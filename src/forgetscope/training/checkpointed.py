@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import torch
 
 from forgetscope.distributed import is_main
 from forgetscope.execution import Reporter
@@ -31,6 +32,14 @@ def write_train_log(folder: Path, losses: Sequence[tuple[int, float]]) -> None:
     """`train_log.parquet`: one row per optimizer step (step counted from 1) and its loss."""
     log = pd.DataFrame(list(losses), columns=["step", "loss"]).drop_duplicates("step", keep="last")
     atomic_write_bytes(folder / TRAIN_LOG, log.to_parquet(index=False))
+
+
+def _read_losses(rows: list[list]) -> None:
+    """Replace the device tensors among the rows' losses by floats, in place, with one host read."""
+    at = [i for i, r in enumerate(rows) if isinstance(r[1], torch.Tensor)]
+    if at:
+        for i, value in zip(at, torch.stack([rows[i][1] for i in at]).tolist(), strict=True):
+            rows[i][1] = value
 
 
 def train_with_checkpoints(
@@ -70,11 +79,12 @@ def train_with_checkpoints(
     def save(m, step: int, state: dict, model_state: dict | None = None) -> None:
         save_checkpoint(m, ckpts.model(step), model_state)
         if state:  # a sharded run keeps no optimizer state: it restarts from step 0
+            _read_losses(losses)
             ckpts.save_state(step, {**state, "losses": [r for r in losses if r[0] <= step]})
         stop.point(f"checkpoint:{os.path.abspath(ckpts.model(step))}")
 
-    def on_step(step: int, loss: float) -> None:
-        losses.append([step, loss])
+    def on_step(step: int, loss) -> None:
+        losses.append([step, loss])  # a device tensor, read at the next save or the end
         reporter.advance()
 
     reporter.start(title, cfg.steps)
@@ -82,6 +92,7 @@ def train_with_checkpoints(
         reporter.advance(resume_step)
     result = train(model, batches, cfg, seed=seed, save_steps=schedule, save=save, resume=resume, on_step=on_step, **train_kwargs)
     if is_main():
+        _read_losses(losses)
         write_train_log(folder, losses)
         ckpts.clear_states()
     return result, resume_step

@@ -2,6 +2,11 @@
 
 "Load from X, train N steps, save to Y" stays visible in the stage that calls this; the loop only
 steps, keeps checkpoints on the requested steps and can start again from a saved one.
+
+On an accelerator a step asks nothing of the host: losses, gradient norms and token counts stay on
+the device and are read (one copy, `_Pending`) every `SYNC_EVERY` steps, before a checkpoint and at
+the end; a host read in every step stalls the device's queue (benchmarks/README.md, MFU on the H200).
+On the CPU the values are on the host already and are read every step.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from forgetscope.store import atomic_write_bytes
 from forgetscope.training.batches import IGNORE
 from forgetscope.training.config import TrainConfig
 
+SYNC_EVERY = 16  # steps between host reads on an accelerator: how late a NaN can be found there
 
 @dataclass
 class TrainResult:
@@ -70,13 +76,14 @@ def freeze_embeddings(model) -> None:
     model.get_input_embeddings().weight.requires_grad_(False)
 
 
-def token_nll_sum(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
-    """Summed next-token NLL over the labelled positions, and how many there were."""
+def token_nll_sum(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed next-token NLL over the labelled positions, and how many there were (a tensor: counting
+    them on the host would wait for the device)."""
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
     labels = batch["labels"][:, 1:]
     logits = logits[:, :-1].float()
     nll = F.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1), ignore_index=IGNORE, reduction="sum")
-    return nll, int((labels != IGNORE).sum())
+    return nll, (labels != IGNORE).sum()
 
 
 def train(
@@ -88,11 +95,12 @@ def train(
     save_steps: Sequence[int] = (),
     save: Callable[[object, int, dict], None] | None = None,
     resume: tuple[int, Path] | None = None,
-    on_step: Callable[[int, float], None] | None = None,
+    on_step: Callable[[int, torch.Tensor], None] | None = None,
     accelerator: Accelerator | None = None,
     loss_fn: Callable[[object, dict], tuple[torch.Tensor, int]] = token_nll_sum,
     local: bool = False,
     device: torch.device | str | None = None,
+    sync_every: int | None = None,
 ) -> TrainResult:
     """Train `model` in place for `cfg.steps` optimizer steps on `batches`.
 
@@ -102,7 +110,15 @@ def train(
     `save(model, step, optimizer_state)` is called on the main process after each step in
     `save_steps`; `resume=(step, state_file)` continues a run from a step saved that way.
     The summed loss is divided by the global batch's term count, so the update is the same for any
-    number of processes and micro-batches.
+    number of processes and micro-batches. `on_step(step, loss)` is called after every optimizer
+    step with that step's mean loss as a 0-d float64 tensor on the device (`float(loss)` waits for
+    the device: keep the tensors and read them together, as `train_with_checkpoints` does).
+
+    A non-finite loss or gradient norm stops training (NonFiniteError naming the first such step).
+    The values are read from the device every `sync_every` steps (default: every step on the CPU,
+    `SYNC_EVERY` on an accelerator), before each saved checkpoint and after the last step: on an
+    accelerator the error can come up to `sync_every - 1` optimizer steps late (the model in memory
+    then holds NaN), but never after a checkpoint that a NaN reached is saved.
 
     Under a launcher the whole process group trains together (DDP, or FSDP/DeepSpeed as `accelerate
     launch` configures) and checkpoints are saved as full, loadable weights; `local=True` trains in
@@ -121,6 +137,9 @@ def train(
     if cfg.freeze_embeddings:
         freeze_embeddings(model)
     params = [p for p in model.parameters() if p.requires_grad]
+    # AdamW's default kernels: foreach on CUDA, one tensor at a time on the CPU. Measured on the CPU:
+    # foreach gives the same bits and no clear speed-up; fused is ~7x faster on a 135M model's step but
+    # moves the last bits (the tiny model's loss from step 2), so the CPU's documented numbers would change.
     opt = torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg))
     start = 0
@@ -134,32 +153,37 @@ def train(
     rank, world = acc.process_index, acc.num_processes
     result = TrainResult(start_step=start, steps=cfg.steps, processes=world, mixed_precision=mixed)
     save_at = set(save_steps)
+    every = max(1, sync_every or (1 if acc.device.type == "cpu" else SYNC_EVERY))
+    # fp16 loss scaling overflows on purpose now and then (the scaler skips that step): there only the loss is checked.
+    pending = _Pending(acc.device, check_norm=getattr(acc, "scaler", None) is None)
     t0 = time.perf_counter()
     for step in range(start, cfg.steps):
         global_idx = batches.global_indices(step, cfg.batch_size)
         n_tokens = max(1, batches.label_tokens(global_idx))
         mine = global_idx[rank::world]
         micro = [mine[i :: cfg.grad_accum] for i in range(cfg.grad_accum)]
-        total = 0.0
+        total = None
         for k, idx in enumerate(micro):
             if not idx:
                 continue
-            batch = {key: v.to(acc.device) for key, v in batches.collate(idx).items()}
+            batch = _to_device(batches.collate(idx), acc.device)
             sync = acc.no_sync(model) if (k < len(micro) - 1 and world > 1) else contextlib.nullcontext()
             with sync, acc.autocast():
                 loss_sum, _ = loss_fn(model, batch)
                 acc.backward(loss_sum * (world / n_tokens))
-            total += float(loss_sum.detach())
-            result.tokens += _batch_tokens(batch)
+            # float64 on the device, added in order: the same number as the host's float sum was
+            part = loss_sum.detach().double()
+            total = part if total is None else total + part
+            pending.add_tokens(batch)
         loss = _global_mean(acc, total, n_tokens)
         # With max_norm inf the "clipping" multiplies every gradient by exactly 1: the total norm, nothing changed.
         norm = acc.clip_grad_norm_(params, cfg.grad_clip if cfg.grad_clip is not None else math.inf)
-        # fp16 loss scaling overflows on purpose now and then (the scaler skips that step): there only the loss is checked.
-        check_finite_step(step + 1, loss, norm if getattr(acc, "scaler", None) is None else None)
+        pending.add_step(step + 1, loss, norm)
+        if (step + 1 - start) % every == 0 or step + 1 == cfg.steps or (step + 1) in save_at:
+            pending.read_into(result)  # raises at a non-finite loss or norm, before this step's update
         opt.step()
         sched.step()
         opt.zero_grad(set_to_none=True)
-        result.losses.append(loss)
         if on_step is not None:
             on_step(step + 1, loss)
         if (step + 1) in save_at and save is not None:
@@ -176,13 +200,48 @@ def train(
     return result
 
 
-def check_finite_step(step: int, loss: float, grad_norm) -> None:
-    """Stop at the first non-finite loss or gradient, before the optimizer step spreads it into the
-    weights (a NaN loss would otherwise train on, and every later checkpoint would hold NaN)."""
+def check_finite_step(step: int, loss: float, grad_norm: float | None) -> None:
+    """Stop at the first non-finite loss or gradient (a NaN loss would otherwise train on, and every
+    later checkpoint would hold NaN)."""
     if not math.isfinite(loss):
         raise NonFiniteError(f"non-finite training loss ({loss}) at step {step}: the learning rate may be too high")
-    if grad_norm is not None and not math.isfinite(float(grad_norm)):
-        raise NonFiniteError(f"non-finite gradient (norm {float(grad_norm)}) at step {step}: the learning rate may be too high")
+    if grad_norm is not None and not math.isfinite(grad_norm):
+        raise NonFiniteError(f"non-finite gradient (norm {grad_norm}) at step {step}: the learning rate may be too high")
+
+
+class _Pending:
+    """Per-step losses, gradient norms and token counts kept on the device since the last read; `read_into`
+    copies them to the host at once (one synchronisation), checks them step by step and appends the
+    losses to the result."""
+
+    def __init__(self, device: torch.device, check_norm: bool):
+        self.device, self.check_norm = device, check_norm
+        self.steps: list[int] = []
+        self.values: list[torch.Tensor] = []  # loss, then the norm where checked, per step
+        self.tokens: torch.Tensor | int = 0
+
+    def add_tokens(self, batch: dict[str, torch.Tensor]) -> None:
+        self.tokens = self.tokens + _batch_tokens(batch)
+
+    def add_step(self, step: int, loss: torch.Tensor, norm: torch.Tensor) -> None:
+        self.steps.append(step)
+        self.values.append(loss.reshape(()))
+        if self.check_norm:
+            norm = torch.zeros(()) if norm is None else norm  # a backend that clips by itself returns none
+            self.values.append(torch.as_tensor(norm, device=self.device).reshape(()).double())
+
+    def read_into(self, result: TrainResult) -> None:
+        if not self.steps:
+            return
+        tokens = torch.as_tensor(self.tokens, device=self.device).double().reshape(1)
+        host = torch.cat([torch.stack(self.values), tokens]).tolist()  # float64: token counts < 2**53 are exact
+        per = 2 if self.check_norm else 1
+        for i, step in enumerate(self.steps):
+            loss = host[i * per]
+            check_finite_step(step, loss, host[i * per + 1] if self.check_norm else None)
+            result.losses.append(loss)
+        result.tokens += int(host[-1])
+        self.steps, self.values, self.tokens = [], [], 0
 
 
 def _is_sharded(acc) -> bool:
@@ -228,18 +287,28 @@ class _SingleProcess:
         return t
 
 
-def _batch_tokens(batch: dict[str, torch.Tensor]) -> int:
+def _to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    """The collated (CPU) batch on the device; to a GPU from pinned memory without waiting for the copy."""
+    if device.type == "cuda":
+        return {k: v.pin_memory().to(device, non_blocking=True) for k, v in batch.items()}
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+def _batch_tokens(batch: dict[str, torch.Tensor]) -> torch.Tensor | int:
     if "attention_mask" in batch:
-        return int(batch["attention_mask"].sum())
+        return batch["attention_mask"].sum()
     first = next(iter(batch.values()))
     return int(first.shape[0] * (first.shape[1] if first.dim() > 1 else 1))
 
 
-def _global_mean(acc: Accelerator, local_sum: float, n_tokens: int) -> float:
-    if acc.num_processes == 1:
-        return local_sum / n_tokens
-    t = torch.tensor([local_sum], device=acc.device)
-    return float(acc.reduce(t, reduction="sum")) / n_tokens
+def _global_mean(acc: Accelerator, local_sum: torch.Tensor | None, n_tokens: int) -> torch.Tensor:
+    """The step's mean loss (0-d float64, on the device): the group's float32 sum, as it always was."""
+    if local_sum is None:  # this process had no examples this step
+        local_sum = torch.zeros((), dtype=torch.float64, device=acc.device)
+    if acc.num_processes > 1:
+        local_sum = acc.reduce(local_sum.float().reshape(1), reduction="sum").double().reshape(())
+    # divided by a device tensor: IEEE division, as the host's (a CUDA kernel multiplies by 1/n for a host number)
+    return local_sum / torch.full((), n_tokens, dtype=torch.float64, device=local_sum.device)
 
 
 def save_train_state(path: Path, state: dict) -> None:
