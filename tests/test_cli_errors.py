@@ -249,3 +249,20 @@ def test_text_shorter_than_one_training_block_is_refused_before_compute(tmp_path
     assert_one_line_error(proc, "finetune.data:", "the texts hold 6 tokens, fewer than one training block of 16")
     proc = run_cli("validate", f, "--set", f"finetune.data={enough}", "--set", "finetune.train.max_length=16")
     assert proc.returncode == 0, proc.stderr
+
+
+def test_every_field_at_fault_is_a_line(tmp_path, smoke_config):
+    """A config with four wrong fields: four lines, one run; a union's members' complaints about one
+    field are one line saying what each would take."""
+    smoke_config["finetune"]["train"]["lrr"] = 1e-3
+    smoke_config["analysis"] = {**smoke_config.get("analysis", {}), "delta": 5}
+    f = write_yaml(tmp_path / "c.yaml", smoke_config)
+    proc = run_cli("validate", f, "--set", "finetune.data=3", "--set", "base.model.hiden=3")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 4, proc.stderr
+    text = "\n".join(lines)
+    for fragment in ("field 'finetune.train.lrr': unknown key; did you mean 'lr'?", "δ is a fraction",
+                     "--set 'finetune.data=3': field 'finetune.data': Input should be a valid string, or a valid dictionary",
+                     "--set 'base.model.hiden=3': field 'base.model.hiden'"):
+        assert fragment in text, text

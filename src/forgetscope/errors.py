@@ -11,3 +11,12 @@ class UserError(Exception):
 class NonFiniteError(UserError):
     """A NaN or an infinity in a loss, a gradient or a model's weights: nothing computed from it is
     trusted, and the stage it happened in is not marked done (the message names where and when)."""
+
+
+class Problems(UserError):
+    """Every problem found in one input (a config's fields, the files it names), one line each: the
+    CLI prints one `error:` line per problem, so a config is fixed in one round."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))

@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from forgetscope.errors import UserError
+from forgetscope.errors import Problems, UserError
 
 Want = Literal["finetune", "text", "pattern"]
 
@@ -65,13 +65,6 @@ def run_checks(checks: Iterable[Check]) -> float:
 # The same problem, found by the model-folder checks ("... (named by base)") and a study's ("base: ..."), is told once.
 NAMED_BY, FIELD = re.compile(r" \(named by [^)]*\)$"), re.compile(r"^[a-z_]+(\.[a-z_0-9]+)*: ")
 
-
-class Problems(UserError):
-    """Every problem preflight found, one line each (the command line prints one `error:` line per problem)."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("\n".join(problems))
 
 
 def data(ref, want: Want, tokenizer: Callable[[], Any] | None = None, *, loss: str = "completion", block: int | None = None) -> int:

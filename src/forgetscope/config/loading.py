@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from forgetscope.config.base import MovedKey
-from forgetscope.errors import UserError
+from forgetscope.errors import Problems, UserError
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -133,17 +133,25 @@ def place(source: str, lines: dict[tuple, int | str], loc: tuple) -> str:
 
 
 def validate_config(model: type[M], data: dict[str, Any], source: str, lines: dict[tuple, int] | None = None) -> M:
-    """Validate `data` against `model`; the first error becomes a one-line UserError naming field and line."""
+    """Validate `data` against `model`; each field at fault is a line (naming field and line) of one UserError."""
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        raise UserError(format_validation_error(e, source, lines or {}, data, model)) from None
+        problems = validation_problems(e, source, lines or {}, data, model)
+        raise (UserError(problems[0]) if len(problems) == 1 else Problems(problems)) from None
 
 
-def format_validation_error(e: ValidationError, source: str, lines: dict[tuple, int | str], data: Any = None,
-                            model: type[BaseModel] | None = None) -> str:
-    err = e.errors()[0]
-    loc = _data_path(tuple(p for p in err["loc"] if not _is_union_tag(p)), data)
+def validation_problems(e: ValidationError, source: str, lines: dict[tuple, int | str], data: Any = None,
+                        model: type[BaseModel] | None = None) -> list[str]:
+    """One line per field at fault (a union's members' complaints about one field are one problem)."""
+    by_field: dict[tuple, list[dict]] = {}
+    for err in e.errors():
+        by_field.setdefault(_data_path(tuple(p for p in err["loc"] if not _is_union_tag(p)), data), []).append(err)
+    return [_problem(errs, loc, source, lines, data, model) for loc, errs in by_field.items()]
+
+
+def _problem(errs: list[dict], loc: tuple, source: str, lines: dict[tuple, int | str], data: Any, model: type[BaseModel] | None) -> str:
+    err = errs[0]
     moved = (err.get("ctx") or {}).get("error")
     if isinstance(moved, MovedKey):
         loc = (*loc, moved.key)
@@ -162,8 +170,9 @@ def format_validation_error(e: ValidationError, source: str, lines: dict[tuple, 
         msg = "required key is missing"
     elif isinstance(moved, MovedKey):
         msg = f"this key has moved: write {moved.new_place}"
-    more = f" (and {len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""
-    return f"{where}: field '{field}': {msg}{more}"
+    elif all(x["type"].endswith("_type") for x in errs):  # a union: what each member would take
+        msg += "".join(f", or {x['msg'].removeprefix('Input should be ')}" for x in errs[1:])
+    return f"{where}: field '{field}': {msg}"
 
 
 # Numbers that are fractions where the docs and tables speak in points: a bound error says so.
@@ -225,9 +234,11 @@ def _data_path(loc: tuple, data: Any) -> tuple:
         elif isinstance(node, list) and isinstance(p, int) and 0 <= p < len(node):
             out.append(p)
             node = node[p]
-        else:
+        elif isinstance(node, list):
             out += loc[i:]
             break
+        else:
+            break  # a value has no parts: what follows names a union's member (`finetune.data.str`)
     return tuple(out)
 
 
