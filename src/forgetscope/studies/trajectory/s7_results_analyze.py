@@ -93,7 +93,8 @@ def analyze(cfg: TrajectoryConfig, store: RunStore) -> TrajectorySummary:
     items = pd.concat([tables["items"], docs], ignore_index=True) if not docs.empty else tables["items"]
     restorers = [r.condition for r in build_restorers(cfg.restore.restorers)]
     by_seed, agg, per_item = [], [], []
-    knowledge_probes = sorted(items.loc[items["kind"].isin(KNOWLEDGE_KINDS), "probe"].unique())
+    # lm-eval tasks' documents carry lm-eval's output_type as their kind: they are knowledge probes too
+    knowledge_probes = sorted({*items.loc[items["kind"].isin(KNOWLEDGE_KINDS), "probe"], *task_metrics})
     for probe in knowledge_probes:
         for restorer in restorers:
             for seed in cfg.seeds:
