@@ -125,7 +125,7 @@ def test_non_finite_weights_are_refused_for_evaluation(tmp_path, tiny_lm):
 
 
 def test_the_stage_rule_makes_no_label_from_nan():
-    from forgetscope.analysis.decomposition import label
+    from forgetscope.analysis.stage_rule import point_label as label
     from forgetscope.errors import NonFiniteError
 
     assert label(0.9, 0.5, 0.6, 0.9, 0.05) == "actual"

@@ -59,7 +59,9 @@ def test_best_seconds_interleaves_and_stops_at_its_budget():
 
 
 @pytest.fixture
-def fresh_speedup():
+def fresh_speedup(tmp_path, monkeypatch):
+    """No measurement kept in this process or on disk (another test of the session may have measured)."""
+    monkeypatch.setenv("FORGETSCOPE_CACHE", str(tmp_path / "cache"))
     precision.cpu_bf16_speedup.cache_clear()
     yield
     precision.cpu_bf16_speedup.cache_clear()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field, model_validator
 
@@ -35,7 +35,7 @@ class _After:
 
 def restore_by_lm_training(
     model, tokenizer, texts: Sequence[str], cfg: TrainConfig, *, seed: int,
-    on_step: Callable[[int, float], None] | None = None, after_steps: int = 0,
+    on_step: Callable[[int, Any], None] | None = None, after_steps: int = 0,
 ) -> tuple[object, TrainResult]:
     """Train `model` on `texts` for `cfg.steps` steps (all weights, or a fresh LoRA adapter when
     `cfg.lora` is set); returns the restored model. The batch order depends only on the seed, so
@@ -122,7 +122,7 @@ class LMTrainingRestorer(Restorer):
         cfg = self.train_config(job.train)
         at = {max(1, round(f * cfg.steps)): f for f in self.options.curve} if job.curve is not None else {}
 
-        def on_step(step: int, loss: float) -> None:
+        def on_step(step: int, loss) -> None:  # loss: a 0-d tensor, not read here
             if step in at:
                 job.curve(model, at[step], step)
 

@@ -20,7 +20,7 @@ from forgetscope.studies.common_config import (
     TinyBase,
     train_moves,
 )
-from forgetscope.studies.common_config import MAX_BOOTSTRAP, MAX_NEW_TOKENS
+from forgetscope.studies.common_config import MAX_BOOTSTRAP, MAX_NEW_TOKENS, MAX_SEED
 from forgetscope.training import CheckpointSchedule, TrainConfig
 from forgetscope.training.config import MAX_BATCH
 from forgetscope.world.config import WorldConfig
@@ -130,7 +130,7 @@ class TrajectoryConfig(StrictModel):
     seeds: Seeds = Field([0, 1, 2], description="each seed: its own fine-tuning and restoration (and its own world and base "
                          "unless base_seed is set)")
     base_seed: int | None = Field(
-        None, ge=0, description="the seed of the fact world and its pre-trained tiny base, shared by every seed, which then "
+        None, ge=0, le=MAX_SEED, description="the seed of the fact world and its pre-trained tiny base, shared by every seed, which then "
         "vary fine-tuning and restoration only (the intervals over seeds cover that variance, not the world's or the base's); "
         "null: each seed its own world and base")
     world: WorldConfig = WorldConfig()
