@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True, help="folder of the runs (one sub-folder each)")
     p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="the trajectory config (default: the demo's)")
     p.add_argument("--sets", default="0,100,200", help="first seed of each disjoint seed set (default 0,100,200)")
-    p.add_argument("--seeds", type=int, default=8, help="seeds per set (default 8, the demo's)")
+    p.add_argument("--seeds", type=int, default=6, help="seeds per set (default 6, the demo's)")
     p.add_argument("--threads", default="1,2", help="thread counts; the first set runs with each (default 1,2)")
     p.add_argument("--set", dest="extra", action="append", default=[], help="a further override for every run")
     p.add_argument("--table-only", action="store_true", help="print the table of the finished runs; run nothing")

@@ -37,9 +37,9 @@ def _fresh(commands: list[list[str]], tmp_path) -> dict:
 
 def test_checking_the_demo_configs_imports_no_heavy_library(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text((ROOT / "configs" / "trajectory-demo.yaml").read_text().replace("lr: 0.002", "lr: -1"))
+    bad.write_text((ROOT / "src" / "forgetscope" / "configs" / "demo-trajectory.yaml").read_text().replace("lr: 0.002", "lr: -1"))
     commands = [
-        ["validate", str(ROOT / "configs" / "trajectory-demo.yaml")],
+        ["validate", str(ROOT / "src" / "forgetscope" / "configs" / "demo-trajectory.yaml")],
         ["validate", str(ROOT / "configs" / "regression-demo.yaml")],
         ["validate", str(ROOT / "src" / "forgetscope" / "configs" / "demo-conjugate.yaml")],
         ["validate", "--print", str(ROOT / "configs" / "conjugate-smoke.yaml")],

@@ -32,6 +32,7 @@ def shared_run(tmp_path_factory):
                        finetune__checkpoints={"steps": [3, 9]},
                        restore__restorers=[{"name": "lm_training"}, {"name": "lm_training", "budget": 2, "continues": True}])
     out = tmp_path_factory.mktemp("shared")
+    cfg["runtime"]["cache_dir"] = str(tmp_path_factory.mktemp("own-cache"))  # no base of another test to find
     with ProgressView(quiet=True) as view:
         summary = run_trajectory(TrajectoryConfig.model_validate(cfg), out, view)
     return out, summary
