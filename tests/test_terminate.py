@@ -23,6 +23,7 @@ def test_sigterm_ends_the_seed_workers(tmp_path):
     env = {**os.environ, "FORGETSCOPE_CACHE": str(tmp_path / "cache")}
     main = subprocess.Popen([sys.executable, "-m", "forgetscope", "run", config, "--out", str(out), "-q"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    workers: list[psutil.Process] = []
     try:
         deadline = time.monotonic() + 300
         while not all((out / f"seed-{s}" / "3_finetune").exists() for s in (0, 1)):  # both workers are fine-tuning
@@ -37,13 +38,11 @@ def test_sigterm_ends_the_seed_workers(tmp_path):
         assert "re-run the same command to resume" in err
         gone, alive = psutil.wait_procs(workers, timeout=30)
         assert not alive, f"{len(alive)} seed worker(s) still running after SIGTERM"
-    finally:
+    finally:  # whatever happened, leave no process of this run behind (orphans are no longer our children)
         if main.poll() is None:
             os.killpg(main.pid, signal.SIGKILL)
-        for p in psutil.Process().children(recursive=True):
-            if p.pid != os.getpid():
-                try:
-                    if p.cmdline() and "forkserver" in " ".join(p.cmdline()) and str(out) in " ".join(p.environ().values()):
-                        p.kill()
-                except psutil.Error:
-                    pass
+        for p in workers:
+            try:
+                p.kill()
+            except psutil.Error:
+                pass
