@@ -23,7 +23,7 @@ import torch
 
 from forgetscope.config.loading import load_yaml, validate_config
 from forgetscope.studies.regression.config import RegressionConfig
-from forgetscope.studies.regression.data import PRETRAIN, RegressionBatches, TaskFamilies, prefix_mse_sum
+from forgetscope.studies.regression.data import PRETRAIN_STREAM, RegressionBatches, TaskFamilies, prefix_mse_sum
 from forgetscope.studies.regression.model import build_model
 from forgetscope.training import train
 from forgetscope.training.loop import lr_lambda
@@ -72,7 +72,7 @@ def main() -> None:
 
     def fresh():
         # every dimension active (no curriculum): the step at full size, as after the curriculum
-        return build_model(cfg.base.model, t.d, cfg.n_points, seed=0).to(args.device), RegressionBatches(fam, cfg.n_points, t.alpha, 0, PRETRAIN)
+        return build_model(cfg.base.model, t.d, cfg.n_points, seed=0).to(args.device), RegressionBatches(fam, cfg.n_points, t.alpha, 0, PRETRAIN_STREAM)
 
     loops = {
         "plain PyTorch": lambda m, b: plain_loop(m, b, pcfg, args.steps, args.device),

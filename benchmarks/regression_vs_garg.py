@@ -36,7 +36,7 @@ from pathlib import Path
 
 import torch
 
-from forgetscope.studies.regression.data import PRETRAIN, RegressionBatches, TaskFamilies, prefix_mse_sum
+from forgetscope.studies.regression.data import PRETRAIN_STREAM, RegressionBatches, TaskFamilies, prefix_mse_sum
 from forgetscope.studies.regression.config import RegressionModelConfig
 from forgetscope.studies.regression.model import build_model
 from forgetscope.training import TrainConfig, train
@@ -97,7 +97,7 @@ def main() -> None:
 
     def ours(seed: int) -> float:
         model = build_model(mcfg, args.d, args.points, seed)
-        batches = RegressionBatches(fam, args.points, 0.5, seed, PRETRAIN)
+        batches = RegressionBatches(fam, args.points, 0.5, seed, PRETRAIN_STREAM)
         t0, c0 = time.perf_counter(), time.process_time()
         train(model, batches, tcfg, seed=seed, loss_fn=prefix_mse_sum, local=True, device="cpu")
         return time.perf_counter() - t0, time.process_time() - c0

@@ -11,9 +11,9 @@ from scipy import stats
 
 from forgetscope.studies.regression import baselines as bl
 from forgetscope.studies.regression.data import (
-    EVAL,
-    FINETUNE,
-    PRETRAIN,
+    EVAL_STREAM,
+    FINETUNE_STREAM,
+    PRETRAIN_STREAM,
     RegressionBatches,
     TaskFamilies,
     generator,
@@ -38,7 +38,7 @@ def fam():
 
 @pytest.fixture(scope="module")
 def prompts(fam):
-    return sample_prompts(fam, 24, K + 1, 0.5, generator(5, EVAL, 0))
+    return sample_prompts(fam, 24, K + 1, 0.5, generator(5, EVAL_STREAM, 0))
 
 
 def _np(t):
@@ -95,7 +95,7 @@ def test_ridge_is_invariant_to_label_scaling(prompts):
 
 
 def _mc(fam, p_discrete, n=20000, seed=1):
-    p = sample_prompts(fam, n, K + 1, p_discrete, generator(seed, EVAL, 1))
+    p = sample_prompts(fam, n, K + 1, p_discrete, generator(seed, EVAL_STREAM, 1))
     preds = bl.all_baselines(p.xs, p.ys, fam.discrete, SIGMA, TAU, ALPHA)
     return p, {k: ((v - p.ys.double()) ** 2).mean(0).numpy() for k, v in preds.items()}
 
@@ -139,9 +139,9 @@ def test_nearest_discrete_distance(fam):
 
 # -- data: prompts and samplers ------------------------------------------------------------------
 def test_prompts_are_deterministic_per_seed_stream_step(fam):
-    a = sample_prompts(fam, 8, 5, 0.5, generator(3, PRETRAIN, 7))
-    b = sample_prompts(fam, 8, 5, 0.5, generator(3, PRETRAIN, 7))
-    c = sample_prompts(fam, 8, 5, 0.5, generator(3, FINETUNE, 7))
+    a = sample_prompts(fam, 8, 5, 0.5, generator(3, PRETRAIN_STREAM, 7))
+    b = sample_prompts(fam, 8, 5, 0.5, generator(3, PRETRAIN_STREAM, 7))
+    c = sample_prompts(fam, 8, 5, 0.5, generator(3, FINETUNE_STREAM, 7))
     for k, v in a.tensors().items():
         torch.testing.assert_close(v, b.tensors()[k])
     assert not torch.equal(a.xs, c.xs)
@@ -150,16 +150,16 @@ def test_prompts_are_deterministic_per_seed_stream_step(fam):
 
 
 def test_families_and_curriculum(fam):
-    disc = sample_prompts(fam, 50, 4, 1.0, generator(0, PRETRAIN, 0))
+    disc = sample_prompts(fam, 50, 4, 1.0, generator(0, PRETRAIN_STREAM, 0))
     assert (disc.discrete_index >= 0).all()
     torch.testing.assert_close(disc.w, fam.discrete[disc.discrete_index])
-    cont = sample_prompts(fam, 50, 4, 0.0, generator(0, PRETRAIN, 0), active_dims=1)
+    cont = sample_prompts(fam, 50, 4, 0.0, generator(0, PRETRAIN_STREAM, 0), active_dims=1)
     assert (cont.discrete_index == -1).all()
     assert (cont.xs[:, :, 1:] == 0).all() and (cont.xs[:, :, 0] != 0).all()
 
 
 def test_sampler_split_equals_whole_and_interleave(fam):
-    b = RegressionBatches(fam, 5, 0.5, seed=0, stream=PRETRAIN)
+    b = RegressionBatches(fam, 5, 0.5, seed=0, stream=PRETRAIN_STREAM)
     idx = b.global_indices(3, 8)
     whole = b.collate(idx)
     parts = [b.collate(idx[r::2]) for r in range(2)]
@@ -175,7 +175,7 @@ def test_sampler_split_equals_whole_and_interleave(fam):
 
 def test_model_is_causal_and_round_trips(tmp_path, fam):
     model = build_model(RegressionModelConfig(layers=2, width=16, heads=2), D, 5, seed=0).eval()
-    p = sample_prompts(fam, 4, 5, 0.5, generator(0, EVAL, 0))
+    p = sample_prompts(fam, 4, 5, 0.5, generator(0, EVAL_STREAM, 0))
     inputs = interleave(p.xs, p.ys)
     out = model(inputs)
     assert out.shape == (4, 5)
@@ -208,7 +208,7 @@ def test_forward_skipping_unread_positions_equals_full_recomputation(fam, layers
     """The forward pass leaves out the last y token and runs the last block's MLP on x positions only;
     predictions and gradients equal a plain recomputation over every position (float64)."""
     model = build_model(RegressionModelConfig(layers=layers, width=16, heads=2), D, 6, seed=1).double()
-    p = sample_prompts(fam, 5, 6, 0.5, generator(1, EVAL, 0))
+    p = sample_prompts(fam, 5, 6, 0.5, generator(1, EVAL_STREAM, 0))
     inputs = interleave(p.xs, p.ys).double()
     fast, full = model(inputs), _full_forward(model, inputs)
     assert fast.shape == (5, 6)
@@ -283,7 +283,7 @@ def test_log_evidence_of_each_family_matches_scipy(prompts, fam):
 
 def test_every_baseline_predicts_in_float64(fam):
     """The module's promise: predictions [B, n] in float64, whatever the inputs' dtype."""
-    p = sample_prompts(fam, 3, 4, 0.5, generator(2, EVAL, 0))
+    p = sample_prompts(fam, 3, 4, 0.5, generator(2, EVAL_STREAM, 0))
     xs, ys = p.xs.float(), p.ys.float()
     for name, pred in bl.all_baselines(xs, ys, fam.discrete.float(), SIGMA, TAU, ALPHA).items():
         assert pred.dtype == torch.float64 and pred.shape == (3, 4), name

@@ -10,7 +10,7 @@ import torch
 
 from forgetscope.analysis.regression import ideal_closeness, seed_tables
 from forgetscope.studies.regression import baselines as bl
-from forgetscope.studies.regression.data import EVAL, TaskFamilies, generator, sample_prompts
+from forgetscope.studies.regression.data import EVAL_STREAM, TaskFamilies, generator, sample_prompts
 
 D, N, SIGMA, TAU, ALPHA, K = 3, 6, 0.7, 1.3, 0.4, 6
 
@@ -22,7 +22,7 @@ def fam():
 
 @pytest.fixture(scope="module")
 def prompts(fam):
-    return sample_prompts(fam, 24, K + 1, 0.5, generator(5, EVAL, 0))
+    return sample_prompts(fam, 24, K + 1, 0.5, generator(5, EVAL_STREAM, 0))
 
 
 def test_mixture_is_ridge_at_prior_0_and_discrete_bayes_at_1(prompts, fam):
@@ -50,7 +50,7 @@ def test_mixture_matches_brute_force_monte_carlo_posterior():
     errors (self-normalised importance sampling, delta method) at priors 0.3 and 0.9 (after a shift)."""
     d, n, sigma, tau, m = 2, 3, 0.6, 1.3, 400_000
     fam = TaskFamilies.from_seed(d, n, sigma, tau, seed=3)
-    p = sample_prompts(fam, 6, 4, 0.5, generator(3, EVAL, 0))
+    p = sample_prompts(fam, 6, 4, 0.5, generator(3, EVAL_STREAM, 0))
     xs, ys = p.xs.double(), p.ys.double()
     g = torch.Generator().manual_seed(0)
     for alpha in (0.3, 0.9):

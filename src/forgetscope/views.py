@@ -22,7 +22,7 @@ from forgetscope.world.build import read_l2_lexicon
 
 # The trajectory study's per-seed stages, in order (the study names its stage folders from here).
 TRAJECTORY_STAGES = ("1_world", "2_base", "3_finetune", "4_evaluate", "5_pattern", "6_restore")
-WORLD, BASE, FINETUNE, EVALUATE, PATTERN, RESTORE = TRAJECTORY_STAGES
+WORLD_STAGE, BASE_STAGE, FINETUNE_STAGE, EVALUATE_STAGE, PATTERN_STAGE, RESTORE_STAGE = TRAJECTORY_STAGES
 
 
 class TrajectoryRun:

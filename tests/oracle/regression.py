@@ -178,7 +178,7 @@ def _check_predictions(run, cfg, seed: int, n_prompts: int = 4) -> None:
     prompts regenerated from the seed (checked against baselines.parquet's y), the model run here."""
     import torch
 
-    from forgetscope.studies.regression.data import EVAL, FAMILIES, TaskFamilies, generator, sample_prompts
+    from forgetscope.studies.regression.data import EVAL_STREAM, FAMILIES, TaskFamilies, generator, sample_prompts
     from forgetscope.studies.regression.model import load_model
 
     t = cfg["task"]
@@ -188,7 +188,7 @@ def _check_predictions(run, cfg, seed: int, n_prompts: int = 4) -> None:
     base = pd.read_parquet(folder / "3_evaluate" / "baselines.parquet")
     final = cfg["finetune"]["train"]["steps"]
     for i, (family, p) in enumerate(FAMILIES.items()):
-        prompts = sample_prompts(fam, cfg["eval"]["prompts"], n_points, p, generator(seed, EVAL, i))
+        prompts = sample_prompts(fam, cfg["eval"]["prompts"], n_points, p, generator(seed, EVAL_STREAM, i))
         ys = base[base["family"] == family].sort_values(["prompt", "k"])["y"].to_numpy().reshape(-1, n_points)
         np.testing.assert_allclose(prompts.ys.double().numpy(), ys, rtol=0, atol=1e-6, err_msg="the regenerated prompts")
         xs, y = prompts.xs[:n_prompts], prompts.ys[:n_prompts]

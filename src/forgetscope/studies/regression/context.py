@@ -12,7 +12,7 @@ from forgetscope.studies.seeds import StudySeed
 from forgetscope.training.checkpoints import step_name
 
 STAGES = ("1_base", "2_finetune", "3_evaluate")  # the per-seed stages, in order
-BASE, FINETUNE, EVALUATE = STAGES
+BASE_STAGE, FINETUNE_STAGE, EVALUATE_STAGE = STAGES
 
 
 @dataclass
@@ -26,11 +26,11 @@ class SeedContext(StudySeed):
 
     @property
     def base_path(self) -> Path:
-        return self.stage(BASE).path / "model"
+        return self.stage(BASE_STAGE).path / "model"
 
     @property
     def checkpoints_dir(self) -> Path:
-        return self.stage(FINETUNE).path / "checkpoints"
+        return self.stage(FINETUNE_STAGE).path / "checkpoints"
 
     def model_path(self, step: int) -> Path:
         return self.base_path if step == 0 else self.checkpoints_dir / step_name(step)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 # Random streams: independent draws for the discrete set, pre-training, fine-tuning and evaluation.
-DISCRETE, PRETRAIN, FINETUNE, EVAL = 0, 1, 2, 3
+DISCRETE_STREAM, PRETRAIN_STREAM, FINETUNE_STREAM, EVAL_STREAM = 0, 1, 2, 3
 FAMILIES = {"discrete": 1.0, "continuous": 0.0}  # evaluation families -> probability that a prompt is discrete
 
 
@@ -37,7 +37,7 @@ class TaskFamilies:
 
     @classmethod
     def from_seed(cls, d: int, n_discrete: int, sigma: float, tau: float, seed: int) -> TaskFamilies:
-        vectors = tau * torch.randn(n_discrete, d, generator=generator(seed, DISCRETE), dtype=torch.float64)
+        vectors = tau * torch.randn(n_discrete, d, generator=generator(seed, DISCRETE_STREAM), dtype=torch.float64)
         return cls(d, sigma, tau, vectors.float())
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from forgetscope import cache
 from forgetscope.config import config_hash
-from forgetscope.studies.regression.context import BASE, SeedContext
+from forgetscope.studies.regression.context import BASE_STAGE, SeedContext
 from forgetscope.studies.regression.data import (
-    PRETRAIN,
+    PRETRAIN_STREAM,
     RegressionBatches,
     prefix_mse_sum,
 )
@@ -30,7 +30,7 @@ def base_cache_key(ctx: SeedContext) -> str:
 
 
 def pretrain_base(ctx: SeedContext) -> None:
-    stage = ctx.stage(BASE)
+    stage = ctx.stage(BASE_STAGE)
 
     def work(_: str) -> dict:
         return cache.cached_or_build("regression-bases", base_cache_key(ctx), stage.path, lambda folder: _pretrain(ctx, folder),
@@ -44,7 +44,7 @@ def _pretrain(ctx: SeedContext, folder: Path) -> dict:
     b = c.base
     model = build_model(b.model, c.task.d, c.n_points, seed=ctx.seed).to(ctx.device)
     cur = b.curriculum
-    batches = RegressionBatches(ctx.families, c.n_points, c.task.alpha, ctx.seed, PRETRAIN,
+    batches = RegressionBatches(ctx.families, c.n_points, c.task.alpha, ctx.seed, PRETRAIN_STREAM,
                                 active_dims=(lambda step: cur.active_dims(step, c.task.d)) if cur else None)
     ctx.reporter.start("base pretrain", b.train.steps)
     result = train(model, batches, b.train, seed=ctx.seed, loss_fn=prefix_mse_sum, local=True, device=ctx.device,

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from forgetscope.studies.regression.context import FINETUNE, SeedContext
-from forgetscope.studies.regression.data import FINETUNE as FINETUNE_STREAM
+from forgetscope.studies.regression.context import FINETUNE_STAGE, SeedContext
+from forgetscope.studies.regression.data import FINETUNE_STREAM
 from forgetscope.studies.regression.data import RegressionBatches, prefix_mse_sum
 from forgetscope.studies.regression.model import load_model, save_model
 from forgetscope.studies.stages import run_stage
@@ -17,7 +17,7 @@ from forgetscope.training.checkpointed import train_with_checkpoints
 
 
 def finetune(ctx: SeedContext) -> None:
-    stage = ctx.stage(FINETUNE)
+    stage = ctx.stage(FINETUNE_STAGE)
     run_stage(stage, lambda _: _finetune(ctx, stage.path))
 
 

@@ -11,9 +11,9 @@ import torch
 
 from forgetscope.store import atomic_write_bytes
 from forgetscope.studies.regression import baselines as bl
-from forgetscope.studies.regression.context import EVALUATE, SeedContext
+from forgetscope.studies.regression.context import EVALUATE_STAGE, SeedContext
 from forgetscope.studies.regression.data import (
-    EVAL,
+    EVAL_STREAM,
     FAMILIES,
     Prompts,
     generator,
@@ -28,7 +28,7 @@ from forgetscope.training.checkpoints import step_name
 def eval_prompts(ctx: SeedContext) -> dict[str, Prompts]:
     """The seed's evaluation set: the same on every rerun, independent of the training streams."""
     c = ctx.cfg
-    return {fam: sample_prompts(ctx.families, c.eval.prompts, c.n_points, p, generator(ctx.seed, EVAL, i))
+    return {fam: sample_prompts(ctx.families, c.eval.prompts, c.n_points, p, generator(ctx.seed, EVAL_STREAM, i))
             for i, (fam, p) in enumerate(FAMILIES.items())}
 
 
@@ -74,7 +74,7 @@ def model_table(ctx: SeedContext, prompts: dict[str, Prompts], step: int) -> pd.
 
 
 def evaluate_checkpoints(ctx: SeedContext) -> None:
-    stage = ctx.stage(EVALUATE)
+    stage = ctx.stage(EVALUATE_STAGE)
     if stage_done(stage):  # done and intact: its inputs need not be read
         return
     prompts = eval_prompts(ctx)

@@ -31,13 +31,13 @@ from forgetscope.schema import RegressionSummary
 from forgetscope.store import RunStore, atomic_write_bytes, atomic_write_json
 from forgetscope.studies.regression.baselines import BASELINES
 from forgetscope.studies.regression.config import RegressionConfig
-from forgetscope.studies.regression.context import BASE, EVALUATE, FINETUNE
+from forgetscope.studies.regression.context import BASE_STAGE, EVALUATE_STAGE, FINETUNE_STAGE
 from forgetscope.training.checkpoints import step_name
 
 
 def gather(cfg: RegressionConfig, store: RunStore, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(baselines, predictions of every model) of one seed."""
-    folder = store.stage(EVALUATE, seed).path
+    folder = store.stage(EVALUATE_STAGE, seed).path
     steps = [0, *cfg.finetune.checkpoints.resolve(cfg.finetune.train.steps)]
     preds = pd.concat([pd.read_parquet(folder / f"{step_name(s)}.parquet") for s in steps], ignore_index=True)
     baselines = pd.read_parquet(folder / "baselines.parquet")
@@ -49,7 +49,7 @@ def gather(cfg: RegressionConfig, store: RunStore, seed: int) -> tuple[pd.DataFr
 def _train_log(cfg: RegressionConfig, store: RunStore) -> pd.DataFrame:
     logs = []
     for s in cfg.seeds:
-        for stage, phase in ((BASE, "pretrain"), (FINETUNE, "finetune")):
+        for stage, phase in ((BASE_STAGE, "pretrain"), (FINETUNE_STAGE, "finetune")):
             f = store.stage(stage, s).path / "train_log.parquet"
             if f.exists():
                 logs.append(pd.read_parquet(f).assign(seed=s, phase=phase))

@@ -17,8 +17,7 @@ from forgetscope.studies.common_config import WORLD
 from forgetscope.studies.seeds import StudySeed
 from forgetscope.studies.trajectory.config import TrajectoryConfig
 from forgetscope.training.checkpoints import step_name
-from forgetscope.views import BASE, FINETUNE
-from forgetscope.views import WORLD as WORLD_STAGE
+from forgetscope.views import BASE_STAGE, FINETUNE_STAGE, WORLD_STAGE
 from forgetscope.world.build import read_l2_lexicon
 
 
@@ -84,19 +83,19 @@ class SeedContext(StudySeed):
     @property
     def base_path(self) -> str:
         if self.cfg.base.kind == "tiny":
-            return str(self.stage(BASE).path / "model")
+            return str(self.stage(BASE_STAGE).path / "model")
         return self.cfg.base.path
 
     @property
     def checkpoints_dir(self) -> Path:
-        return self.stage(FINETUNE).path / "checkpoints"
+        return self.stage(FINETUNE_STAGE).path / "checkpoints"
 
     @cached_property
     def external(self) -> dict[int, dict]:
         """finetune.checkpoints_from: each step's checkpoint as the fine-tuning stage recorded it."""
         if self.cfg.finetune.checkpoints_from is None:
             return {}
-        return {int(c["step"]): c for c in self.stage(FINETUNE).record()["sources"]}
+        return {int(c["step"]): c for c in self.stage(FINETUNE_STAGE).record()["sources"]}
 
     def model_path(self, step: int) -> str:
         if step == 0:
@@ -129,7 +128,7 @@ class SeedContext(StudySeed):
     def steps(self) -> list[int]:
         """Checkpoint steps, without the base: those fine-tuning keeps, or those it found."""
         if self.cfg.finetune.checkpoints_from is not None:
-            if self.stage(FINETUNE).done:
-                return [int(s) for s in self.stage(FINETUNE).record()["checkpoints"]]
+            if self.stage(FINETUNE_STAGE).done:
+                return [int(s) for s in self.stage(FINETUNE_STAGE).record()["checkpoints"]]
             return [c.step for c in find_checkpoints(self.cfg.finetune.checkpoints_from)]
         return self.cfg.finetune.checkpoints.resolve(self.cfg.finetune.train.steps)

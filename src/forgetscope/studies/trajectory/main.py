@@ -24,14 +24,14 @@ from forgetscope.studies.trajectory.s4_checkpoints_evaluate import evaluate_chec
 from forgetscope.studies.trajectory.s5_pattern_measure import measure_pattern_shift
 from forgetscope.studies.trajectory.s6_checkpoints_restore import restore_checkpoints
 from forgetscope.studies.trajectory.s7_results_analyze import analyze
-from forgetscope.views import BASE, EVALUATE, FINETUNE, PATTERN, RESTORE, WORLD
+from forgetscope.views import BASE_STAGE, EVALUATE_STAGE, FINETUNE_STAGE, PATTERN_STAGE, RESTORE_STAGE, WORLD_STAGE
 
 SEED_STAGES = (generate_world, pretrain_base, finetune, evaluate_checkpoints, measure_pattern_shift, restore_checkpoints)
 SHARED_STAGES = SEED_STAGES[:2]  # with `base_seed`: the same world and base for every seed
 # The config sections each stage reads (its key also covers every earlier stage's): a rerun with a
 # changed config keeps each finished stage whose sections did not change.
-STAGE_INPUTS = ((WORLD, ("world", "base_seed")), (BASE, ("base", "runtime.threads")), (FINETUNE, ("finetune",)), (EVALUATE, ("eval",)),
-                (PATTERN, ()), (RESTORE, ("restore",)))
+STAGE_INPUTS = ((WORLD_STAGE, ("world", "base_seed")), (BASE_STAGE, ("base", "runtime.threads")), (FINETUNE_STAGE, ("finetune",)),
+                (EVALUATE_STAGE, ("eval",)), (PATTERN_STAGE, ()), (RESTORE_STAGE, ("restore",)))
 
 
 def run_seed(cfg: TrajectoryConfig, run_dir: str, seed: int, reporter: Reporter) -> int:

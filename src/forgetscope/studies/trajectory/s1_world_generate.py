@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from forgetscope.studies.stages import run_stage
 from forgetscope.studies.trajectory.context import SeedContext
-from forgetscope.views import WORLD
+from forgetscope.views import WORLD_STAGE
 from forgetscope.world.build import build_world, write_world
 
 
 def generate_world(ctx: SeedContext) -> None:
     if not ctx.cfg.uses_world:
         return
-    stage = ctx.stage(WORLD)
+    stage = ctx.stage(WORLD_STAGE)
 
     def work(_: str) -> dict:
         ctx.reporter.start("world", 1)

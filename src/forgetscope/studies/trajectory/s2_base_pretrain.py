@@ -18,7 +18,7 @@ from forgetscope.studies.stages import run_stage
 from forgetscope.studies.trajectory.context import SeedContext
 from forgetscope.training import LMBatches, train
 from forgetscope.training.checkpointed import write_train_log
-from forgetscope.views import BASE
+from forgetscope.views import BASE_STAGE
 
 BASE_FORMAT = 1  # bump when the pre-training code changes what a base is
 
@@ -34,7 +34,7 @@ def base_cache_key(ctx: SeedContext) -> str:
 
 
 def pretrain_base(ctx: SeedContext) -> None:
-    stage = ctx.stage(BASE)
+    stage = ctx.stage(BASE_STAGE)
 
     def work(_: str) -> dict:
         if ctx.cfg.base.kind == "pretrained":

@@ -26,13 +26,13 @@ from forgetscope.studies.trajectory.context import SeedContext
 from forgetscope.training import LMBatches, SFTBatches
 from forgetscope.training.checkpointed import train_with_checkpoints
 from forgetscope.training.loop import wrap_lora
-from forgetscope.views import FINETUNE
+from forgetscope.views import FINETUNE_STAGE
 
 ADAPTER_SIDECAR = ".adapter.safetensors"  # beside a merged LoRA checkpoint: the adapter, to resume from
 
 
 def finetune(ctx: SeedContext) -> None:
-    stage = ctx.stage(FINETUNE)
+    stage = ctx.stage(FINETUNE_STAGE)
     if ctx.cfg.finetune.checkpoints_from is not None:
         run_stage(stage, lambda _: _record_checkpoints(ctx), fresh=True)
         return

@@ -11,11 +11,11 @@ from forgetscope.studies.stages import run_stage
 from forgetscope.studies.trajectory.context import SeedContext
 from forgetscope.studies.trajectory.probing import write_evaluation
 from forgetscope.training.checkpoints import step_name
-from forgetscope.views import EVALUATE
+from forgetscope.views import EVALUATE_STAGE
 
 
 def evaluate_checkpoints(ctx: SeedContext) -> None:
-    stage = ctx.stage(EVALUATE)
+    stage = ctx.stage(EVALUATE_STAGE)
     steps = {step_name(s): s for s in [0, *ctx.steps]}
 
     def evaluate(unit: str) -> None:

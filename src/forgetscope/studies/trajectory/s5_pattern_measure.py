@@ -13,11 +13,11 @@ from forgetscope.store import atomic_write_bytes
 from forgetscope.studies.stages import run_stage
 from forgetscope.studies.trajectory.context import SeedContext
 from forgetscope.training.checkpoints import step_name
-from forgetscope.views import EVALUATE, PATTERN
+from forgetscope.views import EVALUATE_STAGE, PATTERN_STAGE
 
 
 def measure_pattern_shift(ctx: SeedContext) -> None:
-    stage = ctx.stage(PATTERN)
+    stage = ctx.stage(PATTERN_STAGE)
     run_stage(stage, lambda _: _measure(ctx, stage.path), fresh=True)
 
 
@@ -29,7 +29,7 @@ def _measure(ctx: SeedContext, folder: Path) -> None:
         return
     scorer = NativeScorer(ctx.load(ctx.base_path), ctx.tokenizer, batch_size=ctx.cfg.eval.batch_size)
     rows = []
-    evaluated = ctx.stage(EVALUATE).path
+    evaluated = ctx.stage(EVALUATE_STAGE).path
     for step in steps:
         for fmt in ctx.pattern_prompts:
             stored = evaluated / f"{step_name(step)}.pattern-{fmt}.safetensors"

@@ -23,11 +23,11 @@ from forgetscope.studies.stages import run_stage
 from forgetscope.studies.trajectory.context import SeedContext
 from forgetscope.studies.trajectory.probing import write_evaluation
 from forgetscope.training.checkpoints import step_name
-from forgetscope.views import RESTORE
+from forgetscope.views import RESTORE_STAGE
 
 
 def restore_checkpoints(ctx: SeedContext) -> None:
-    stage = ctx.stage(RESTORE)
+    stage = ctx.stage(RESTORE_STAGE)
     cfg = ctx.cfg.restore
     restorers = build_restorers(cfg.restorers)
     continued = {id(r): [c for c in restorers if c.continues and c.name == r.name] for r in restorers

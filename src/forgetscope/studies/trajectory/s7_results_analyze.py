@@ -26,7 +26,7 @@ from forgetscope.restoration import build_restorers
 from forgetscope.schema import TrajectorySummary
 from forgetscope.store import RunStore, atomic_write_bytes, atomic_write_json
 from forgetscope.studies.trajectory.config import TrajectoryConfig
-from forgetscope.views import BASE, EVALUATE, FINETUNE, PATTERN, RESTORE
+from forgetscope.views import BASE_STAGE, EVALUATE_STAGE, FINETUNE_STAGE, PATTERN_STAGE, RESTORE_STAGE
 
 
 def _concat(files: list[Path]) -> pd.DataFrame:
@@ -37,14 +37,14 @@ def _concat(files: list[Path]) -> pd.DataFrame:
 def gather(store: RunStore, seeds: list[int]) -> dict[str, pd.DataFrame]:
     items, bpb, pattern, logs, lm_eval, lm_agg, curves = [], [], [], [], [], [], []
     for s in seeds:
-        ev, rs = store.stage(EVALUATE, s).path, store.stage(RESTORE, s).path
+        ev, rs = store.stage(EVALUATE_STAGE, s).path, store.stage(RESTORE_STAGE, s).path
         items += [*ev.glob("*.items.parquet"), *rs.glob("*.items.parquet")]
         bpb += [*ev.glob("*.bpb.parquet"), *rs.glob("*.bpb.parquet")]
         lm_eval += [*ev.glob("*.lm_eval.parquet"), *rs.glob("*.lm_eval.parquet")]  # eval.backend lm_eval, eval.lm_eval_tasks
         lm_agg += [*ev.glob("*.lm_eval_agg.parquet"), *rs.glob("*.lm_eval_agg.parquet")]
         curves += list(rs.glob("*.curve.parquet"))
-        pattern += list(store.stage(PATTERN, s).path.glob("pattern.parquet"))
-        for stage, name in ((BASE, "pretrain"), (FINETUNE, "finetune")):
+        pattern += list(store.stage(PATTERN_STAGE, s).path.glob("pattern.parquet"))
+        for stage, name in ((BASE_STAGE, "pretrain"), (FINETUNE_STAGE, "finetune")):
             f = store.stage(stage, s).path / "train_log.parquet"
             if f.exists():
                 logs.append(pd.read_parquet(f).assign(seed=s, phase=name))
