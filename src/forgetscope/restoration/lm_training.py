@@ -97,6 +97,8 @@ class LMTrainingRestorer(Restorer):
     def describe(self) -> str:
         what = "the same budget for every checkpoint and the base" if self.budget == 1 else \
             f"{self.budget:g} times the budget of restore.train, for every checkpoint and the base"
+        if self.continues:
+            what += f"; the budget-1 run continued for {self.budget - 1:g} more, with a schedule of its own"
         return f"LM training on restoration text ({what})"
 
     def train_config(self, train: TrainConfig) -> TrainConfig:
