@@ -10,6 +10,7 @@ equals an uninterrupted one.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,21 @@ def _read_losses(rows: list[list]) -> None:
     if at:
         for i, value in zip(at, torch.stack([rows[i][1] for i in at]).tolist(), strict=True):
             rows[i][1] = value
+
+
+def keep_last_checkpoint_as(folder: Path, name: str) -> float | None:
+    """After a run whose only checkpoint is its last step (a base's pre-training): move that checkpoint
+    to `folder/name`, drop the checkpoint folder, and return the last logged loss."""
+    ckpts = CheckpointFolder(folder / "checkpoints")
+    steps = sorted(p for p in ckpts.path.iterdir() if p.is_dir())
+    target = folder / name
+    steps[-1].rename(target)
+    shutil.rmtree(ckpts.path)
+    log = folder / TRAIN_LOG
+    if not log.exists():
+        return None
+    losses = pd.read_parquet(log)["loss"]
+    return float(losses.iloc[-1]) if len(losses) else None
 
 
 def train_with_checkpoints(

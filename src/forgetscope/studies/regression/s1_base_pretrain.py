@@ -16,8 +16,7 @@ from forgetscope.studies.regression.data import (
 )
 from forgetscope.studies.regression.model import build_model, save_model
 from forgetscope.studies.stages import run_stage
-from forgetscope.training import train
-from forgetscope.training.checkpointed import write_train_log
+from forgetscope.training.checkpointed import keep_last_checkpoint_as, train_with_checkpoints
 
 BASE_FORMAT = 1  # bump when the pre-training code changes what a base is
 
@@ -40,16 +39,17 @@ def pretrain_base(ctx: SeedContext) -> None:
 
 
 def _pretrain(ctx: SeedContext, folder: Path) -> dict:
+    """Pre-train through the training helper every stage uses (training.checkpointed): its one
+    checkpoint, the last step, becomes `model/`; the helper writes the loss log."""
     c = ctx.cfg
     b = c.base
-    model = build_model(b.model, c.task.d, c.n_points, seed=ctx.seed).to(ctx.device)
     cur = b.curriculum
     batches = RegressionBatches(ctx.families, c.n_points, c.task.alpha, ctx.seed, PRETRAIN_STREAM,
                                 active_dims=(lambda step: cur.active_dims(step, c.task.d)) if cur else None)
-    ctx.reporter.start("base pretrain", b.train.steps)
-    result = train(model, batches, b.train, seed=ctx.seed, loss_fn=prefix_mse_sum, local=True, device=ctx.device,
-                   on_step=lambda s, loss: ctx.reporter.advance())
-    save_model(model, folder / "model")
-    write_train_log(folder, list(enumerate(result.losses, 1)))
+    result, _ = train_with_checkpoints(
+        folder, lambda _: build_model(b.model, c.task.d, c.n_points, seed=ctx.seed).to(ctx.device), batches, b.train,
+        [b.train.steps], seed=ctx.seed, reporter=ctx.reporter, title="base pretrain",
+        save_checkpoint=lambda m, target, _: save_model(m, target, replace=True),
+        loss_fn=prefix_mse_sum, local=True, device=ctx.device)
     return {"seconds": result.seconds, "steps_per_second": b.train.steps / result.seconds if result.seconds else None,
-            "final_loss": result.losses[-1] if result.losses else None}
+            "final_loss": keep_last_checkpoint_as(folder, "model")}

@@ -16,8 +16,8 @@ from forgetscope.distributed import is_main
 from forgetscope.models import build_tiny_model, save_model
 from forgetscope.studies.stages import run_stage
 from forgetscope.studies.trajectory.context import SeedContext
-from forgetscope.training import LMBatches, train
-from forgetscope.training.checkpointed import write_train_log
+from forgetscope.training import LMBatches
+from forgetscope.training.checkpointed import keep_last_checkpoint_as, train_with_checkpoints
 from forgetscope.views import BASE_STAGE
 
 BASE_FORMAT = 1  # bump when the pre-training code changes what a base is
@@ -49,16 +49,17 @@ def pretrain_base(ctx: SeedContext) -> None:
 
 
 def _pretrain(ctx: SeedContext, folder: Path) -> dict:
+    """Pre-train through the training helper every stage uses (training.checkpointed): its one
+    checkpoint, the last step, becomes `model/`; the helper writes the loss log."""
     b = ctx.cfg.base
     tok = ctx.tokenizer
-    model = build_tiny_model(b.model, tok, seed=ctx.world_seed).to(ctx.device)
     texts = lm_texts(ctx.rows("world", "pretrain.jsonl"), "pretrain.jsonl")
     batches = LMBatches(texts, tok, b.train.max_length, seed=ctx.world_seed)
-    ctx.reporter.start("base pretrain", b.train.steps)
-    result = train(model, batches, b.train, seed=ctx.world_seed, on_step=lambda s, l: ctx.reporter.advance())
+    result, _ = train_with_checkpoints(
+        folder, lambda _: build_tiny_model(b.model, tok, seed=ctx.world_seed).to(ctx.device), batches, b.train,
+        [b.train.steps], seed=ctx.world_seed, reporter=ctx.reporter, title="base pretrain",
+        save_checkpoint=lambda m, target, full_state: save_model(m, tok, target, replace=True, state_dict=full_state))
     if not is_main():  # the group trained together; the main process saves
         return {}
-    save_model(model, tok, folder / "model")
-    write_train_log(folder, list(enumerate(result.losses, 1)))
     return {"seconds": result.seconds, "tokens_per_second": result.tokens_per_second, "processes": result.processes,
-            "final_loss": result.losses[-1] if result.losses else None}
+            "final_loss": keep_last_checkpoint_as(folder, "model")}
