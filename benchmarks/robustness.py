@@ -7,7 +7,8 @@ Runs the trajectory demo config (`--config`, default the embedded one) on disjoi
 with its own shared world and base (`base_seed` = the set's first seed: the sets differ in world,
 base, fine-tuning and restoration), and the first set again with `runtime.threads=2`. Then prints,
 per run, each finding's verdict and the margin of its deciding intervals: how many standard errors
-the interval's end lies beyond δ (interval end − δ, over the interval's half-width / t). A verdict
+the interval's end lies beyond δ (interval end − δ, over the interval's half-width / t; the restored base must also stay within δ of the base, by its own
+standard error, or the labels that lean on it are uncertain). A verdict
 that holds with a margin of 2 or more survives a shift of its mean by two standard errors (another
 CPU's rounding, another seed set) — the demo is designed for that (docs/fact-world.md).
 
@@ -60,13 +61,17 @@ def margins(run: Path) -> dict[str, tuple[str, float | None, str]]:
     def m_below(row, key):  # (δ − hi) / SE
         return (delta - row[f"{key}_hi"]) / half_se(row[f"{key}_lo"], row[f"{key}_hi"], row["n_seeds"], level)
 
-    pseudo = {s: min(m_above(r, "forgetting"), m_below(r, "gap")) for s, r in lead.iterrows()}
+    def m_control(row):  # the control is sound while restoration lowers the base by at most δ: (δ − drop) / SE
+        drop = row["base"] - row["restored_base"]
+        return (delta - drop) / half_se(row["restored_base_lo"], row["restored_base_hi"], row["n_seeds"], level)
+
+    pseudo = {s: min(m_above(r, "forgetting"), m_below(r, "gap"), m_control(r)) for s, r in lead.iterrows()}
     actual = {}
     for s, r in lead.iterrows():
         parts = [m_above(r, "forgetting")]
         for cond in lm:
             x = dec[(dec["restorer"] == cond) & (dec["step"] == s)]
-            parts += [m_above(x.iloc[0], "gap")] if len(x) else [-math.inf]
+            parts += [m_above(x.iloc[0], "gap"), m_control(x.iloc[0])] if len(x) else [-math.inf]
         actual[s] = min(parts)
     verdicts = {f["id"]: f["verdict"] for f in summary["findings"]}
     out: dict[str, tuple[str, float | None, str]] = {}
@@ -74,15 +79,15 @@ def margins(run: Path) -> dict[str, tuple[str, float | None, str]]:
     out["pseudo_forgetting"] = (verdicts.get("pseudo_forgetting", "?"), pseudo[sp], f"step {sp}")
     sa = max(actual, key=actual.get)
     out["actual_forgetting"] = (verdicts.get("actual_forgetting", "?"), actual[sa], f"step {sa} (every LM-training budget)")
-    # the transition: the best pseudo checkpoint before the first checkpoint that is actual with margin ≥ 0
-    first_actual = min((s for s, m in actual.items() if m > 0), default=None)
-    before = {s: m for s, m in pseudo.items() if first_actual is not None and s < first_actual}
-    if before and first_actual is not None:
-        sb = max(before, key=before.get)
-        out["stage_transition"] = (verdicts.get("stage_transition", "?"), min(before[sb], actual[first_actual]),
-                                   f"pseudo at {sb}, actual at {first_actual}")
+    # the transition holds while some checkpoint pseudo by its interval comes before one actual by its
+    # interval (and none pseudo after an actual: late checkpoints are far from pseudo): its margin is
+    # that of the most robust such pair
+    pairs = [(min(pseudo[p], actual[a]), p, a) for p in pseudo for a in actual if p < a]
+    if pairs:
+        m, p_step, a_step = max(pairs)
+        out["stage_transition"] = (verdicts.get("stage_transition", "?"), m, f"pseudo at {p_step}, actual at {a_step}")
     else:
-        out["stage_transition"] = (verdicts.get("stage_transition", "?"), None, "no pseudo checkpoint before an actual one")
+        out["stage_transition"] = (verdicts.get("stage_transition", "?"), None, "no checkpoint before another")
     return out
 
 
