@@ -62,25 +62,25 @@ class TrajectoryRun:
     def ready(self, seed: int) -> bool:
         """Its world, base and checkpoints are complete, and intact (a damaged stage is left for the
         trajectory study to redo: this view never writes)."""
-        return all(self.store.stage(s, seed).intact(repair=False) for s in (WORLD, BASE, FINETUNE))
+        return all(self.store.stage(s, seed).intact(repair=False) for s in (WORLD_STAGE, BASE_STAGE, FINETUNE_STAGE))
 
     def world_dir(self, seed: int) -> Path:
-        return self.store.stage(WORLD, seed).path
+        return self.store.stage(WORLD_STAGE, seed).path
 
     def steps(self, seed: int) -> list[int]:
         """The fine-tuning checkpoints' steps (without the base)."""
-        return [int(s) for s in self.store.stage(FINETUNE, seed).record()["checkpoints"]]
+        return [int(s) for s in self.store.stage(FINETUNE_STAGE, seed).record()["checkpoints"]]
 
     def model_path(self, seed: int, step: int) -> Path:
         """Step 0 is the base."""
         if step == 0:
-            return self.store.stage(BASE, seed).path / "model"
+            return self.store.stage(BASE_STAGE, seed).path / "model"
         if step not in self.steps(seed):
             raise UserError(f"{self.root}: seed {seed} has no checkpoint at step {step} (its steps: {self.steps(seed)})")
-        for c in self.store.stage(FINETUNE, seed).record().get("sources", []):  # finetune.checkpoints_from
+        for c in self.store.stage(FINETUNE_STAGE, seed).record().get("sources", []):  # finetune.checkpoints_from
             if int(c["step"]) == step:
                 return Path(c["path"])
-        return self.store.stage(FINETUNE, seed).path / "checkpoints" / step_name(step)
+        return self.store.stage(FINETUNE_STAGE, seed).path / "checkpoints" / step_name(step)
 
     def tokenizer(self, seed: int):
         return load_tokenizer(self.world_dir(seed) / "tokenizer")
