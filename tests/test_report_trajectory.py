@@ -110,6 +110,18 @@ def test_bars_cannot_contradict_the_label(figures):
     assert [t.get_text() for t in ax.texts] == ["none", "none", "pseudo", "actual"]
 
 
+def test_bars_of_a_probe_that_lost_nothing_keep_a_readable_axis(figures):
+    """A probe whose every part is 0 drew its axis scaled to 1e-17 (float noise); it now spans ±2.5 points."""
+    ps = summary_of(AGG).probes["cloze"]
+    flat = ps.model_copy(update={"checkpoints": [c.model_copy(update={"forgetting": 0.0, "recovered": 0.0, "unrecovered": 0.0,
+                                                                     "ci": c.ci.model_copy(update={"forgetting": [0.0, 0.0]})})
+                                                for c in ps.checkpoints]})
+    lo, hi = report.decomposition_figure(flat).axes[0].get_ylim()
+    assert lo <= -0.025 and hi >= 0.025
+    lo, hi = report.decomposition_figure(ps).axes[0].get_ylim()  # real parts keep their own scale
+    assert hi - lo > 0.05
+
+
 def test_step_axes_read_the_checkpoints_of_a_three_checkpoint_run(figures):
     agg = AGG[AGG["step"] <= 6]
     s = summary_of(agg)

@@ -104,6 +104,9 @@ def decomposition_figure(ps: ProbeDecomposition) -> str:
     ax.set_ylabel("score points (fraction)")
     ax.set_title(f"forgetting = recovered + unrecovered ({ps.probe})", fontsize=10)
     ax.margins(y=0.15)
+    lo, hi = ax.get_ylim()
+    if hi - lo < 0.05:  # nothing lost anywhere: a readable ±5-point axis, not one scaled to rounding noise
+        ax.set_ylim(min(lo, -0.025), max(hi, 0.025))
     handles, labels = ax.get_legend_handles_labels()
     handles += [Patch(color=COLORS["actual"]), Patch(color=COLORS["unlabelled"])]
     labels += ["unrecovered, actual by its interval", "unrecovered, not labelled actual"]
