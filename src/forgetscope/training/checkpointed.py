@@ -43,19 +43,13 @@ def _read_losses(rows: list[list]) -> None:
             rows[i][1] = value
 
 
-def keep_last_checkpoint_as(folder: Path, name: str) -> float | None:
+def keep_last_checkpoint_as(folder: Path, name: str) -> None:
     """After a run whose only checkpoint is its last step (a base's pre-training): move that checkpoint
-    to `folder/name`, drop the checkpoint folder, and return the last logged loss."""
+    to `folder/name` and drop the checkpoint folder."""
     ckpts = CheckpointFolder(folder / "checkpoints")
     steps = sorted(p for p in ckpts.path.iterdir() if p.is_dir())
-    target = folder / name
-    steps[-1].rename(target)
+    steps[-1].rename(folder / name)
     shutil.rmtree(ckpts.path)
-    log = folder / TRAIN_LOG
-    if not log.exists():
-        return None
-    losses = pd.read_parquet(log)["loss"]
-    return float(losses.iloc[-1]) if len(losses) else None
 
 
 def train_with_checkpoints(

@@ -51,5 +51,6 @@ def _pretrain(ctx: SeedContext, folder: Path) -> dict:
         [b.train.steps], seed=ctx.seed, reporter=ctx.reporter, title="base pretrain",
         save_checkpoint=lambda m, target, _: save_model(m, target, replace=True),
         loss_fn=prefix_mse_sum, local=True, device=ctx.device)
+    keep_last_checkpoint_as(folder, "model")
     return {"seconds": result.seconds, "steps_per_second": b.train.steps / result.seconds if result.seconds else None,
-            "final_loss": keep_last_checkpoint_as(folder, "model")}
+            "final_loss": result.losses[-1] if result.losses else None}

@@ -61,5 +61,6 @@ def _pretrain(ctx: SeedContext, folder: Path) -> dict:
         save_checkpoint=lambda m, target, full_state: save_model(m, tok, target, replace=True, state_dict=full_state))
     if not is_main():  # the group trained together; the main process saves
         return {}
+    keep_last_checkpoint_as(folder, "model")
     return {"seconds": result.seconds, "tokens_per_second": result.tokens_per_second, "processes": result.processes,
-            "final_loss": keep_last_checkpoint_as(folder, "model")}
+            "final_loss": result.losses[-1] if result.losses else None}

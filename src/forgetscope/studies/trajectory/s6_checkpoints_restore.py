@@ -32,8 +32,6 @@ def restore_checkpoints(ctx: SeedContext) -> None:
     restorers = build_restorers(cfg.restorers)
     continued = {id(r): [c for c in restorers if c.continues and c.name == r.name] for r in restorers
                  if not r.continues and r.budget == 1}
-    if any(c.continues for c in restorers) and not continued:
-        raise ValueError("a restorer continues the budget-1 one of its kind, and there is none")  # RestoreConfig checks it first
     units = {f"{r.condition}-{step_name(s)}": (r, s)
              for r in restorers if not r.continues for s in [0, *ctx.steps] if s > 0 or r.restores_base}
 
