@@ -12,17 +12,7 @@ from forgetscope.analysis.regression import ideal_closeness, seed_tables
 from forgetscope.studies.regression import baselines as bl
 from forgetscope.studies.regression.data import EVAL_STREAM, TaskFamilies, generator, sample_prompts
 
-D, N, SIGMA, TAU, ALPHA, K = 3, 6, 0.7, 1.3, 0.4, 6
-
-
-@pytest.fixture(scope="module")
-def fam():
-    return TaskFamilies.from_seed(D, N, SIGMA, TAU, seed=5)
-
-
-@pytest.fixture(scope="module")
-def prompts(fam):
-    return sample_prompts(fam, 24, K + 1, 0.5, generator(5, EVAL_STREAM, 0))
+from test_regression_baselines import SIGMA, TAU, fam, prompts  # noqa: F401 - the same task family and prompts (fixtures)
 
 
 def test_mixture_is_ridge_at_prior_0_and_discrete_bayes_at_1(prompts, fam):
