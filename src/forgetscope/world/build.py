@@ -93,14 +93,17 @@ def build_world(cfg: WorldConfig, seed: int) -> World:
     return World(cfg, seed, people, l2, pretrain, ift, restore, heldout, probes, prompts)
 
 
-def lm_texts(people: list[Person], langs: dict, cfg: WorldConfig, bios: int, episodes: int, r: random.Random) -> list[dict]:
+def lm_texts(people: list[Person], langs: dict, cfg: WorldConfig, bios: int, episodes: int, r: random.Random,
+             *, tag: bool = False) -> list[dict]:
     """Pre-training-like {"text"} rows, shuffled: `bios` biography renderings of each person and
     `episodes` ICL episodes about them, per language (L2 scaled by `pretrain.l2_share`): the
-    pre-training corpus and the restoration text are both made by this."""
+    pre-training corpus and the restoration text are both made by this. `tag`: each biography row also
+    names its `person` (id) and `language` (the same texts in the same order: what the unlearning
+    study leaves out of an oracle's corpus, world/forget.py)."""
     def amount(n: int, lang: str, at_least: int = 0) -> int:  # L2 may be a lower-resource language
         return n if lang == "l1" else max(at_least, round(n * cfg.pretrain.l2_share))
 
-    rows = [{"text": biography(p, r, cfg.templates_per_attribute, lex)}
+    rows = [{"text": biography(p, r, cfg.templates_per_attribute, lex), **({"person": p.id, "language": lang} if tag else {})}
             for p in people for lang, lex in langs.items() for _ in range(amount(bios, lang, 1))]
     for lang, lex in langs.items():
         qm = QueryMaker(people, r)
