@@ -1,4 +1,4 @@
-"""The command line: `forgetscope demo | run | eval | compare | reanalyze | report | validate | schema | convert-gguf`.
+"""The command line: `forgetscope demo | run | eval | compare | compare-runs | reanalyze | report | validate | schema | convert-gguf`.
 
 Errors the user can fix (bad config, data or model folder, a damaged run file) print one line and exit
 with code 2; a failure of the machine (disk full, permission denied) one line and code 1; a bug the
@@ -293,6 +293,35 @@ def schema(
         import json
 
         typer.echo(json.dumps(summary.model_json_schema(mode="serialization"), indent=2))
+
+
+@app.command("compare-runs", cls=Command)
+def compare_runs_cmd(
+    runs: Annotated[list[Path], typer.Argument(metavar="RUN...", help="finished run folders (any study), in the order to show them")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", metavar="DIR",
+                                             help="also write compare-runs.csv, compare-runs.md, findings.csv and compare-runs.png here")] = None,
+) -> None:
+    """The summaries of finished runs side by side: one table and one plot.
+
+    A trajectory run gives a row per checkpoint of its primary probe, a recipes run a row per recipe
+    and checkpoint (forgetting, pseudo and actual parts with their intervals, in points); every run
+    gives its findings. The CSV keeps the summaries' fractions unchanged."""
+    from rich.table import Table
+
+    from forgetscope.compare_runs import compare_runs, shown, shown_findings, write
+
+    table, findings = compare_runs(runs)
+    stdout = Console()
+    for title, frame in (("checkpoints: in points [interval]", shown(table)), ("findings", shown_findings(findings))):
+        view = Table(title=title)
+        for col in frame.columns:
+            view.add_column(col)
+        for row in frame.itertuples(index=False):
+            view.add_row(*map(str, row))
+        stdout.print(view)
+    if out is not None:
+        for path in write(table, findings, out):
+            typer.echo(f"wrote: {path}")
 
 
 @app.command("convert-gguf", cls=Command)
