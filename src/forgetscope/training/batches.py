@@ -113,3 +113,43 @@ class LMBatches:
 
     def label_tokens(self, indices: Sequence[int]) -> int:
         return len(indices) * (self.blocks.shape[1] - 1)
+
+
+class ReplayBatches:
+    """Fine-tuning batches with a fixed share of replayed text (LMBatches blocks) in every global
+    batch: round(share * batch_size) sequences from `replay`, the rest from `main`, each drawn as
+    its own batches would draw them (a function of the step: resume is exact). An index below
+    len(main) is a main example; len(main) + j is replay block j."""
+
+    def __init__(self, main, replay: LMBatches, share: float):
+        if not 0 <= share < 1:
+            raise ValueError(f"replay share {share} must be in [0, 1)")
+        self.main, self.replay, self.share = main, replay, share
+        self.pad = getattr(main, "pad", 0)
+
+    def __len__(self) -> int:
+        return len(self.main) + len(self.replay)
+
+    def replayed(self, batch_size: int) -> int:
+        return round(self.share * batch_size)
+
+    def global_indices(self, step: int, batch_size: int) -> list[int]:
+        k = self.replayed(batch_size)
+        main = self.main.global_indices(step, batch_size - k)
+        offset = len(self.main)
+        return main + [offset + j for j in self.replay.global_indices(step, k)] if k else main
+
+    def _split(self, indices: Sequence[int]) -> tuple[list[int], list[int]]:
+        n = len(self.main)
+        return [i for i in indices if i < n], [i - n for i in indices if i >= n]
+
+    def collate(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
+        parts = [b.collate(idx) for b, idx in zip((self.main, self.replay), self._split(indices), strict=True) if idx]
+        width = max(p["input_ids"].shape[1] for p in parts)
+        fill = {"input_ids": self.pad, "labels": IGNORE, "attention_mask": 0}
+        return {k: torch.cat([torch.nn.functional.pad(p[k], (0, width - p[k].shape[1]), value=fill[k]) for p in parts])
+                for k in fill}
+
+    def label_tokens(self, indices: Sequence[int]) -> int:
+        main, replay = self._split(indices)
+        return (self.main.label_tokens(main) if main else 0) + (self.replay.label_tokens(replay) if replay else 0)
