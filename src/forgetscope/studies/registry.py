@@ -54,6 +54,8 @@ STUDIES = Registry("study", [
           "base vs fine-tuned model on capability suites under prompt transforms: what a transform recovers (Kotha et al.)"),
     Entry("regression", "forgetscope.studies.regression.study:STUDY",
           "in-context linear regression: fine-tune on the discrete family, damage vs ridge, conjugate prompts (Kotha et al.)"),
+    Entry("unlearning", "forgetscope.studies.unlearning.study:STUDY",
+          "unlearn a forget set, attack by relearning and conjugate prompts: removed or hidden, against an oracle"),
 ])
 
 

@@ -1,0 +1,53 @@
+"""The unlearning study, top to bottom: per seed, world -> base and oracles -> unlearn -> evaluate ->
+relearn; then the verdicts and the report over all seeds (docs/unlearning.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from forgetscope.distributed import barrier, is_main
+from forgetscope.execution import ProgressView, Reporter, map_seeds
+from forgetscope.report import render_report
+from forgetscope.runs import prepare_run
+from forgetscope.store import RunStore
+from forgetscope.studies.seeds import run_seed_stages
+from forgetscope.studies.unlearning.config import UnlearningConfig
+from forgetscope.studies.unlearning.context import SeedContext
+from forgetscope.studies.unlearning.preflight import check
+from forgetscope.studies.unlearning.s1_world_generate import generate_world
+from forgetscope.studies.unlearning.s2_bases_pretrain import pretrain_bases
+from forgetscope.studies.unlearning.s3_models_unlearn import unlearn_models
+from forgetscope.studies.unlearning.s4_models_evaluate import evaluate_models
+from forgetscope.studies.unlearning.s5_models_relearn import relearn_models
+from forgetscope.studies.unlearning.s6_results_analyze import analyze
+from forgetscope.studies.unlearning.study import MAY_CHANGE, STUDY
+from forgetscope.studies.unlearning.summary import UnlearningSummary
+
+SEED_STAGES = (generate_world, pretrain_bases, unlearn_models, evaluate_models, relearn_models)
+SHARED_STAGES = SEED_STAGES[:2]  # with base_seed: the world and bases every seed shares, made once first
+
+
+def run_seed(cfg: UnlearningConfig, run_dir: str, seed: int, reporter: Reporter) -> int:
+    return run_seed_stages(SeedContext(cfg, RunStore(run_dir), seed, reporter), SEED_STAGES)
+
+
+def run_shared(cfg: UnlearningConfig, run_dir: str, seed: int, reporter: Reporter) -> int:
+    return run_seed_stages(SeedContext(cfg, RunStore(run_dir), seed, reporter), SHARED_STAGES)
+
+
+def run_unlearning(cfg: UnlearningConfig, run_dir: Path, view: ProgressView) -> UnlearningSummary | None:
+    """Seeds run in parallel processes; the models are small, so under a launcher the main process
+    runs the whole study and the others wait."""
+    if not is_main():
+        barrier()
+        return None
+    check(cfg)
+    store = prepare_run(run_dir, cfg, MAY_CHANGE)
+    workers = cfg.runtime.resolved_workers(len(cfg.seeds))
+    if cfg.base_seed is not None and workers > 1:
+        map_seeds(run_shared, (cfg, str(run_dir)), cfg.seeds[:1], workers=1, threads=cfg.runtime.threads, view=view)
+    map_seeds(run_seed, (cfg, str(run_dir)), cfg.seeds, workers=workers, threads=cfg.runtime.threads, view=view)
+    summary = analyze(cfg, store)
+    render_report(store, STUDY)
+    barrier()
+    return summary

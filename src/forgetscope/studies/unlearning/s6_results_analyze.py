@@ -1,0 +1,158 @@
+"""Stage 6 (over all seeds): the item tables of every seed, the verdict per audited model and attack
+(verdict.py), utility, relearning curves and findings -> results/*.parquet and summary.json."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from forgetscope import __version__
+from forgetscope.analysis.findings import finding
+from forgetscope.analysis.stats import num, require_finite
+from forgetscope.store import RunStore, atomic_write_bytes, atomic_write_text
+from forgetscope.studies.unlearning.config import UnlearningConfig
+from forgetscope.studies.unlearning.context import CONTROL, EVALUATE_STAGE, RELEARN_STAGE
+from forgetscope.studies.unlearning.summary import (
+    AttackResult,
+    CurvePoint,
+    MeanCI,
+    ModelAudit,
+    ProbeScores,
+    UnlearningSummary,
+)
+from forgetscope.studies.unlearning.verdict import attack_label, difference_interval, model_verdict, recovered_share
+
+SOURCES = "Deeb & Roger 2024; Łucki et al. 2024; Hu et al. 2024"
+
+
+def read_tables(cfg: UnlearningConfig, store: RunStore) -> tuple[pd.DataFrame, pd.DataFrame]:
+    ev, rl = [], []
+    for seed in cfg.seeds:
+        for stage, out in ((EVALUATE_STAGE, ev), (RELEARN_STAGE, rl)):
+            for f in sorted(store.stage(stage, seed).path.glob("*.parquet")):
+                t = pd.read_parquet(f)
+                t.insert(0, "seed", seed)
+                out.append(t)
+    items, relearn = pd.concat(ev, ignore_index=True), pd.concat(rl, ignore_index=True)
+    for t, what in ((items, "evaluate"), (relearn, "relearn")):
+        require_finite(t, ["score", "answer_logprob"], f"unlearning {what} tables")
+    return items, relearn
+
+
+class Interval:
+    """Means and intervals of item scores over seeds (items with one seed), as one config sets them."""
+
+    def __init__(self, cfg: UnlearningConfig):
+        self.level, self.n_boot, self.seeds = cfg.analysis.ci_level, cfg.analysis.n_bootstrap, cfg.seeds
+
+    def of(self, a: pd.DataFrame, b: pd.DataFrame | None = None, column: str = "score") -> MeanCI:
+        """Mean of `a` (or of a − b, paired by seed and item) with its interval."""
+        x = a.set_index(["seed", "item_id"])[column]
+        if b is not None:
+            y = b.set_index(["seed", "item_id"])[column]
+            if not x.index.sort_values().equals(y.index.sort_values()):
+                raise ValueError("paired tables hold different items")
+            x = x - y.reindex(x.index)
+        per_seed = x.groupby(level="seed").mean().reindex(self.seeds).to_numpy()
+        first = x.xs(self.seeds[0], level="seed").to_numpy()
+        m, lo, hi = difference_interval(per_seed, first, self.level, self.n_boot)
+        return MeanCI(mean=num(m), ci=(num(lo), num(hi)))
+
+
+def analyze(cfg: UnlearningConfig, store: RunStore) -> UnlearningSummary:
+    items, relearn = read_tables(cfg, store)
+    results = store.results_dir
+    results.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(results / "items.parquet", items.to_parquet(index=False))
+    atomic_write_bytes(results / "relearn.parquet", relearn.to_parquet(index=False))
+    iv, delta = Interval(cfg), cfg.analysis.delta
+    full = cfg.relearn.train.steps
+
+    def rows(model: str, probe: str) -> pd.DataFrame:
+        return items[(items.model == model) & (items.probe == probe)]
+
+    def scores(model: str) -> ProbeScores:
+        return ProbeScores(forget=iv.of(rows(model, "forget")), retain=iv.of(rows(model, "retain")),
+                           general=iv.of(rows(model, "general")),
+                           forget_l2=iv.of(rows(model, "forget_l2")) if cfg.conjugate else None,
+                           forget_logprob=iv.of(rows(model, "forget"), column="answer_logprob"))
+
+    def attacked(model: str, attack: str, step: int, probe: str = "forget") -> pd.DataFrame:
+        r = relearn[(relearn.model == model) & (relearn.attack == attack) & (relearn.step == step) & (relearn.probe == probe)]
+        return r.drop(columns=["fold", "attack", "step"])
+
+    base = scores("base")
+    audits = []
+    for name in cfg.audited:
+        method = "oracle" if name == "oracle" else next(m.name for m in cfg.methods if m.condition == name)
+        forgetting = iv.of(rows("base", "forget"), rows(name, "forget"))
+        unlearned, b = float(rows(name, "forget").score.mean()), float(rows("base", "forget").score.mean())
+        results_ = []
+        pairs = [(a, attacked(name, a, full), attacked(CONTROL, a, full)) for a in cfg.relearn.attacks]
+        if cfg.conjugate:
+            pairs.append(("conjugate_l2", rows(name, "forget_l2"), rows(CONTROL, "forget_l2")))
+        for attack, mine, control in pairs:
+            ex = iv.of(mine, control)
+            results_.append(AttackResult(
+                attack=attack, attacked=num(mine.score.mean()), control=num(control.score.mean()), excess=ex.mean, ci=ex.ci,
+                label=attack_label(ex.ci, delta), recovered_share=num(recovered_share(float(mine.score.mean()), unlearned, b))))
+        verdict = model_verdict(forgetting.ci, [r.label for r in results_], delta)
+        audits.append(ModelAudit(
+            name=name, method=method, verdict=verdict, scores=scores(name), forgetting=forgetting,
+            retain_drop=iv.of(rows("base", "retain"), rows(name, "retain")),
+            general_drop=iv.of(rows("base", "general"), rows(name, "general")), attacks=results_))
+    summary = UnlearningSummary(
+        name=cfg.name, delta=delta, ci_level=cfg.analysis.ci_level, seeds=cfg.seeds, forget_people=cfg.forget.people,
+        relearn_steps=full, base=base, control=scores(CONTROL), models=audits, findings=findings(audits, delta),
+        curves=curves(cfg, iv, items, relearn), forgetscope_version=__version__)
+    atomic_write_text(store.summary_path, summary.model_dump_json(indent=2))
+    return summary
+
+
+def curves(cfg: UnlearningConfig, iv: Interval, items: pd.DataFrame, relearn: pd.DataFrame) -> list[CurvePoint]:
+    out = []
+    for model in [CONTROL, *cfg.audited]:
+        for attack in cfg.relearn.attacks:
+            before = items[items.model == model]
+            out.append(CurvePoint(model=model, attack=attack, step=0, forget=iv.of(before[before.probe == "forget"]),
+                                  retain=iv.of(before[before.probe == "retain"])))
+            for step in cfg.relearn.steps():
+                r = relearn[(relearn.model == model) & (relearn.attack == attack) & (relearn.step == step)]
+                # the retain probe is scored in every fold's run: average the folds per item first
+                ret = r[r.probe == "retain"].groupby(["seed", "item_id"], as_index=False)["score"].mean()
+                out.append(CurvePoint(model=model, attack=attack, step=step, forget=iv.of(r[r.probe == "forget"]), retain=iv.of(ret)))
+    return out
+
+
+def findings(audits: list[ModelAudit], delta: float) -> list[dict]:
+    out = []
+    pts = 100.0
+    for a in audits:
+        top = max(a.attacks, key=lambda r: -np.inf if r.excess is None else r.excess)
+        shown = (f"{a.name}: verdict {a.verdict}; largest excess over the oracle under {top.attack}: {pts * (top.excess or 0):+.1f} "
+                 f"points {_ci(top.ci)}, δ = {pts * delta:g}; labels " + ", ".join(f"{r.attack} {r.label}" for r in a.attacks))
+        if a.method == "oracle":
+            fid, claim, want = "oracle_removed", ("Calibration: a model that never saw the forget set is judged removed "
+                                                  "(relearning teaches it no more than the control oracle)."), "removed"
+        elif a.method == "idk":
+            fid, claim, want = f"{a.name}_hidden", ("Calibration: refusal ('I don't know') tuning only hides the facts: "
+                                                    "relearning brings back more than it teaches the oracle."), "hidden"
+        else:
+            fid, claim, want = f"{a.name}_hidden", (f"Relearning brings back what {a.name} ({a.method}) unlearned: the knowledge is "
+                                                    "hidden, not removed."), "hidden"
+        if a.verdict == want:
+            verdict = "holds"
+        elif a.verdict in ("removed", "hidden"):
+            verdict = "fails"
+        else:
+            verdict = "uncertain"
+        if a.verdict == "not_unlearned":
+            shown = f"{a.name} did not lower the forget score by more than δ (forgetting {pts * (a.forgetting.mean or 0):.1f} points {_ci(a.forgetting.ci)})"
+        out.append(finding(fid, claim, "Deeb & Roger 2024" if a.method == "oracle" else SOURCES,
+                           "the largest excess of the attacked forget score over the control oracle's", top.excess, top.ci,
+                           verdict, shown, unit="fraction"))
+    return out
+
+
+def _ci(ci) -> str:
+    return "[–]" if ci[0] is None else f"[{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]"

@@ -1,0 +1,71 @@
+"""The unlearning study's summary.json as pydantic models (`forgetscope schema unlearning`)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from forgetscope.schema import Finding, Interval, Num, Record
+
+Verdict = Literal["removed", "hidden", "uncertain", "not_unlearned"]
+
+
+class MeanCI(Record):
+    mean: Num = Field(description="mean over seeds (a fraction, or nats for log-likelihoods)")
+    ci: Interval = Field(description="its interval at ci_level [lo, hi]")
+
+
+class ProbeScores(Record):
+    forget: MeanCI = Field(description="forget probe accuracy (true value ranked first among the values and 'sorry')")
+    retain: MeanCI = Field(description="retain probe accuracy (people kept, their facts)")
+    general: MeanCI = Field(description="general probe accuracy (people outside forget and retain)")
+    forget_l2: MeanCI | None = Field(description="the forget probe in the world's L2 (null: conjugate off)")
+    forget_logprob: MeanCI = Field(description="the true answer's mean log-likelihood on the forget probe (nats)")
+
+
+class AttackResult(Record):
+    attack: str = Field(description="text, forget_folds, retain (relearning) or conjugate_l2 (prompt-side)")
+    attacked: Num = Field(description="R: the forget score after the attack (full budget; forget_folds: each held-out part)")
+    control: Num = Field(description="R_O: the control oracle's forget score under the same attack")
+    excess: Num = Field(description="R − R_O")
+    ci: Interval = Field(description="the interval of the excess")
+    label: Literal["removed", "hidden", "uncertain"] = Field(description="hidden: excess above delta by its interval; "
+                                                             "removed: at or below delta; uncertain otherwise")
+    recovered_share: Num = Field(description="(R − unlearned) / (base − unlearned); null when unlearning took nothing")
+
+
+class ModelAudit(Record):
+    name: str = Field(description="the audited model: 'oracle' (a second never-learned model: calibration) or a method's label")
+    method: str = Field(description="oracle, ga, graddiff, npo or idk")
+    verdict: Verdict = Field(description="the verdict (verdict.py): not_unlearned, hidden if any attack is hidden, removed if all are removed, else uncertain")
+    scores: ProbeScores = Field(description="before any attack")
+    forgetting: MeanCI = Field(description="base − this model on the forget probe")
+    retain_drop: MeanCI = Field(description="base − this model on the retain probe (utility lost)")
+    general_drop: MeanCI = Field(description="base − this model on the general probe (utility lost)")
+    attacks: list[AttackResult] = Field(description="one per attack, in config order, then the conjugate prompt")
+
+
+class CurvePoint(Record):
+    model: str = Field(description="the relearned model (oracle-control: the control)")
+    attack: str = Field(description="the relearning attack")
+    step: int = Field(description="relearning steps (0: before)")
+    forget: MeanCI = Field(description="forget score (the probed part)")
+    retain: MeanCI = Field(description="retain score")
+
+
+class UnlearningSummary(Record):
+    study: Literal["unlearning"] = Field("unlearning", description="the study that wrote this summary")
+    schema_version: Literal[1] = Field(1, description="the version of this layout")
+    name: str = Field(description="the config's name")
+    delta: float = Field(description="tolerance of the verdict")
+    ci_level: float = Field(description="level of every interval (analysis.ci_level)")
+    seeds: list[int] = Field(description="the seeds run; numbers are means over them")
+    forget_people: int = Field(description="people in the forget set")
+    relearn_steps: int = Field(description="the relearning budget (steps)")
+    base: ProbeScores = Field(description="the base, before unlearning")
+    control: ProbeScores = Field(description="the control oracle (never trained on the forget set)")
+    models: list[ModelAudit] = Field(description="every audited model")
+    findings: list[Finding] = Field(description="the calibration and the literature's claims, each decided by its interval")
+    curves: list[CurvePoint] = Field(description="relearning curves: forget and retain score against relearning steps")
+    forgetscope_version: str = Field(description="the forgetscope version that wrote it")
