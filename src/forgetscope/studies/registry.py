@@ -56,6 +56,7 @@ STUDIES = Registry("study", [
           "in-context linear regression: fine-tune on the discrete family, damage vs ridge, conjugate prompts (Kotha et al.)"),
     Entry("unlearning", "forgetscope.studies.unlearning.study:STUDY",
           "unlearn a forget set, attack by relearning and conjugate prompts: removed or hidden, against an oracle"),
+    Entry("recipes", "forgetscope.studies.recipes.study:STUDY", "fine-tuning recipes side by side: target gain vs pseudo and actual forgetting"),
 ])
 
 
