@@ -52,9 +52,21 @@ def tagged_pretrain(world: World) -> list[dict]:
 
 
 def oracle_corpus(world: World, forget: list[Person]) -> list[dict]:
-    """The pre-training corpus less every biography (both languages) of the forget people."""
+    """The pre-training corpus less every biography (both languages) of the forget people and every
+    other row that states one of their facts (an ICL episode's statement: the name and one of the
+    person's values, in either language); every other row as it was."""
     ids = {p.id for p in forget}
-    return [{"text": r["text"]} for r in tagged_pretrain(world) if r.get("person") not in ids]
+    return [{"text": r["text"]} for r in tagged_pretrain(world) if r.get("person") not in ids and not states_fact(r["text"], forget, world.l2)]
+
+
+def states_fact(text: str, people: list[Person], l2: dict[str, str] | None) -> bool:
+    """Whether `text` holds a person's name together with one of that person's values (L1 or L2 forms)."""
+    words = set(text.split())
+    for p in people:
+        for lex in (None, l2):
+            if T.translate(p.name, lex) in words and any(set(T.translate(v, lex).split()) <= words for v in p.attributes.values()):
+                return True
+    return False
 
 
 def biographies(world: World, people: list[Person], language: str = "l1") -> list[dict]:

@@ -26,9 +26,14 @@ class SeedContext(StudySeed):
     def world_seed(self) -> int:
         return self.seed if self.cfg.base_seed is None else self.cfg.base_seed
 
+    def shared_stage(self, name: str):
+        """The world's and the bases' stages: one at the run's top when the seeds share them (`base_seed`),
+        whose units (one base each) the seed processes take in parallel; else the seed's own."""
+        return self.store.stage(name, None if self.cfg.base_seed is not None else self.seed)
+
     @property
     def world_dir(self) -> Path:
-        return self.stage(WORLD_STAGE).path
+        return self.shared_stage(WORLD_STAGE).path
 
     @cached_property
     def world(self):
@@ -69,7 +74,7 @@ class SeedContext(StudySeed):
         if name == CONTROL and self.cfg.oracle.path is not None:
             return Path(self.cfg.oracle.path).expanduser()
         if name in ("base", CONTROL, "oracle"):
-            return self.stage(BASES_STAGE).path / name / "model"
+            return self.shared_stage(BASES_STAGE).path / name / "model"
         return self.stage(UNLEARN_STAGE).path / name
 
     def load(self, name: str):

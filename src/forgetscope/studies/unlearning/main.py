@@ -24,15 +24,12 @@ from forgetscope.studies.unlearning.study import MAY_CHANGE, STUDY
 from forgetscope.studies.unlearning.summary import UnlearningSummary
 
 SEED_STAGES = (generate_world, pretrain_bases, unlearn_models, evaluate_models, relearn_models)
-SHARED_STAGES = SEED_STAGES[:2]  # with base_seed: the world and bases every seed shares, made once first
+# With base_seed the world and the bases are stages at the run's top, shared: the seed processes take
+# their units (one base each) in parallel (SeedContext.shared_stage).
 
 
 def run_seed(cfg: UnlearningConfig, run_dir: str, seed: int, reporter: Reporter) -> int:
     return run_seed_stages(SeedContext(cfg, RunStore(run_dir), seed, reporter), SEED_STAGES)
-
-
-def run_shared(cfg: UnlearningConfig, run_dir: str, seed: int, reporter: Reporter) -> int:
-    return run_seed_stages(SeedContext(cfg, RunStore(run_dir), seed, reporter), SHARED_STAGES)
 
 
 def run_unlearning(cfg: UnlearningConfig, run_dir: Path, view: ProgressView) -> UnlearningSummary | None:
@@ -44,8 +41,6 @@ def run_unlearning(cfg: UnlearningConfig, run_dir: Path, view: ProgressView) -> 
     check(cfg)
     store = prepare_run(run_dir, cfg, MAY_CHANGE)
     workers = cfg.runtime.resolved_workers(len(cfg.seeds))
-    if cfg.base_seed is not None and workers > 1:
-        map_seeds(run_shared, (cfg, str(run_dir)), cfg.seeds[:1], workers=1, threads=cfg.runtime.threads, view=view)
     map_seeds(run_seed, (cfg, str(run_dir)), cfg.seeds, workers=workers, threads=cfg.runtime.threads, view=view)
     summary = analyze(cfg, store)
     render_report(store, STUDY)

@@ -13,7 +13,7 @@ from forgetscope.world.build import write_jsonl, write_world
 
 
 def generate_world(ctx: SeedContext) -> None:
-    stage = ctx.stage(WORLD_STAGE)
+    stage = ctx.shared_stage(WORLD_STAGE)
 
     def work(_: str) -> dict:
         ctx.reporter.start("world", 1)

@@ -35,7 +35,7 @@ def cache_key(ctx: SeedContext, name: str) -> str:
 
 
 def pretrain_bases(ctx: SeedContext) -> None:
-    stage = ctx.stage(BASES_STAGE)
+    stage = ctx.shared_stage(BASES_STAGE)
 
     def work(name: str) -> dict:
         folder = stage.path / name
