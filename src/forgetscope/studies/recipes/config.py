@@ -14,10 +14,18 @@ from pydantic import Field, model_validator
 from forgetscope.config import StrictModel
 from forgetscope.models.checkpoints_from import CheckpointsFrom
 from forgetscope.studies.common_config import MAX_SEED, BaseModelConfig, Seeds, SeedsRuntime, TinyBase
-from forgetscope.studies.trajectory.config import EvalConfig, FinetuneConfig, RestoreConfig, TrajectoryAnalysis, TrajectoryConfig
+from forgetscope.studies.registry import STUDIES
 from forgetscope.training import CheckpointSchedule, LoraSettings
 from forgetscope.training.config import MAX_STEPS
 from forgetscope.world.config import WorldConfig
+
+# Each recipe runs as a trajectory study, met through its record (studies meet only through the
+# registry and the run store): its config, and the sections of it every recipe shares.
+TRAJECTORY = STUDIES.get("trajectory")
+TrajectoryConfig = TRAJECTORY.config
+_sections = TrajectoryConfig.model_fields
+FinetuneConfig, RestoreConfig, EvalConfig, TrajectoryAnalysis = (
+    _sections[k].annotation for k in ("finetune", "restore", "eval", "analysis"))
 
 
 class Recipe(StrictModel):
@@ -87,6 +95,9 @@ class RecipesConfig(StrictModel):
     @model_validator(mode="after")
     def _recipes(self) -> RecipesConfig:
         names = [r.name for r in self.recipes]
+        if all(r.trains_differently for r in self.recipes):
+            raise ValueError("list one recipe that trains as the trajectory study does (full or LoRA): the recipes that "
+                             "freeze, replay or penalise take its world and base")
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
             raise ValueError(f"recipe names must be distinct ({', '.join(twice)} twice)")
@@ -99,7 +110,16 @@ class RecipesConfig(StrictModel):
                 raise ValueError(f"recipe {r.name}: {_first_error(e)}") from None
         return self
 
-    def trajectory_config(self, recipe: Recipe) -> TrajectoryConfig:
+    def recipe(self, name: str) -> Recipe:
+        return next(r for r in self.recipes if r.name == name)
+
+    @property
+    def run_order(self) -> list[Recipe]:
+        """Recipes that train as the trajectory study does (or bring checkpoints) first: the first of
+        them gives the others that train differently their world and base."""
+        return sorted(self.recipes, key=lambda r: r.trains_differently)
+
+    def trajectory_config(self, recipe: Recipe):
         """The trajectory config this recipe runs: the shared sections with the recipe's changes."""
         data = self.model_dump(mode="json", include={"seeds", "base_seed", "world", "base", "finetune", "restore", "eval", "runtime"})
         ft, train = data["finetune"], data["finetune"]["train"]

@@ -5,8 +5,6 @@ the literature's findings, each decided by its interval."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
@@ -18,14 +16,10 @@ from forgetscope.schema import TrajectorySummary
 from forgetscope.store import RunStore, atomic_write_bytes, atomic_write_json
 from forgetscope.studies.recipes.config import Recipe, RecipesConfig
 from forgetscope.studies.recipes.measures import at_gain, frontier, spearman_interval
-from forgetscope.studies.recipes.s2_forward_kl_measure import KL_FILE, KL_STAGE
+from forgetscope.studies.recipes.inputs import KL_FILE, KL_STAGE, recipe_dir
 from forgetscope.studies.recipes.summary import RecipesSummary
 
 SOURCE = "recipes (Biderman et al. 2024; Lin et al. 2024; Shenfeld et al. 2025)"
-
-
-def recipe_dir(run_dir: Path, recipe: Recipe) -> Path:
-    return Path(run_dir) / "recipes" / recipe.name
 
 
 def _ci(ci) -> list:
@@ -38,14 +32,15 @@ def _neg(ci) -> list:
 
 def recipe_tables(cfg: RecipesConfig, store: RunStore, recipe: Recipe) -> tuple[TrajectorySummary, pd.DataFrame, pd.DataFrame]:
     """(its trajectory summary, per-seed decomposition under the first restorer, forward KL per seed and step)."""
-    sub = RunStore(recipe_dir(store.root, recipe))
+    sub = RunStore(recipe_dir(store.root, recipe.name))
     s = TrajectorySummary.model_validate_json(sub.summary_path.read_text())
     if cfg.analysis.target_probe not in s.probes:
         raise UserError(f"analysis.target_probe: {cfg.analysis.target_probe!r} is not a knowledge probe of the runs "
                         f"(one of: {', '.join(sorted(s.probes))})")
     by_seed = pd.read_parquet(sub.results_dir / "decomposition_by_seed.parquet")
     by_seed = by_seed[by_seed["restorer"] == s.restorers[0].condition]
-    kl = pd.concat([pd.read_parquet(sub.stage(KL_STAGE, seed).path / KL_FILE) for seed in cfg.seeds], ignore_index=True)
+    kl = pd.concat([pd.read_parquet(store.stage(KL_STAGE, seed).path / f"{recipe.name}.{KL_FILE}") for seed in cfg.seeds],
+                   ignore_index=True)
     return s, by_seed, kl
 
 
