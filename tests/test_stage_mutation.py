@@ -1,0 +1,49 @@
+"""Tests written for mutants of the study stages that survived every other test (issue 25's sampled
+mutation pass, docs/mutation.md): each fails on the mutant named in its docstring."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+
+
+def _fact_world_items(step: int = 3) -> pd.DataFrame:
+    """A fact-world item table as conjugate's stage 3 writes it: the base (step 0) and one checkpoint,
+    both transforms, ICL and private items."""
+    rows = []
+    for (s, transform, task), i in itertools.product(itertools.product((0, step), ("identity", "world_l2"), ("icl", "private")), range(4)):
+        score = float((i + s) % 2)
+        rows.append({"model": "base" if s == 0 else "tuned", "seed": 0, "step": s, "suite": "fact_world", "transform": transform,
+                     "task": task, "key": f"{task}/{i:04d}", "item_id": f"fact_world/{transform}/{task}/{i:04d}",
+                     "kind": "starts_with", "output": "", "answer": "x", "score": score, "followed_instruction": score,
+                     "refused": 1 - score if task == "private" else np.nan, "leaked": 0.0 if task == "private" else np.nan})
+    return pd.DataFrame(rows)
+
+
+def _analyze_world(tmp_path, items: pd.DataFrame):
+    from forgetscope.store import RunStore
+    from forgetscope.studies.conjugate.config import ConjugateConfig
+    from forgetscope.studies.conjugate.s4_results_analyze import analyze
+
+    store = RunStore(tmp_path / "run")
+    stage = store.stage("3_fact_world")
+    stage.start()
+    items.to_parquet(stage.path / "seed-0.items.parquet", index=False)
+    stage.mark_done({"trajectory_run": str(tmp_path / "traj")})
+    return analyze(ConjugateConfig.model_validate({"study": "conjugate", "fact_world": {"run": str(tmp_path / "traj")}}), store)
+
+
+def test_conjugate_analysis_refuses_a_non_finite_fact_world_score(tmp_path):
+    """s4_results_analyze.analyze: the fact world's scores are checked for NaN before any row, check or
+    verdict is made from them (mutant: `require_finite(world, ["XXscoreXX"], …)`, which checks no column)."""
+    from forgetscope.errors import NonFiniteError
+
+    items = _fact_world_items()
+    summary = _analyze_world(tmp_path / "finite", items)  # the same table without the NaN is analysed
+    assert summary.fact_world is not None and summary.fact_world.steps == [3]
+    items.loc[5, "score"] = np.nan
+    with pytest.raises(NonFiniteError, match=r"3_fact_world: the scores: 1 non-finite value\(s\) in column 'score'"):
+        _analyze_world(tmp_path / "nan", items)
