@@ -186,6 +186,19 @@ def test_paired_interval_on_hand_made_tables():
     assert got.ci[0] == pytest.approx(m - half, abs=1e-6) and got.ci[1] == pytest.approx(m + half, abs=1e-6)
 
 
+def test_seeds_that_agree_exactly_fall_back_to_the_item_bootstrap():
+    """Models shared by every seed (no training since the base) give one value per seed: the interval
+    is then over items, not a zero-width t-interval."""
+    from forgetscope.studies.unlearning.verdict import difference_interval
+
+    items = np.array([1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 0.0, 1.0])
+    m, lo, hi = difference_interval(np.full(5, items.mean()), items, 0.95, 2000)
+    assert m == pytest.approx(items.mean()) and lo < m - 0.1 and hi > m + 0.1
+    m, lo, hi = difference_interval(np.array([0.5, 0.6, 0.7]), items, 0.95, 2000)
+    half = stats.t.ppf(0.975, 2) * 0.1 / np.sqrt(3)
+    assert (lo, hi) == (pytest.approx(0.6 - half), pytest.approx(0.6 + half))
+
+
 def test_recovered_share():
     from forgetscope.studies.unlearning.verdict import recovered_share
 
@@ -231,6 +244,8 @@ def test_oracle_with_another_tokenizer(tmp_path):
 # -- the smoke run, end to end, and its summary recomputed from its item tables ----------------
 def test_smoke_run_end_to_end(tmp_path):
     cfg = smoke()
+    cfg["base"]["train"]["steps"] = 40  # seconds, not a minute: the numbers are recomputed, not judged
+    cfg["world"]["pretrain"] = {"bios_per_person": 2, "icl_episodes": 30}
     path = write_yaml(tmp_path / "smoke.yaml", cfg)
     out = tmp_path / "run"
     proc = run_cli("run", path, "--out", out)
@@ -247,6 +262,8 @@ def test_smoke_run_end_to_end(tmp_path):
         return np.array([t[t.seed == s].score.mean() for s in seeds])
 
     def t_ci(v):
+        if np.ptp(v) == 0:  # every seed the same: an item interval (checked in the unit test), contains the mean
+            return None
         half = stats.t.ppf(0.975, len(v) - 1) * np.std(v, ddof=1) / np.sqrt(len(v))
         return v.mean() - half, v.mean() + half
 
@@ -267,16 +284,21 @@ def test_smoke_run_end_to_end(tmp_path):
                 mine, ctrl = relearn[sel & (relearn.model == m["name"])], relearn[sel & (relearn.model == "oracle-control")]
                 assert sorted(mine.item_id) == sorted(base_f[base_f.seed == seeds[0]].item_id.tolist() * len(seeds))
             excess = seed_means(mine) - seed_means(ctrl)
-            lo, hi = t_ci(excess)
             assert a["excess"] == pytest.approx(excess.mean(), abs=1e-6)
-            assert a["ci"][0] == pytest.approx(lo, abs=1e-6) and a["ci"][1] == pytest.approx(hi, abs=1e-6)
+            ci = t_ci(excess)
+            if ci is None:
+                assert a["ci"][0] <= excess.mean() <= a["ci"][1]
+                lo, hi = a["ci"]
+            else:
+                lo, hi = ci
+                assert a["ci"][0] == pytest.approx(lo, abs=1e-6) and a["ci"][1] == pytest.approx(hi, abs=1e-6)
             want = "hidden" if lo > delta + 1e-9 else "removed" if hi <= delta + 1e-9 else "uncertain"
             assert a["label"] == want
             lost = base_f.score.mean() - mine_f.score.mean()
             share = (mine.score.mean() - mine_f.score.mean()) / lost if lost > 0 else None
             assert a["recovered_share"] == (None if share is None else pytest.approx(share, abs=1e-6))
             labels.append(want)
-        f_hi = t_ci(forgetting)[1]
+        f_hi = m["forgetting"]["ci"][1] if t_ci(forgetting) is None else t_ci(forgetting)[1]
         want = ("not_unlearned" if f_hi <= delta + 1e-9 else "hidden" if "hidden" in labels
                 else "removed" if all(x == "removed" for x in labels) else "uncertain")
         assert m["verdict"] == want

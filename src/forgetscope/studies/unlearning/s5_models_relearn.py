@@ -1,6 +1,6 @@
 """Stage 5: relearning attacks on the control oracle and every audited model, one unit per model,
 attack and fold: train on the attack's text with the same budget for every model, probing the forget
-set (the attack's probed part), retain and general at each point of the budget curve."""
+set (the attack's probed part) and the retain set at each point of the budget curve."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def relearn_models(ctx: SeedContext) -> None:
 
         model_name, attack, fold = units[unit]
         cfg = ctx.cfg.relearn.train
-        items = [it for p in ("forget", "retain", "general") for it in ctx.items[p]]
+        items = [it for p in ("forget", "retain") for it in ctx.items[p]]  # general: before relearning only (stage 4)
         if fold is not None:  # probe only the held-out part of the forget set
             keep = ctx.fold_people(fold)
             items = [it for it in items if it.probe != "forget" or it.meta["person"] in keep]

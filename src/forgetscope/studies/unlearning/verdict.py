@@ -48,9 +48,11 @@ def recovered_share(attacked: float, unlearned: float, base: float) -> float | N
 
 def difference_interval(per_seed: np.ndarray, per_item: np.ndarray, level: float, n_boot: int, seed: int = 0) -> tuple[float, float, float]:
     """Mean and interval of a paired difference: a t-interval over seeds (per_seed: one mean difference
-    per seed), or with one seed a bootstrap over items (per_item: one difference per item)."""
+    per seed), or a bootstrap over items (per_item: one difference per item, of the first seed) with one
+    seed, or when every seed gives the same value (the models compared do not vary with the seed, as the
+    shared base and oracles under `base_seed` before any training: a t-interval would have no width)."""
     per_seed = np.asarray(per_seed, dtype=float)
-    if len(per_seed) >= 2:
+    if len(per_seed) >= 2 and np.ptp(per_seed) > 0:
         return seed_interval(per_seed, level)
     reps = bootstrap_distribution(np.asarray(per_item, dtype=float).reshape(-1, 1), n_boot=n_boot, seed=seed)[:, 0]
     tail = 100 * (1 - level) / 2
