@@ -246,6 +246,7 @@ def test_smoke_run_end_to_end(tmp_path):
     cfg = smoke()
     cfg["base"]["train"]["steps"] = 40  # seconds, not a minute: the numbers are recomputed, not judged
     cfg["world"]["pretrain"] = {"bios_per_person": 2, "icl_episodes": 30}
+    cfg["relearn"]["curve"] = []  # the full budget only: half the probing
     path = write_yaml(tmp_path / "smoke.yaml", cfg)
     out = tmp_path / "run"
     proc = run_cli("run", path, "--out", out)
