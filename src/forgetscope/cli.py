@@ -225,7 +225,8 @@ def demo(
 ) -> None:
     """Every study at demo scale on the synthetic worlds, one report.
 
-    The studies run their embedded default configs (configs/*-demo.yaml hold the same values)."""
+    The studies run their embedded configs, src/forgetscope/configs/demo-*.yaml (every value is
+    written there; `forgetscope validate FILE --print` shows the rest)."""
     from forgetscope.demo import run_demo
 
     report = run_demo(out, console=console, quiet=quiet)
@@ -312,6 +313,7 @@ def compare_runs_cmd(
 
     table, findings = compare_runs(runs)
     stdout = Console()
+    stdout = stdout if stdout.is_terminal else Console(width=200)  # piped or captured: no cell cut
     for title, frame in (("checkpoints: in points [interval]", shown(table)), ("findings", shown_findings(findings))):
         view = Table(title=title)
         for col in frame.columns:
