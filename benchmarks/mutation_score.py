@@ -48,7 +48,7 @@ def stages_table(results: Path, root: Path) -> None:
         total.update({"n": n, "before": before, "after": after, "N": population.get(module, 0)})
         print(f"| {module.removeprefix('forgetscope.')} | {population.get(module, '?')} | {n} | {before} | {pct(before, n)} | {after} | {pct(after, n)} |")
     if total["n"]:
-        print(f"| **all (pooled)** | {total['N']} | {total['n']} | {total['before']} | {pct(total['before'], total['n'])} | "
+        print(f"| **the sampled mutants together** (equal draws per module, not weighted by its size) | {total['N']} | {total['n']} | {total['before']} | {pct(total['before'], total['n'])} | "
               f"{total['after']} | {pct(total['after'], total['n'])} |")
 
 

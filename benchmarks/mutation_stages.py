@@ -266,14 +266,15 @@ def main() -> None:
         verdict = None
         for phase, tests in (("BEFORE", [*units, *args.also, *(f"{STUDY_TESTS[s][0]}::{t}" for s in forks for t in STUDY_TESTS[s][2])]),
                              ("AFTER", [*(f"{STUDY_TESTS[s][0]}::{ORACLE}" for s in forks), *invariants])):
-            shutil.rmtree(work, ignore_errors=True)
-            shutil.copytree(pristine, work, symlinks=True)
-            for study, first in forks.items():
-                drop_stages(runs[study][0], study, first)
-                if first <= BASE_STAGE.get(study, 0):  # the tests' fixtures pre-train their base in an empty cache
-                    shutil.rmtree(work / study / "cache", ignore_errors=True)
-                    shutil.rmtree(work / "fscache", ignore_errors=True)
-            result = run_child("" if control else name, tests, runs, forks, work, args.timeout)
+            if phase == "BEFORE":  # the second phase reads the runs the first one resumed (its tests passed on them)
+                shutil.rmtree(work, ignore_errors=True)
+                shutil.copytree(pristine, work, symlinks=True)
+                for study, first in forks.items():
+                    drop_stages(runs[study][0], study, first)
+                    if first <= BASE_STAGE.get(study, 0):  # the tests' fixtures pre-train their base in an empty cache
+                        shutil.rmtree(work / study / "cache", ignore_errors=True)
+                        shutil.rmtree(work / "fscache", ignore_errors=True)
+            result = run_child("" if control else name, tests, runs, forks if phase == "BEFORE" else {}, work, args.timeout)
             if result in ("KILLED", "TIMEOUT"):
                 verdict = f"{result}-{phase}"
                 break
