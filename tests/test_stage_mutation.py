@@ -47,3 +47,43 @@ def test_conjugate_analysis_refuses_a_non_finite_fact_world_score(tmp_path):
     items.loc[5, "score"] = np.nan
     with pytest.raises(NonFiniteError, match=r"3_fact_world: the scores: 1 non-finite value\(s\) in column 'score'"):
         _analyze_world(tmp_path / "nan", items)
+
+
+def test_every_trajectory_stage_scores_at_the_configured_batch_size(tmp_path, monkeypatch):
+    """s4_checkpoints_evaluate (and s5, s6) build their scorers with `eval.batch_size` (mutant:
+    `NativeScorer(model, ctx.tokenizer, )`, the default of 64, which equals the smoke config's, so no
+    number shows it; on a GPU the configured size is what keeps a large model in memory)."""
+    from conftest import SMOKE, run_cli, write_yaml
+
+    from forgetscope.evaluation.scorer import NativeScorer
+
+    sizes = []
+    init = NativeScorer.__init__
+
+    def recording(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        sizes.append(self.batch_size)
+
+    monkeypatch.setattr(NativeScorer, "__init__", recording)
+    cfg = {**SMOKE, "eval": {"batch_size": 5}, "runtime": {**SMOKE["runtime"], "cache_dir": str(tmp_path / "cache")}}
+    proc = run_cli("run", write_yaml(tmp_path / "c.yaml", cfg), "--out", str(tmp_path / "run"), "-q")
+    assert proc.returncode == 0, proc.stderr
+    # s4: the base and 3 checkpoints; s5: the base; s6: the base and 3 checkpoints restored
+    assert len(sizes) >= 9 and set(sizes) == {5}, sizes
+
+
+@pytest.mark.parametrize("change", [{"task__d": 4}, {"task__k_max": 6}, {"task__n_discrete": 5}, {"task__sigma": 0.25},
+                                    {"task__tau": 2.0}, {"task__alpha": 0.25}])
+def test_the_regression_base_cache_key_covers_the_task(change):
+    """s1_base_pretrain.base_cache_key: a base pre-trained on another task is another base (mutant:
+    the task left out of the key, so a cached base of one task was taken for another)."""
+    from test_regression_study import tiny
+
+    from forgetscope.studies.regression.config import RegressionConfig
+    from forgetscope.studies.regression.context import SeedContext
+    from forgetscope.studies.regression.s1_base_pretrain import base_cache_key
+
+    def key(**changes) -> str:
+        return base_cache_key(SeedContext(RegressionConfig.model_validate(tiny(**changes)), None, 0, None))
+
+    assert key() == key() and key(**change) != key()
