@@ -87,3 +87,23 @@ def test_the_regression_base_cache_key_covers_the_task(change):
         return base_cache_key(SeedContext(RegressionConfig.model_validate(tiny(**changes)), None, 0, None))
 
     assert key() == key() and key(**change) != key()
+
+
+def test_fine_tuning_data_in_the_text_format_is_packed_into_lm_blocks(tiny_world):
+    """s3_model_finetune.finetune_batches: `text` rows (a user's own fine-tuning data) become packed LM
+    blocks of `finetune.train.max_length` (mutant: `lm_texts(label)`, a crash on the first such data; a
+    tiny base accepts only the world's data, so no end-to-end smoke run reaches this branch)."""
+    from types import SimpleNamespace
+
+    from forgetscope.studies.trajectory.s3_model_finetune import finetune_batches
+    from forgetscope.training.batches import LMBatches
+
+    tok = tiny_world.tokenizer()
+    rows = tiny_world.restore  # the world's restoration texts: {"text": ...} rows
+    finetune = SimpleNamespace(data="own.jsonl", loss="completion", train=SimpleNamespace(max_length=16))
+    ctx = SimpleNamespace(cfg=SimpleNamespace(finetune=finetune), tokenizer=tok, seed=0,
+                          rows=lambda data, default: rows, label=lambda data, default: data)
+    batches = finetune_batches(ctx)
+    stream = [i for ids in tok([r["text"] for r in rows], add_special_tokens=False)["input_ids"] for i in [*ids, tok.eos_token_id]]
+    assert isinstance(batches, LMBatches) and batches.blocks.shape == (len(stream) // 16, 16)
+    assert batches.blocks.flatten().tolist() == stream[: batches.blocks.numel()]
