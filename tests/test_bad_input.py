@@ -82,6 +82,7 @@ def test_every_config_number_is_bounded():
 
     cross_checked = {
         "TrainConfig.lr": "a rate too high shows as a non-finite loss: the run stops at that step (exit 2)",
+        "Recipe.lr": "replaces finetune.train.lr: the same loop, the same non-finite-loss stop (exit 2)",
         "SeedsRuntime.threads": "at most 4 per CPU core (a validator)",
         "RuntimeConfig.threads": "at most 4 per CPU core (a validator)",
         "SeedsRuntime.workers": "at most 4 per CPU core (a validator)",

@@ -3,7 +3,7 @@ relearning attacks and prompt-side attacks, and the verdict's tolerance (docs/un
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -67,14 +67,9 @@ class RelearnConfig(StrictModel):
         "biographies of the other forget parts; retain: biographies of the retain people")
     data: str = Field("world", description="the text attack's {'text'} rows: 'world' (restoration text) or a file")
     train: TrainConfig = Field(TrainConfig(steps=40, batch_size=16, lr=1e-3, max_length=64), description="the relearning budget")
-    curve: list[float] = Field([0.25, 0.5], description="extra points of the budget curve, as fractions of train.steps "
-                               "(the full budget is always probed)")
-
-    @model_validator(mode="after")
-    def _fractions(self) -> RelearnConfig:
-        if any(not 0 < f < 1 for f in self.curve):
-            raise ValueError("relearn.curve: fractions strictly between 0 and 1")
-        return self
+    curve: list[Annotated[float, Field(gt=0, lt=1)]] = Field(
+        [0.25, 0.5], description="extra points of the budget curve, as fractions of train.steps, each strictly between "
+        "0 and 1 (the full budget is always probed)")
 
     def steps(self) -> list[int]:
         """The probed steps of every relearning run, the full budget last."""
