@@ -77,6 +77,24 @@ class RecipesAnalysis(TrajectoryAnalysis):
     kl_examples: int = Field(64, ge=1, le=100_000, description="fine-tuning examples the forward KL to the base is measured on")
 
 
+class InterpolationSweep(StrictModel):
+    """Post-hoc weight interpolation (WiSE-FT; Lin et al. 2024) swept as its own curve:
+    theta(alpha) = theta_base + alpha (theta_checkpoint - theta_base) on a recipe's last checkpoint, probed
+    as the checkpoints are (target gain and forgetting; not restored)."""
+
+    alphas: list[float] = Field([], max_length=64, description="the alphas (0 = the base, 1 = the last checkpoint); "
+                                "empty: no sweep")
+    recipes: list[str] | None = Field(None, description="the recipes whose last checkpoint is swept (null: every recipe)")
+
+    @model_validator(mode="after")
+    def _alphas(self) -> InterpolationSweep:
+        if any(not 0.0 <= a <= 1.0 for a in self.alphas):
+            raise ValueError("interpolation.alphas: each alpha lies in [0, 1] (0 = the base, 1 = the checkpoint)")
+        if any(b <= a for a, b in zip(self.alphas, self.alphas[1:])):
+            raise ValueError("interpolation.alphas: each alpha once, in increasing order")
+        return self
+
+
 class RecipesConfig(StrictModel):
     study: Literal["recipes"] = "recipes"
     name: str = Field("recipes", description="a label for reports")
@@ -91,6 +109,8 @@ class RecipesConfig(StrictModel):
     analysis: RecipesAnalysis = RecipesAnalysis()
     runtime: SeedsRuntime = SeedsRuntime()
     recipes: list[Recipe] = Field(..., min_length=1, description="the variations, in the order tables and plots show them")
+    interpolation: InterpolationSweep = Field(InterpolationSweep(), description="weight interpolation of the last checkpoint "
+                                              "toward the base, swept over alphas")
 
     @model_validator(mode="after")
     def _recipes(self) -> RecipesConfig:
@@ -101,6 +121,9 @@ class RecipesConfig(StrictModel):
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
             raise ValueError(f"recipe names must be distinct ({', '.join(twice)} twice)")
+        unknown = sorted(set(self.interpolation.recipes or []) - set(names))
+        if unknown:
+            raise ValueError(f"interpolation.recipes: no recipe named {', '.join(unknown)} (recipes: {', '.join(names)})")
         if any(r.replay for r in self.recipes) and self.restore.data is None:
             raise ValueError("a replay recipe replays restore.data's text: give restore.data")
         for r in self.recipes:
@@ -109,6 +132,14 @@ class RecipesConfig(StrictModel):
             except ValueError as e:
                 raise ValueError(f"recipe {r.name}: {_first_error(e)}") from None
         return self
+
+    @property
+    def swept(self) -> list[Recipe]:
+        """The recipes whose last checkpoint the interpolation sweep probes (none without alphas)."""
+        if not self.interpolation.alphas:
+            return []
+        names = self.interpolation.recipes
+        return [r for r in self.recipes if names is None or r.name in names]
 
     def recipe(self, name: str) -> Recipe:
         return next(r for r in self.recipes if r.name == name)

@@ -7,13 +7,19 @@ from pathlib import Path
 
 from forgetscope.data import as_source, detect_format, lm_texts, load_rows, sft_segments
 from forgetscope.errors import UserError
+from forgetscope.evaluation.items import ProbeItem, load_items
+from forgetscope.evaluation.probe_runner import ProbeSettings
+from forgetscope.evaluation.rules import DEFAULT_REFUSAL_MARKERS
 from forgetscope.models import load_model
 from forgetscope.studies.common_config import WORLD
 from forgetscope.training import LMBatches, SFTBatches
 from forgetscope.views import TrajectoryRun
+from forgetscope.world.build import read_l2_lexicon
 
 KL_STAGE = "1_forward_kl"  # per seed, in this study's run folder: one unit per recipe
 KL_FILE = "forward_kl.parquet"
+INTERP_STAGE = "2_interpolation"  # per seed: one unit per swept recipe
+INTERP_FILE = "interpolation.parquet"
 
 
 def recipe_dir(run_dir: str | Path, name: str) -> Path:
@@ -42,6 +48,17 @@ class RecipeInputs:
 
     def tokenizer(self):
         return self.run.tokenizer(self.seed) if self.tiny else self.cfg.base.load_tokenizer()
+
+    def probe_items(self) -> list[ProbeItem]:
+        return load_items(self.ref(self.cfg.eval.probes, "probes.jsonl"))
+
+    def probe_settings(self) -> ProbeSettings:
+        """As the trajectory's evaluation probes: the world's L2 word for "sorry" marks an L2 refusal."""
+        markers = list(DEFAULT_REFUSAL_MARKERS)
+        world = self.run.world_dir(self.seed)
+        lex = read_l2_lexicon(world, required=False) if (world / "world.json").exists() else None
+        markers += [lex["sorry"]] if lex is not None and "sorry" in lex else []
+        return ProbeSettings(max_new_tokens=self.cfg.eval.max_new_tokens, stop=self.cfg.eval.stop, refusal_markers=markers)
 
     def load(self, path: str | Path, device):
         """A model or checkpoint folder (an adapter merged into its base)."""

@@ -1,8 +1,9 @@
 """Pure functions of the recipes' analysis: Pareto frontiers, forgetting at a matched target gain, and
-a rank correlation with its bootstrap interval."""
+a rank correlation with its bootstrap interval over seeds."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -34,23 +35,39 @@ def at_gain(gains: Sequence[float], values: Sequence[float], target: float) -> f
     return float(np.interp(target, ug, uv))
 
 
-def spearman_interval(x: Sequence[float], y: Sequence[float], *, n_boot: int, level: float, seed: int) -> tuple[float, float, float]:
-    """Spearman's rho of the points (x, y) and a percentile bootstrap interval resampling the points;
-    NaN where it is undefined (fewer than 3 points, a constant side)."""
+def spearman_interval(x: Sequence[float], y: Sequence[float], x_by_seed, y_by_seed, *, n_boot: int, level: float,
+                      seed: int) -> tuple[float, float, float]:
+    """Spearman's rho of the points (x, y) (each a mean over seeds) and a percentile bootstrap interval
+    that resamples seeds, not points: the recipes and checkpoints are the design, fixed; what another
+    run would change is the seeds. Each replicate draws as many seeds as there are, with replacement,
+    averages every point over them (`x_by_seed`, `y_by_seed`: [seeds, points], NaN where missing) and
+    ranks the averages. NaN where rho is undefined (fewer than 3 points, a constant side); NaN bounds
+    with fewer than 2 seeds (one seed has no spread to resample)."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     keep = np.isfinite(x) & np.isfinite(y)
-    x, y = x[keep], y[keep]
-    if len(x) < 3:
+    if keep.sum() < 3:
         return float("nan"), float("nan"), float("nan")
-    rho = _rho(x, y)
+    rho = _rho(x[keep], y[keep])
+    xs, ys = np.asarray(x_by_seed, dtype=float), np.asarray(y_by_seed, dtype=float)
+    n_seeds = xs.shape[0]
+    if n_seeds < 2:
+        return rho, float("nan"), float("nan")
     rng = np.random.default_rng(seed)
-    boots = [_rho(x[i], y[i]) for i in rng.integers(0, len(x), size=(n_boot, len(x)))]
-    boots = np.asarray([b for b in boots if np.isfinite(b)])
+    boots = np.asarray([_rho_of_means(xs[i], ys[i]) for i in rng.integers(0, n_seeds, size=(n_boot, n_seeds))])
+    boots = boots[np.isfinite(boots)]
     if not len(boots):
         return rho, float("nan"), float("nan")
     alpha = (1 - level) / 2
     lo, hi = np.quantile(boots, [alpha, 1 - alpha])
     return rho, float(lo), float(hi)
+
+
+def _rho_of_means(xs: np.ndarray, ys: np.ndarray) -> float:
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a point no drawn seed has: NaN, dropped
+        x, y = np.nanmean(xs, axis=0), np.nanmean(ys, axis=0)
+    keep = np.isfinite(x) & np.isfinite(y)
+    return _rho(x[keep], y[keep]) if keep.sum() >= 3 else float("nan")
 
 
 def _rho(x: np.ndarray, y: np.ndarray) -> float:

@@ -34,16 +34,29 @@ class RecipePoint(Record):
     frontier_pseudo: bool = Field(description="on its recipe's Pareto frontier of target gain against pseudo forgetting")
 
 
+class InterpolationPoint(Record):
+    recipe: str = Field(description="the recipe whose last checkpoint is interpolated toward the base")
+    step: int = Field(description="that checkpoint's fine-tuning step")
+    alpha: float = Field(description="theta_base + alpha (theta_checkpoint - theta_base): 0 is the base, 1 the checkpoint")
+    target_gain: Num = Field(description="the target probe's score minus the base's (mean over seeds)")
+    target_gain_ci: Interval = Field(description="t-interval over seeds at ci_level [lo, hi] of target_gain (null with one seed)")
+    forgetting: Num = Field(description="B - F(alpha) on the primary probe (mean over seeds); not restored: no pseudo/actual split")
+    forgetting_ci: Interval = Field(description="t-interval over seeds at ci_level [lo, hi] of forgetting (null with one seed)")
+
+
 class KLCorrelation(Record):
     against: str = Field(description="the measured quantity forward_kl is ranked against")
     spearman: Num = Field(description="Spearman rank correlation over every recipe and checkpoint (seed means)")
-    ci: Interval = Field(description="percentile bootstrap interval at ci_level [lo, hi], resampling the points")
+    ci: Interval = Field(description="percentile bootstrap interval at ci_level [lo, hi], resampling seeds (each replicate "
+                         "re-averages every point over the drawn seeds); null with one seed")
     n_points: int = Field(description="recipe x checkpoint points")
+    n_seeds: int = Field(description="seeds the interval resamples")
 
 
 class RecipesSummary(Record):
     study: Literal["recipes"] = Field("recipes", description="the study that wrote this summary")
-    schema_version: Literal[1] = Field(1, description="the version of this layout")
+    schema_version: Literal[2] = Field(2, description="the version of this layout (2: interpolation, kl_correlation.n_seeds, "
+                                       "its interval resamples seeds)")
     name: str = Field(description="the config's name")
     probe: str = Field(description="the primary probe whose forgetting is decomposed (analysis.primary_probe)")
     target_probe: str = Field(description="the fine-tuning task's probe (analysis.target_probe)")
@@ -53,6 +66,8 @@ class RecipesSummary(Record):
     seeds: list[int] = Field(description="the seeds every recipe ran; numbers are means over them")
     recipes: list[RecipeInfo] = Field(description="in config order")
     points: list[RecipePoint] = Field(description="one per recipe and checkpoint")
+    interpolation: list[InterpolationPoint] = Field(description="the weight-interpolation sweep (config interpolation): one per "
+                                                    "swept recipe and alpha; empty without alphas")
     kl_correlation: KLCorrelation = Field(description="does the cheap forward KL rank the checkpoints as the measured forgetting does?")
     findings: list[Finding] = Field(description="the literature's claims, each decided by its interval")
     forgetscope_version: str = Field(description="the forgetscope version that wrote it")

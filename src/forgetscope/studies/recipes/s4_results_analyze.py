@@ -1,7 +1,8 @@
 """The recipes side by side (whole run): each recipe's trajectory summary and per-seed decomposition
 (its run folder's summary.json and results/decomposition_by_seed.parquet, as the trajectory study
 wrote them) and its forward KL, into one summary with Pareto frontiers, the KL rank correlation and
-the literature's findings, each decided by its interval."""
+the literature's findings, each decided by its interval; and the interpolation sweep's curve (stage 3's
+item tables against each recipe's base scores)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from forgetscope.schema import TrajectorySummary
 from forgetscope.store import RunStore, atomic_write_bytes, atomic_write_json
 from forgetscope.studies.recipes.config import Recipe, RecipesConfig
 from forgetscope.studies.recipes.measures import at_gain, frontier, spearman_interval
-from forgetscope.studies.recipes.inputs import KL_FILE, KL_STAGE, recipe_dir
+from forgetscope.studies.recipes.inputs import INTERP_FILE, INTERP_STAGE, KL_FILE, KL_STAGE, recipe_dir
 from forgetscope.studies.recipes.summary import RecipesSummary
 
 SOURCE = "recipes (Biderman et al. 2024; Lin et al. 2024; Shenfeld et al. 2025)"
@@ -27,7 +28,7 @@ def _ci(ci) -> list:
 
 
 def _neg(ci) -> list:
-    return [num(-ci[1]) if ci[1] is not None else None, num(-ci[0]) if ci[0] is not None else None]
+    return [num(0.0 - ci[1]) if ci[1] is not None else None, num(0.0 - ci[0]) if ci[0] is not None else None]  # 0.0 - x: no -0.0
 
 
 def recipe_tables(cfg: RecipesConfig, store: RunStore, recipe: Recipe) -> tuple[TrajectorySummary, pd.DataFrame, pd.DataFrame]:
@@ -50,7 +51,7 @@ def recipe_points(cfg: RecipesConfig, recipe: Recipe, s: TrajectorySummary, kl: 
     for c in s.probes[s.probe].checkpoints:
         t = target[c.step]
         m, lo, hi = seed_interval(kl.loc[kl["step"] == c.step, "forward_kl"].to_numpy(), cfg.analysis.ci_level)
-        points.append({"recipe": recipe.name, "step": c.step, "target_gain": num(-t.forgetting) if t.forgetting is not None else None,
+        points.append({"recipe": recipe.name, "step": c.step, "target_gain": num(0.0 - t.forgetting) if t.forgetting is not None else None,
                        "target_gain_ci": _neg(t.ci.forgetting), "forgetting": c.forgetting, "forgetting_ci": _ci(c.ci.forgetting),
                        "pseudo": c.recovered, "pseudo_ci": _ci(c.ci.recovered), "actual": c.unrecovered, "actual_ci": _ci(c.ci.unrecovered),
                        "label": c.label_ci, "forward_kl": num(m), "forward_kl_ci": [num(lo), num(hi)]})
@@ -65,6 +66,39 @@ def _per_seed(by_seed: pd.DataFrame, probe: str, column: str) -> pd.DataFrame:
     """seed x step table of one probe's column."""
     d = by_seed[(by_seed["probe"] == probe) & (by_seed["step"] > 0)]
     return d.pivot_table(index="seed", columns="step", values=column, aggfunc="mean")
+
+
+def interpolation_points(cfg: RecipesConfig, store: RunStore, probe: str) -> tuple[list[dict], pd.DataFrame]:
+    """Per swept recipe and alpha: target gain and forgetting of theta(alpha), each a mean over seeds of
+    (score at alpha - the base's score) with its t-interval; the base's scores are the recipe's run's own
+    (condition checkpoint, step 0). Also the sweep's item table, every seed."""
+    a, points, tables = cfg.analysis, [], []
+    for r in cfg.swept:
+        sweep = pd.concat([pd.read_parquet(store.stage(INTERP_STAGE, seed).path / f"{r.name}.{INTERP_FILE}") for seed in cfg.seeds],
+                          ignore_index=True)
+        tables.append(sweep)
+        items = pd.read_parquet(RunStore(recipe_dir(store.root, r.name)).results_dir / "items.parquet")
+        base = items[(items["condition"] == "checkpoint") & (items["step"] == 0)].groupby(["seed", "probe"])["score"].mean()
+        at = sweep.groupby(["alpha", "seed", "probe"])["score"].mean()
+        for alpha in cfg.interpolation.alphas:
+            gain = np.asarray([at[(alpha, s, a.target_probe)] - base[(s, a.target_probe)] for s in cfg.seeds])
+            forgetting = np.asarray([base[(s, probe)] - at[(alpha, s, probe)] for s in cfg.seeds])
+            (g, g_lo, g_hi), (f, f_lo, f_hi) = seed_interval(gain, a.ci_level), seed_interval(forgetting, a.ci_level)
+            points.append({"recipe": r.name, "step": int(sweep["step"].iloc[0]), "alpha": alpha, "target_gain": num(g),
+                           "target_gain_ci": [num(g_lo), num(g_hi)], "forgetting": num(f), "forgetting_ci": [num(f_lo), num(f_hi)]})
+    return points, (pd.concat(tables, ignore_index=True) if tables else pd.DataFrame())
+
+
+def seed_matrix(seeds: list[int], points: list[dict], per_recipe) -> np.ndarray:
+    """[seeds, points] of one quantity: `per_recipe(name)` is its seed x step table; NaN where missing."""
+    tables = {p["recipe"]: per_recipe(p["recipe"]) for p in points}
+    out = np.full((len(seeds), len(points)), np.nan)
+    for j, p in enumerate(points):
+        t = tables[p["recipe"]]
+        for i, seed in enumerate(seeds):
+            if seed in t.index and p["step"] in t.columns:
+                out[i, j] = t.at[seed, p["step"]]
+    return out
 
 
 def lora_finding(cfg: RecipesConfig, lora: Recipe, full: Recipe, tables: dict, probe: str) -> dict:
@@ -116,28 +150,36 @@ def analyze_recipes(cfg: RecipesConfig, store: RunStore) -> RecipesSummary:
     probe = first.probe
     x = [np.nan if p["forward_kl"] is None else p["forward_kl"] for p in points]
     y = [np.nan if p["forgetting"] is None else p["forgetting"] for p in points]
-    rho, lo, hi = spearman_interval(x, y, n_boot=a.n_bootstrap, level=a.ci_level, seed=cfg.seeds[0])
+    kl_all = pd.concat(kls, ignore_index=True)
+    x_seed = seed_matrix(cfg.seeds, points, lambda r: kl_all[kl_all["recipe"] == r].pivot_table(
+        index="seed", columns="step", values="forward_kl", aggfunc="mean"))
+    y_seed = seed_matrix(cfg.seeds, points, lambda r: _per_seed(tables[r], probe, "forgetting"))
+    rho, lo, hi = spearman_interval(x, y, x_seed, y_seed, n_boot=a.n_bootstrap, level=a.ci_level, seed=cfg.seeds[0])
     n = int(np.sum(np.isfinite(x) & np.isfinite(y)))
     findings = [finding("kl_predicts_forgetting", "forward KL to the base on the fine-tuning data predicts forgetting", SOURCE,
                         f"Spearman correlation of forward KL and {probe} forgetting over {n} recipe x checkpoint points",
                         rho, (lo, hi), interval_verdict(lo, hi, 0.0, "above"),
-                        f"rho {rho:+.2f} over {n} points; the interval resamples the points" if np.isfinite(rho)
-                        else f"undefined over {n} points (fewer than 3, or one side constant)", unit="rho")]
+                        f"rho {rho:+.2f} over {n} points (seed means); the interval resamples the {len(cfg.seeds)} seeds"
+                        if np.isfinite(rho) else f"undefined over {n} points (fewer than 3, or one side constant)", unit="rho")]
     full = next((r for r in cfg.recipes if r.name == a.reference), None)
     if full is not None:
         findings += [lora_finding(cfg, r, full, tables, probe) for r in cfg.recipes if r.lora is not None]
         findings += [f for r in cfg.recipes if r.replay for f in [replay_finding(cfg, r, full, tables, probe)] if f is not None]
+    interpolation, sweep = interpolation_points(cfg, store, probe)
     summary = RecipesSummary.model_validate({
         "name": cfg.name, "probe": probe, "target_probe": a.target_probe, "restorer": first.restorers[0].condition,
         "delta": a.delta, "ci_level": a.ci_level, "seeds": cfg.seeds,
         "recipes": [{"name": r.name, "describe": r.describe(), "options": r.model_dump(mode="json", exclude_defaults=True),
                      "run": f"recipes/{r.name}"} for r in cfg.recipes],
-        "points": points,
-        "kl_correlation": {"against": f"{probe} forgetting", "spearman": num(rho), "ci": [num(lo), num(hi)], "n_points": n},
+        "points": points, "interpolation": interpolation,
+        "kl_correlation": {"against": f"{probe} forgetting", "spearman": num(rho), "ci": [num(lo), num(hi)], "n_points": n,
+                           "n_seeds": len(cfg.seeds)},
         "findings": findings, "forgetscope_version": __version__,
     })
     store.results_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(store.results_dir / "points.parquet", pd.DataFrame(summary.model_dump(mode="json")["points"]).to_parquet(index=False))
     atomic_write_bytes(store.results_dir / "forward_kl.parquet", pd.concat(kls, ignore_index=True).to_parquet(index=False))
+    if len(sweep):
+        atomic_write_bytes(store.results_dir / "interpolation_items.parquet", sweep.to_parquet(index=False))
     atomic_write_json(store.summary_path, summary.model_dump(mode="json"))
     return summary
