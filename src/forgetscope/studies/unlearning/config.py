@@ -1,5 +1,9 @@
 """Config of the unlearning study: a base, an oracle that never saw the forget set, unlearned models,
-relearning attacks and prompt-side attacks, and the verdict's tolerance (docs/unlearning.md)."""
+relearning attacks and prompt-side attacks, and the verdict's tolerance (docs/unlearning.md).
+
+Two kinds of base: the fact world's tiny base (`base.kind: tiny`: the world makes the forget, retain
+and general sets and pre-trains the oracle), or a pretrained model (`base.kind: pretrained`: the sets
+come from a probe file, `probes`, the oracle is optional, `oracle.path`)."""
 
 from __future__ import annotations
 
@@ -8,12 +12,22 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from forgetscope.config import StrictModel
-from forgetscope.studies.common_config import MAX_BOOTSTRAP, MAX_SEED, AnalysisConfig, Seeds, SeedsRuntime, TinyBase
+from forgetscope.models.checkpoints_from import CheckpointsFrom
+from forgetscope.studies.common_config import (
+    MAX_BOOTSTRAP,
+    MAX_SEED,
+    AnalysisConfig,
+    BaseModelConfig,
+    Seeds,
+    SeedsRuntime,
+    TinyBase,
+)
 from forgetscope.training import TrainConfig
 from forgetscope.world.config import WorldConfig
 
 METHODS = ("ga", "graddiff", "npo", "idk")
 ATTACKS = ("text", "forget_folds", "retain")
+TRANSFORMS = ("leetspeak", "piglatin")  # prompt-side attacks on a pretrained base's forget probe
 
 
 class ForgetConfig(StrictModel):
@@ -25,11 +39,36 @@ class ForgetConfig(StrictModel):
                        "relearns on all parts but one and probes that one, rotated over the parts")
 
 
+class ProbeSets(StrictModel):
+    """A pretrained base's forget, retain and general sets: choice items of one probe file (the
+    trajectory study's format, forgetscope.evaluation.items), chosen by their `probe` names."""
+
+    path: str = Field(description="a probe file: JSONL choice items (id, probe, kind: choice, prompt, choices, answer)")
+    forget: list[str] = Field(min_length=1, description="probe names whose items are the forget set (unlearned, attacked)")
+    retain: list[str] = Field(min_length=1, description="probe names whose items are the retain set (kept; the retain attack's text)")
+    general: list[str] = Field(min_length=1, description="probe names whose items are the general set (utility; never trained on)")
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> ProbeSets:
+        names = self.forget + self.retain + self.general
+        if len(set(names)) != len(names):
+            raise ValueError(f"probes: a probe name is in two sets ({', '.join(names)}): forget, retain and general must be disjoint")
+        return self
+
+
+class UnlearnedFolder(StrictModel):
+    """A model unlearned elsewhere (a full model folder or a LoRA adapter of the base), audited as it is."""
+
+    label: str = Field(description="its name in tables")
+    path: str = Field(description="the model folder (same architecture and tokenizer as the base: checked)")
+
+
 class OracleConfig(StrictModel):
     """The control: a base pre-trained identically except that the forget people's biographies are left out."""
 
-    path: str | None = Field(None, description="an oracle model folder to use instead of pre-training one "
-                             "(it must have the world's tokenizer)")
+    path: str | None = Field(None, description="an oracle model folder to use instead of pre-training one (it must "
+                             "have the base's tokenizer); on a pretrained base the only oracle, and optional: without "
+                             "it no verdict can say removed or hidden (docs/unlearning.md)")
     audit: bool = Field(True, description="also pre-train a second oracle (another init seed) and audit it like an "
                         "unlearned model: the calibration that should read 'removed'")
 
@@ -89,29 +128,83 @@ class UnlearningConfig(StrictModel):
     base_seed: int | None = Field(0, ge=0, le=MAX_SEED, description="the seed of the world, base and oracle every seed "
                                   "shares (the intervals then cover unlearning and relearning); null: each seed its own")
     world: WorldConfig = WorldConfig()
-    base: TinyBase = TinyBase()
+    base: BaseModelConfig = TinyBase()
+    probes: ProbeSets | None = Field(None, description="a pretrained base's forget, retain and general sets (a probe file)")
     forget: ForgetConfig = ForgetConfig()
     oracle: OracleConfig = OracleConfig()
     methods: list[MethodConfig] = Field(
         default_factory=lambda: [MethodConfig(name="ga"), MethodConfig(name="graddiff", retain_weight=1.0),
                                  MethodConfig(name="npo", retain_weight=1.0), MethodConfig(name="idk", retain_weight=1.0)],
         description="the built-in unlearning methods, each applied to the base")
+    unlearned: list[UnlearnedFolder] = Field([], description="models unlearned elsewhere, each audited (pretrained base)")
+    checkpoints_from: CheckpointsFrom | None = Field(
+        None, description="an unlearning run's checkpoints, each audited as 'checkpoint-N' (pretrained base): a folder "
+        "of checkpoint-N/ folders as transformers' Trainer and OpenUnlearning write them, or a list of {step, path}")
     relearn: RelearnConfig = RelearnConfig()
-    conjugate: bool = Field(True, description="also probe the forget set in the world's L2 (a prompt-side attack)")
+    conjugate: bool = Field(True, description="also probe the forget set in the world's L2 (a prompt-side attack; "
+                            "fact world only: set false on a pretrained base)")
+    transforms: list[Literal[TRANSFORMS]] = Field(  # type: ignore[valid-type]
+        [], description="prompt-side attacks on a pretrained base: the forget probe's prompts in leetspeak or pig latin "
+        "(forgetscope.transforms; the choices stay as they are)")
     eval_batch_size: int = Field(64, ge=1, le=65_536, description="probe items scored per forward batch")
     analysis: UnlearningAnalysis = UnlearningAnalysis()
     runtime: SeedsRuntime = SeedsRuntime()
 
     @model_validator(mode="after")
     def _consistent(self) -> UnlearningConfig:
-        names = [m.condition for m in self.methods] + ["oracle"]
-        if len(set(names)) != len(names):
-            raise ValueError(f"methods need distinct labels, none 'oracle' ({', '.join(names[:-1])})")
-        if self.conjugate and not self.world.second_language:
-            raise ValueError("conjugate probes the world's L2: keep world.second_language true, or set conjugate false")
+        names = [m.condition for m in self.methods] + [u.label for u in self.unlearned] + ["oracle"]
+        if len(set(names)) != len(names) or any(n.startswith("checkpoint-") for n in names):
+            raise ValueError(f"methods and unlearned folders need distinct labels, none 'oracle' or 'checkpoint-N' ({', '.join(names[:-1])})")
+        if self.pretrained:
+            self._check_pretrained()
+        else:
+            if self.conjugate and not self.world.second_language:
+                raise ValueError("conjugate probes the world's L2: keep world.second_language true, or set conjugate false")
+            for field in ("probes", "unlearned", "checkpoints_from", "transforms"):
+                if getattr(self, field):
+                    raise ValueError(f"{field} is for a pretrained base (base.kind: pretrained); the fact world makes its own")
+        if not (self.methods or self.unlearned or self.checkpoints_from or self.oracle.audit):
+            raise ValueError("nothing to audit: give methods, unlearned folders or checkpoints_from")
         return self
+
+    def _check_pretrained(self) -> None:
+        if self.probes is None:
+            raise ValueError("a pretrained base needs probes: {path, forget, retain, general} (a probe file's forget, retain and general sets)")
+        given = [f for f in ("world", "base_seed") if f in self.model_fields_set] + (["forget.people"] if "people" in self.forget.model_fields_set else [])
+        if given:
+            raise ValueError(f"{given[0]} is for the fact world; a pretrained base takes its sets from probes")
+        if self.conjugate:
+            raise ValueError("conjugate probes the fact world's L2: set conjugate false on a pretrained base (transforms: its prompt-side attacks)")
+        if self.oracle.audit:
+            raise ValueError("oracle.audit pre-trains a second oracle on the fact world: set oracle.audit false on a pretrained base")
+        if "text" in self.relearn.attacks and self.relearn.data == "world":
+            raise ValueError("relearn.data: 'world' is the fact world's text: on a pretrained base give a file of {'text'} rows")
+
+    @property
+    def pretrained(self) -> bool:
+        return self.base.kind == "pretrained"
+
+    @property
+    def has_control(self) -> bool:
+        """Whether an oracle (the control) exists: always on the fact world, with oracle.path on a pretrained base."""
+        return not self.pretrained or self.oracle.path is not None
+
+    def checkpoints(self) -> list:
+        """checkpoints_from's checkpoints (forgetscope.models.checkpoints_from), by step."""
+        from forgetscope.models.checkpoints_from import find_checkpoints
+
+        return [] if self.checkpoints_from is None else find_checkpoints(self.checkpoints_from)
 
     @property
     def audited(self) -> list[str]:
         """The models the verdicts are about, in table order."""
-        return (["oracle"] if self.oracle.audit else []) + [m.condition for m in self.methods]
+        return ((["oracle"] if self.oracle.audit else []) + [m.condition for m in self.methods] + [u.label for u in self.unlearned]
+                + [f"checkpoint-{c.step}" for c in self.checkpoints()])
+
+    def method_of(self, name: str) -> str:
+        """What made an audited model: oracle, a built-in method's name, folder or checkpoint."""
+        if name == "oracle":
+            return "oracle"
+        if name.startswith("checkpoint-"):
+            return "checkpoint"
+        return next((m.name for m in self.methods if m.condition == name), "folder")

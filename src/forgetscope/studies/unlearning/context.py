@@ -1,5 +1,5 @@
-"""What every stage of one seed needs: the config, the run store, the seed, the world's forget split,
-the probe items, and where each model is."""
+"""What every stage of one seed needs: the config, the run store, the seed, the forget split (the
+world's, or a pretrained base's probe file), the probe items, and where each model is."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from forgetscope.studies.unlearning.config import UnlearningConfig
 STAGES = ("1_world", "2_bases", "3_unlearn", "4_evaluate", "5_relearn")
 WORLD_STAGE, BASES_STAGE, UNLEARN_STAGE, EVALUATE_STAGE, RELEARN_STAGE = STAGES
 CONTROL = "oracle-control"  # the oracle relearned as the control; "oracle" is the second oracle, audited
-PROBES = ("forget", "retain", "general", "forget_l2")
+PROBES = ("forget", "retain", "general", "forget_l2")  # and forget_<transform> on a pretrained base
 
 
 @dataclass
@@ -51,7 +51,7 @@ class SeedContext(StudySeed):
     def tokenizer(self):
         from forgetscope.models import load_tokenizer
 
-        return load_tokenizer(self.world_dir / "tokenizer")
+        return self.cfg.base.load_tokenizer() if self.cfg.pretrained else load_tokenizer(self.world_dir / "tokenizer")
 
     def rows(self, name: str) -> list[dict]:
         return [json.loads(line) for line in (self.world_dir / f"{name}.jsonl").read_text(encoding="utf-8").splitlines() if line]
@@ -65,24 +65,46 @@ class SeedContext(StudySeed):
             out.setdefault(item.probe, []).append(item)
         return out
 
-    def fold_people(self, fold: int) -> set[str]:
-        return {p.id for p in self.split.folds[fold]}
+    @cached_property
+    def _fold_ids(self) -> list[set[str]]:
+        return [set(f) for f in json.loads((self.world_dir / "folds.json").read_text(encoding="utf-8"))]
+
+    def in_fold(self, item: ProbeItem, fold: int) -> bool:
+        """Whether a forget item is in the forget set's part `fold`: its person's (fact world) or its own."""
+        if self.cfg.pretrained:
+            return item.id in self._fold_ids[fold]
+        return item.meta["person"] in {p.id for p in self.split.folds[fold]}
 
     # -- models --------------------------------------------------------------------------------
-    def model_path(self, name: str) -> Path:
-        """base, oracle-control (the control), oracle (the audited second oracle), or a method's label."""
-        if name == CONTROL and self.cfg.oracle.path is not None:
-            return Path(self.cfg.oracle.path).expanduser()
+    def model_path(self, name: str) -> Path | str:
+        """base, oracle-control (the control), oracle (the audited second oracle), a method's label, an
+        unlearned folder's label, or checkpoint-N."""
+        cfg = self.cfg
+        if name == CONTROL and cfg.oracle.path is not None:
+            return Path(cfg.oracle.path).expanduser()
+        if name == "base" and cfg.pretrained:
+            return cfg.base.path
         if name in ("base", CONTROL, "oracle"):
             return self.shared_stage(BASES_STAGE).path / name / "model"
+        folder = next((u.path for u in cfg.unlearned if u.label == name), None)
+        if folder is not None:
+            return Path(folder).expanduser()
+        if name.startswith("checkpoint-"):
+            return next(c.path for c in cfg.checkpoints() if f"checkpoint-{c.step}" == name)
         return self.stage(UNLEARN_STAGE).path / name
 
     def load(self, name: str):
+        """A model by name; on a pretrained base loaded as the base is (its dtype; an adapter onto it)."""
         from forgetscope.models import load_model
 
+        if self.cfg.pretrained:
+            if name.startswith("checkpoint-"):
+                c = next(c for c in self.cfg.checkpoints() if f"checkpoint-{c.step}" == name)
+                return self.cfg.base.load_model(self.device, path=c.path, revision=c.revision)
+            return self.cfg.base.load_model(self.device, path=None if name == "base" else self.model_path(name))
         return load_model(self.model_path(name), device=self.device)
 
     @property
     def relearned(self) -> list[str]:
-        """The models relearning attacks run on: the control and every audited model."""
-        return [CONTROL, *self.cfg.audited]
+        """The models relearning attacks run on: the control (when there is one) and every audited model."""
+        return ([CONTROL] if self.cfg.has_control else []) + self.cfg.audited

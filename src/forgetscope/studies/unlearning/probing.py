@@ -18,4 +18,4 @@ def probe_rows(model, tokenizer, items: Sequence[ProbeItem], batch_size: int) ->
     rows = run_probes(NativeScorer(model, tokenizer, batch_size=batch_size), items, ProbeSettings())
     if was_training:
         model.train()
-    return [{c: r[c] for c in COLUMNS} for r in rows]
+    return [{c: r.get(c) for c in COLUMNS} for r in rows]  # meta_*: the fact world's (None on a probe file's items)

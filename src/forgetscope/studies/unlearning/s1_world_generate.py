@@ -1,5 +1,6 @@
 """Stage 1: the fact world (from `base_seed` when the seeds share it) and its forget split: the oracle's
-corpus, the texts unlearning and relearning train on, and the probe items (world/forget.py)."""
+corpus, the texts unlearning and relearning train on, and the probe items (world/forget.py). On a
+pretrained base the same files from the probe file's sets instead (probe_sets.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from forgetscope.world.build import write_jsonl, write_world
 
 def generate_world(ctx: SeedContext) -> None:
     stage = ctx.shared_stage(WORLD_STAGE)
+    if ctx.cfg.pretrained:
+        run_stage(stage, lambda _: write_probe_sets(ctx, stage.path), fresh=True)
+        return
 
     def work(_: str) -> dict:
         ctx.reporter.start("world", 1)
@@ -39,3 +43,26 @@ def generate_world(ctx: SeedContext) -> None:
         return {"forget_people": len(split.forget), "retain_people": len(split.retain), "probe_items": len(items)}
 
     run_stage(stage, work, fresh=True)
+
+
+def write_probe_sets(ctx: SeedContext, folder) -> dict:
+    """A pretrained base's sets: the probe items by set (and the forget set under each transform), the
+    forget, retain and idk texts, each fold's complement and the folds (item ids)."""
+    from forgetscope.evaluation.items import load_items
+    from forgetscope.studies.unlearning import probe_sets as P
+
+    cfg = ctx.cfg
+    items = P.set_items(load_items(cfg.probes.path), cfg.probes)
+    by = {s: [it for it in items if it.probe == s] for s in P.SETS}
+    forget = by["forget"]
+    for name in cfg.transforms:
+        items += P.transformed(forget, name)
+    folds = P.folds(forget, cfg.forget.folds)
+    write_jsonl(folder / "unlearning_probes.jsonl", [it.model_dump(mode="json") for it in items])
+    for s in ("forget", "retain"):
+        write_jsonl(folder / f"{s}.jsonl", [{"text": P.fact_text(it)} for it in by[s]])
+    write_jsonl(folder / "idk.jsonl", [{"prompt": it.prompt, "completion": P.IDK} for it in forget])
+    for k, fold in enumerate(folds):
+        write_jsonl(folder / f"forget_fold{k}.jsonl", [{"text": P.fact_text(it)} for it in forget if it.id not in set(fold)])
+    atomic_write_json(folder / "folds.json", folds)
+    return {"forget_items": len(forget), "retain_items": len(by["retain"]), "probe_items": len(items)}

@@ -35,6 +35,8 @@ def cache_key(ctx: SeedContext, name: str) -> str:
 
 
 def pretrain_bases(ctx: SeedContext) -> None:
+    if ctx.cfg.pretrained:  # the base is given, the oracle too (or none)
+        return
     stage = ctx.shared_stage(BASES_STAGE)
 
     def work(name: str) -> dict:

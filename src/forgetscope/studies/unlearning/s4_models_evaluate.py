@@ -1,5 +1,6 @@
 """Stage 4: every model before relearning (base, the control oracle, the audited oracle, each unlearned
-model) on every probe: forget, retain, general, and the forget set in L2 (the conjugate attack)."""
+model) on every probe: forget, retain, general, and the forget set in L2 or under each prompt
+transform (the prompt-side attacks)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,13 @@ import pandas as pd
 
 from forgetscope.store import atomic_write_bytes
 from forgetscope.studies.stages import run_stage
-from forgetscope.studies.unlearning.context import CONTROL, EVALUATE_STAGE, SeedContext
+from forgetscope.studies.unlearning.context import EVALUATE_STAGE, SeedContext
 from forgetscope.studies.unlearning.probing import probe_rows
 
 
 def evaluate_models(ctx: SeedContext) -> None:
     stage = ctx.stage(EVALUATE_STAGE)
-    models = ["base", CONTROL, *ctx.cfg.audited]
+    models = ["base", *ctx.relearned]
 
     def work(name: str) -> dict:
         items = [it for probe in ctx.items.values() for it in probe]

@@ -49,8 +49,7 @@ def relearn_models(ctx: SeedContext) -> None:
         cfg = ctx.cfg.relearn.train
         items = [it for p in ("forget", "retain") for it in ctx.items[p]]  # general: before relearning only (stage 4)
         if fold is not None:  # probe only the held-out part of the forget set
-            keep = ctx.fold_people(fold)
-            items = [it for it in items if it.probe != "forget" or it.meta["person"] in keep]
+            items = [it for it in items if it.probe != "forget" or ctx.in_fold(it, fold)]
         model = ctx.load(model_name)
         rows: list[dict] = []
 

@@ -20,7 +20,8 @@ from forgetscope.studies.unlearning.summary import (
     ProbeScores,
     UnlearningSummary,
 )
-from forgetscope.studies.unlearning.verdict import attack_label, difference_interval, model_verdict, recovered_share
+from forgetscope.studies.unlearning.probe_sets import fact_key
+from forgetscope.studies.unlearning.verdict import NO_CONTROL, attack_label, difference_interval, model_verdict, recovered_share
 
 SOURCES = "Deeb & Roger 2024; Łucki et al. 2024; Hu et al. 2024"
 
@@ -71,6 +72,9 @@ def analyze(cfg: UnlearningConfig, store: RunStore) -> UnlearningSummary:
     def rows(model: str, probe: str) -> pd.DataFrame:
         return items[(items.model == model) & (items.probe == probe)]
 
+    def by_fact(t: pd.DataFrame) -> pd.DataFrame:  # ids of any probe of the forget set, keyed by the fact
+        return t.assign(item_id=t.item_id.map(fact_key))
+
     def scores(model: str) -> ProbeScores:
         return ProbeScores(forget=iv.of(rows(model, "forget")), retain=iv.of(rows(model, "retain")),
                            general=iv.of(rows(model, "general")),
@@ -83,27 +87,31 @@ def analyze(cfg: UnlearningConfig, store: RunStore) -> UnlearningSummary:
 
     base = scores("base")
     audits = []
+    control_ = cfg.has_control
+    prompt_attacks = ([("conjugate_l2", "forget_l2")] if cfg.conjugate else []) + [(f"conjugate_{t}", f"forget_{t}") for t in cfg.transforms]
     for name in cfg.audited:
-        method = "oracle" if name == "oracle" else next(m.name for m in cfg.methods if m.condition == name)
+        method = cfg.method_of(name)
         forgetting = iv.of(rows("base", "forget"), rows(name, "forget"))
         unlearned, b = float(rows(name, "forget").score.mean()), float(rows("base", "forget").score.mean())
         results_ = []
-        pairs = [(a, attacked(name, a, full), attacked(CONTROL, a, full)) for a in cfg.relearn.attacks]
-        if cfg.conjugate:
-            pairs.append(("conjugate_l2", rows(name, "forget_l2"), rows(CONTROL, "forget_l2")))
+        pairs = [(a, attacked(name, a, full), attacked(CONTROL, a, full) if control_ else None) for a in cfg.relearn.attacks]
+        pairs += [(a, rows(name, probe), rows(CONTROL, probe) if control_ else None) for a, probe in prompt_attacks]
         for attack, mine, control in pairs:
-            ex = iv.of(mine, control)
+            ex = iv.of(mine, control) if control is not None else MeanCI(mean=None, ci=(None, None))
             results_.append(AttackResult(
-                attack=attack, attacked=num(mine.score.mean()), control=num(control.score.mean()), excess=ex.mean, ci=ex.ci,
-                label=attack_label(ex.ci, delta), recovered_share=num(recovered_share(float(mine.score.mean()), unlearned, b))))
+                attack=attack, attacked=num(mine.score.mean()), control=None if control is None else num(control.score.mean()),
+                excess=ex.mean, ci=ex.ci, label=attack_label(ex.ci, delta) if control is not None else NO_CONTROL,
+                recovery=iv.of(by_fact(mine), by_fact(rows(name, "forget"))),
+                recovered_share=num(recovered_share(float(mine.score.mean()), unlearned, b))))
         verdict = model_verdict(forgetting.ci, [r.label for r in results_], delta)
         audits.append(ModelAudit(
             name=name, method=method, verdict=verdict, scores=scores(name), forgetting=forgetting,
             retain_drop=iv.of(rows("base", "retain"), rows(name, "retain")),
             general_drop=iv.of(rows("base", "general"), rows(name, "general")), attacks=results_))
     summary = UnlearningSummary(
-        name=cfg.name, delta=delta, ci_level=cfg.analysis.ci_level, seeds=cfg.seeds, forget_people=cfg.forget.people,
-        relearn_steps=full, base=base, control=scores(CONTROL), models=audits, findings=findings(audits, delta),
+        name=cfg.name, delta=delta, ci_level=cfg.analysis.ci_level, seeds=cfg.seeds,
+        forget_people=None if cfg.pretrained else cfg.forget.people, forget_items=int(rows("base", "forget").item_id.nunique()),
+        relearn_steps=full, base=base, control=scores(CONTROL) if control_ else None, models=audits, findings=findings(audits, delta),
         curves=curves(cfg, iv, items, relearn), forgetscope_version=__version__)
     atomic_write_text(store.summary_path, summary.model_dump_json(indent=2))
     return summary
@@ -111,7 +119,7 @@ def analyze(cfg: UnlearningConfig, store: RunStore) -> UnlearningSummary:
 
 def curves(cfg: UnlearningConfig, iv: Interval, items: pd.DataFrame, relearn: pd.DataFrame) -> list[CurvePoint]:
     out = []
-    for model in [CONTROL, *cfg.audited]:
+    for model in ([CONTROL] if cfg.has_control else []) + cfg.audited:
         for attack in cfg.relearn.attacks:
             before = items[items.model == model]
             out.append(CurvePoint(model=model, attack=attack, step=0, forget=iv.of(before[before.probe == "forget"]),
@@ -128,6 +136,9 @@ def findings(audits: list[ModelAudit], delta: float) -> list[dict]:
     out = []
     pts = 100.0
     for a in audits:
+        if a.verdict == NO_CONTROL or (a.verdict == "not_unlearned" and a.attacks and a.attacks[0].label == NO_CONTROL):
+            out.append(_no_control_finding(a, delta))
+            continue
         top = max(a.attacks, key=lambda r: -np.inf if r.excess is None else r.excess)
         shown = (f"{a.name}: verdict {a.verdict}; largest excess over the oracle under {top.attack}: {pts * (top.excess or 0):+.1f} "
                  f"points {_ci(top.ci)}, δ = {pts * delta:g}; labels " + ", ".join(f"{r.attack} {r.label}" for r in a.attacks))
@@ -152,6 +163,19 @@ def findings(audits: list[ModelAudit], delta: float) -> list[dict]:
                            "the largest excess of the attacked forget score over the control oracle's", top.excess, top.ci,
                            verdict, shown, unit="fraction"))
     return out
+
+
+def _no_control_finding(a: ModelAudit, delta: float) -> dict:
+    """Without an oracle: what the attacks bring back, never removed or hidden (verdict uncertain)."""
+    pts = 100.0
+    top = max(a.attacks, key=lambda r: -np.inf if r.recovery.mean is None else r.recovery.mean)
+    shown = (f"{a.name}: forgetting {pts * (a.forgetting.mean or 0):.1f} points {_ci(a.forgetting.ci)}; largest recovery under "
+             f"{top.attack}: {pts * (top.recovery.mean or 0):+.1f} points {_ci(top.recovery.ci)}, δ = {pts * delta:g}; no oracle, "
+             "so no verdict")
+    claim = (f"Attacks bring back what {a.name} ({a.method}) unlearned. Without a control oracle this cannot be decided: "
+             "a recovery may be what the attack teaches from scratch (give oracle.path).")
+    return finding(f"{a.name}_recovered", claim, SOURCES, "the largest recovery of the forget score by an attack (attacked − unlearned)",
+                   top.recovery.mean, top.recovery.ci, "uncertain", shown, unit="fraction")
 
 
 def _ci(ci) -> str:

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from forgetscope.schema import Finding, Interval, Num, Record
 
-Verdict = Literal["removed", "hidden", "uncertain", "not_unlearned"]
+Verdict = Literal["removed", "hidden", "uncertain", "not_unlearned", "no_control"]
 
 
 class MeanCI(Record):
@@ -17,28 +17,35 @@ class MeanCI(Record):
 
 
 class ProbeScores(Record):
-    forget: MeanCI = Field(description="forget probe accuracy (true value ranked first among the values and 'sorry')")
-    retain: MeanCI = Field(description="retain probe accuracy (people kept, their facts)")
-    general: MeanCI = Field(description="general probe accuracy (people outside forget and retain)")
+    forget: MeanCI = Field(description="forget probe accuracy (fact world: the true value ranked first among the values and "
+                           "'sorry'; a probe file: the true choice ranked first)")
+    retain: MeanCI = Field(description="retain probe accuracy (fact world: the people kept, their facts)")
+    general: MeanCI = Field(description="general probe accuracy (fact world: people outside forget and retain)")
     forget_l2: MeanCI | None = Field(description="the forget probe in the world's L2 (null: conjugate off)")
     forget_logprob: MeanCI = Field(description="the true answer's mean log-likelihood on the forget probe (nats)")
 
 
 class AttackResult(Record):
-    attack: str = Field(description="text, forget_folds, retain (relearning) or conjugate_l2 (prompt-side)")
+    attack: str = Field(description="text, forget_folds, retain (relearning) or conjugate_l2, conjugate_leetspeak, "
+                        "conjugate_piglatin (prompt-side)")
     attacked: Num = Field(description="R: the forget score after the attack (full budget; forget_folds: each held-out part)")
-    control: Num = Field(description="R_O: the control oracle's forget score under the same attack")
-    excess: Num = Field(description="R − R_O")
+    control: Num = Field(description="R_O: the control oracle's forget score under the same attack (null: no oracle)")
+    excess: Num = Field(description="R − R_O (null: no oracle)")
     ci: Interval = Field(description="the interval of the excess")
-    label: Literal["removed", "hidden", "uncertain"] = Field(description="hidden: excess above delta by its interval; "
-                                                             "removed: at or below delta; uncertain otherwise")
+    label: Literal["removed", "hidden", "uncertain", "no_control"] = Field(
+        description="hidden: excess above delta by its interval; removed: at or below delta; uncertain otherwise; "
+        "no_control: no oracle, so neither can be said")
+    recovery: MeanCI = Field(description="R − the unlearned model's forget score, paired by fact: what the attack brings "
+                             "back (without a control it may include what the attack teaches from scratch)")
     recovered_share: Num = Field(description="(R − unlearned) / (base − unlearned); null when unlearning took nothing")
 
 
 class ModelAudit(Record):
-    name: str = Field(description="the audited model: 'oracle' (a second never-learned model: calibration) or a method's label")
-    method: str = Field(description="oracle, ga, graddiff, npo or idk")
-    verdict: Verdict = Field(description="the verdict (verdict.py): not_unlearned, hidden if any attack is hidden, removed if all are removed, else uncertain")
+    name: str = Field(description="the audited model: 'oracle' (a second never-learned model: calibration), a method's "
+                      "label, an unlearned folder's label or checkpoint-N")
+    method: str = Field(description="oracle, ga, graddiff, npo, idk, folder or checkpoint")
+    verdict: Verdict = Field(description="the verdict (verdict.py): not_unlearned; without an oracle no_control; else "
+                             "hidden if any attack is hidden, removed if all are removed, uncertain otherwise")
     scores: ProbeScores = Field(description="before any attack")
     forgetting: MeanCI = Field(description="base − this model on the forget probe")
     retain_drop: MeanCI = Field(description="base − this model on the retain probe (utility lost)")
@@ -56,15 +63,17 @@ class CurvePoint(Record):
 
 class UnlearningSummary(Record):
     study: Literal["unlearning"] = Field("unlearning", description="the study that wrote this summary")
-    schema_version: Literal[1] = Field(1, description="the version of this layout")
+    schema_version: Literal[2] = Field(2, description="the version of this layout (2: pretrained bases: no_control, "
+                                       "recovery, forget_items; control and forget_people nullable)")
     name: str = Field(description="the config's name")
     delta: float = Field(description="tolerance of the verdict")
     ci_level: float = Field(description="level of every interval (analysis.ci_level)")
     seeds: list[int] = Field(description="the seeds run; numbers are means over them")
-    forget_people: int = Field(description="people in the forget set")
+    forget_people: int | None = Field(description="people in the forget set (fact world; null on a pretrained base)")
+    forget_items: int = Field(description="items in the forget probe")
     relearn_steps: int = Field(description="the relearning budget (steps)")
     base: ProbeScores = Field(description="the base, before unlearning")
-    control: ProbeScores = Field(description="the control oracle (never trained on the forget set)")
+    control: ProbeScores | None = Field(description="the control oracle (never trained on the forget set); null: none given")
     models: list[ModelAudit] = Field(description="every audited model")
     findings: list[Finding] = Field(description="the calibration and the literature's claims, each decided by its interval")
     curves: list[CurvePoint] = Field(description="relearning curves: forget and retain score against relearning steps")

@@ -8,7 +8,9 @@ over items with one seed).
     otherwise                        → uncertain
 Per model: not_unlearned when the forgetting (base − unlearned, on the forget probe) lies at or below
 δ by its interval (there is nothing to call removed or hidden); else hidden when any attack says
-hidden, removed when every attack says removed, uncertain otherwise. Intervals decide through
+hidden, removed when every attack says removed, uncertain otherwise. Without an oracle (a pretrained
+base without oracle.path) every attack is no_control and so is the model: nothing tells what an
+attack brings back from what it teaches from scratch, so neither removed nor hidden is ever said. Intervals decide through
 forgetscope.analysis.findings.interval_verdict, with the stage rule's tolerance.
 """
 
@@ -21,7 +23,8 @@ import numpy as np
 from forgetscope.analysis.findings import interval_verdict
 from forgetscope.analysis.stats import bootstrap_distribution, seed_interval
 
-VERDICTS = ("removed", "hidden", "uncertain", "not_unlearned")
+VERDICTS = ("removed", "hidden", "uncertain", "not_unlearned", "no_control")
+NO_CONTROL = "no_control"
 
 
 def attack_label(excess_ci: Sequence[float | None], delta: float) -> str:
@@ -32,6 +35,8 @@ def attack_label(excess_ci: Sequence[float | None], delta: float) -> str:
 def model_verdict(forgetting_ci: Sequence[float | None], attack_labels: Sequence[str], delta: float) -> str:
     if interval_verdict(forgetting_ci[0], forgetting_ci[1], delta, "above") == "fails":
         return "not_unlearned"
+    if any(lab == NO_CONTROL for lab in attack_labels):
+        return NO_CONTROL
     if any(lab == "hidden" for lab in attack_labels):
         return "hidden"
     if attack_labels and all(lab == "removed" for lab in attack_labels):
