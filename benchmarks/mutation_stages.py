@@ -3,6 +3,7 @@ tests, forking each from finished smoke runs instead of training from scratch (i
 
     python benchmarks/mutation_stages.py --generate            # mutants/ from [tool.mutmut], no test runs
     python benchmarks/mutation_stages.py --sample 10 > names   # 10 mutants of each module (seed 25)
+    python benchmarks/mutation_stages.py --sample 10 --seed 26 --exclude names > more   # 10 more of each
     python benchmarks/mutation_stages.py NAMES_FILE [--work DIR] [--until HH:MM] [--also TESTS ...]
 
 Run it from the repository root after `mutants/` exists (`--generate` runs only mutmut's generation
@@ -185,14 +186,15 @@ def generate() -> None:
     print(mm.create_mutants(1))
 
 
-def print_sample(mutants: Path, n: int, seed: int) -> None:
+def print_sample(mutants: Path, n: int, seed: int, exclude: set[str] = frozenset()) -> None:
     """N mutant names drawn without replacement from each mutated module (mutmut's .meta files, sorted
-    by path), printed round-robin over the modules, so a run cut short has about as many of each."""
+    by path), printed round-robin over the modules, so a run cut short has about as many of each.
+    `exclude`: names an earlier draw took (a second draw then adds N new ones per module)."""
     import random
 
     rng, drawn = random.Random(seed), []
     for meta in sorted(mutants.glob("src/**/*.py.meta")):
-        keys = sorted(json.loads(meta.read_text())["exit_code_by_key"])
+        keys = sorted(set(json.loads(meta.read_text())["exit_code_by_key"]) - exclude)
         if keys:
             drawn.append(rng.sample(keys, min(n, len(keys))))
     for i in range(n):
@@ -207,6 +209,7 @@ def main() -> None:
     ap.add_argument("--generate", action="store_true", help="make mutants/ (mutmut's generation step only) and stop")
     ap.add_argument("--sample", type=int, help="print N mutants drawn uniformly from each module of mutants/ and stop")
     ap.add_argument("--seed", type=int, default=25, help="the sample's seed")
+    ap.add_argument("--exclude", help="with --sample: a file of names (one a line) not to draw again")
     ap.add_argument("--mutants", default="mutants")
     ap.add_argument("--work", default="/tmp/forgetscope-mutation", help="the fixture runs (rebuilt if absent)")
     ap.add_argument("--until", help="UTC HH:MM: start no mutant after it")
@@ -216,7 +219,8 @@ def main() -> None:
     if args.generate:
         return generate()
     if args.sample:
-        return print_sample(Path(args.mutants), args.sample, args.seed)
+        exclude = {ln.strip() for ln in open(args.exclude) if ln.strip()} if args.exclude else set()
+        return print_sample(Path(args.mutants), args.sample, args.seed, exclude)
     names = [ln.strip() for ln in open(args.names) if ln.strip() and not ln.startswith("#")]
     deadline = None
     if args.until:
