@@ -114,7 +114,7 @@ def markdown(table: pd.DataFrame) -> str:
 
 def plot(table: pd.DataFrame, path: Path) -> None:
     """Forgetting, pseudo and actual against the fine-tuning step, one line per run and recipe."""
-    from forgetscope.report.figures import new_figure
+    from forgetscope.report.figures import new_figure, step_axis
     from forgetscope.store import atomic_write_bytes
 
     fig, axes = new_figure(width=11, height=3.4, ncols=3)
@@ -126,8 +126,7 @@ def plot(table: pd.DataFrame, path: Path) -> None:
             ax.fill_between(g["step"], 100 * g[f"{p}_lo"].astype(float), 100 * g[f"{p}_hi"].astype(float),
                             color=line.get_color(), alpha=0.15)
     for ax, p in zip(axes, PARTS, strict=True):
-        ax.set_xscale("log")
-        ax.set_xlabel("fine-tuning step")
+        step_axis(ax, table["step"])  # ticked at the checkpoints: a decade-ticked log axis labels none of 8, 32
         ax.set_title(f"{p} (points)")
     axes[0].legend(fontsize=7)
     atomic_write_bytes(path, png(fig))

@@ -159,7 +159,8 @@ def analyze_recipes(cfg: RecipesConfig, store: RunStore) -> RecipesSummary:
     findings = [finding("kl_predicts_forgetting", "forward KL to the base on the fine-tuning data predicts forgetting", SOURCE,
                         f"Spearman correlation of forward KL and {probe} forgetting over {n} recipe x checkpoint points",
                         rho, (lo, hi), interval_verdict(lo, hi, 0.0, "above"),
-                        f"rho {rho:+.2f} over {n} points (seed means); the interval resamples the {len(cfg.seeds)} seeds"
+                        f"rho {rho:+.2f} over {n} points (seed means); "
+                        + (f"the interval resamples the {len(cfg.seeds)} seeds" if len(cfg.seeds) > 1 else "one seed: no interval")
                         if np.isfinite(rho) else f"undefined over {n} points (fewer than 3, or one side constant)", unit="rho")]
     full = next((r for r in cfg.recipes if r.name == a.reference), None)
     if full is not None:
