@@ -83,6 +83,14 @@ def test_sets_relabel_items_and_folds_keep_a_fact_in_one_part():
     assert P.overlapping(["The capital of France is Rome."], forget) is None
 
 
+def test_without_a_control_a_verdict_is_never_removed_or_hidden():
+    from forgetscope.studies.unlearning.verdict import model_verdict
+
+    assert model_verdict((0.3, 0.6), ["no_control"] * 3, 0.05) == "no_control"  # unlearned, attacks undecidable
+    assert model_verdict((-0.02, 0.03), ["no_control"], 0.05) == "not_unlearned"  # needs no control
+    assert model_verdict((0.3, 0.6), ["hidden", "removed"], 0.05) == "hidden"  # with a control: as before
+
+
 def test_config_refuses_fact_world_settings_on_a_pretrained_base(files):
     from pydantic import ValidationError
 
