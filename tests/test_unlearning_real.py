@@ -15,6 +15,7 @@ from test_own_checkpoints import chatml_tokenizer, tiny_llama
 
 DATA = Path(__file__).parents[1] / "examples" / "smollm2" / "data"
 PROBES = DATA / "unlearning-probes.jsonl"
+FRENCH = DATA / "unlearning-translation-fr.jsonl"
 SETS = {"forget": ["forget_capitals"], "retain": ["retain_capitals"], "general": ["general_languages"]}
 TRAIN = {"steps": 2, "batch_size": 4, "lr": 1e-3, "max_length": 16}
 
@@ -54,7 +55,8 @@ def config(files, **over) -> dict:
            "oracle": {"audit": False, "path": files["oracle"]},
            "methods": [{"name": "ga", "train": TRAIN}, {"name": "npo", "retain_weight": 1.0, "train": TRAIN}],
            "relearn": {"data": files["text"], "train": TRAIN, "curve": [0.5]},
-           "conjugate": False, "transforms": ["leetspeak", "piglatin"], "eval_batch_size": 16,
+           "conjugate": False, "transforms": ["leetspeak", "piglatin"], "translation": {"path": str(FRENCH), "language": "fr"},
+           "eval_batch_size": 16,
            "analysis": {"n_bootstrap": 200}, "runtime": {"workers": 1, "threads": 1, "device": "cpu"}}
     cfg.update(over)
     return json.loads(json.dumps(cfg))  # no shared dicts (YAML aliases are refused)
@@ -109,18 +111,22 @@ def test_config_refuses_fact_world_settings_on_a_pretrained_base(files):
 # -- bad input: one line, exit 2, before compute ---------------------------------------------------
 def bad_cases(files) -> dict:
     d = files["dir"]
+    partial = d / "fr-partial.jsonl"
+    partial.write_text("".join(line + "\n" for line in FRENCH.read_text().splitlines()[1:]))
     overlap = d / "overlap.jsonl"
     overlap.write_text(json.dumps({"text": "A long walk. " * 20}) + "\n" + json.dumps({"text": "Everyone knows the capital of Germany is Berlin."}) + "\n")
     return {
         "no forget probes": ({"probes": {"path": files["probes"], **SETS, "forget": ["forget_dates"]}},
                              ["no items of probe forget_dates", "no forget probes"]),
         "overlap": ({"relearn": {"data": str(overlap), "train": TRAIN}}, ["row 2 states forget item", "overlap"]),
+        "translation row missing": ({"translation": {"path": str(partial), "language": "fr"}},
+                                    ["no row with id 'forget_capitals/capital/000'", "every forget item"]),
         "oracle tokenizer": ({"oracle": {"audit": False, "path": files["other"]}}, ["oracle's tokenizer is not the base's"]),
         "folder tokenizer": ({"unlearned": [{"label": "x", "path": files["other"]}]}, ["unlearned:", "not a checkpoint of the base", "vocab_size"]),
     }
 
 
-@pytest.mark.parametrize("case", ["no forget probes", "overlap", "oracle tokenizer", "folder tokenizer"])
+@pytest.mark.parametrize("case", ["no forget probes", "overlap", "translation row missing", "oracle tokenizer", "folder tokenizer"])
 def test_bad_input_is_one_line_before_compute(files, tmp_path, case):
     over, fragments = bad_cases(files)[case]
     out = tmp_path / "run"
@@ -144,7 +150,9 @@ def test_pretrained_audit_with_an_oracle_recomputed_from_its_tables(audited):
     assert [(m["name"], m["method"]) for m in s["models"]] == [("ga", "ga"), ("npo", "npo")]
     assert s["forget_people"] is None and s["forget_items"] == 6 and s["control"] is not None
     items, relearn = pd.read_parquet(audited / "results" / "items.parquet"), pd.read_parquet(audited / "results" / "relearn.parquet")
-    assert set(items.probe) == {"forget", "retain", "general", "forget_leetspeak", "forget_piglatin"}
+    assert set(items.probe) == {"forget", "retain", "general", "forget_leetspeak", "forget_piglatin", "forget_fr"}
+    assert [a["attack"] for a in s["models"][0]["attacks"]] == ["text", "forget_folds", "retain", "conjugate_leetspeak",
+                                                                 "conjugate_piglatin", "conjugate_fr"]
 
     def mean(t, model, probe):
         return t[(t.model == model) & (t.probe == probe)].score.mean()
@@ -173,6 +181,7 @@ def test_pretrained_audit_with_an_oracle_recomputed_from_its_tables(audited):
 
 
 def test_prompt_attacks_rewrite_the_forget_prompts_only(audited):
+    """leetspeak and pig latin computed, French read from the translation file; the choices kept."""
     from forgetscope.transforms import get_transform
 
     rows = [json.loads(line) for line in (audited / "1_world" / "unlearning_probes.jsonl").read_text().splitlines()]
@@ -184,6 +193,9 @@ def test_prompt_attacks_rewrite_the_forget_prompts_only(audited):
             orig = forget[r["id"].split("/", 1)[1]]
             assert r["prompt"] == get_transform(name).apply(orig["prompt"]) != orig["prompt"]
             assert (r["choices"], r["answer"]) == (orig["choices"], orig["answer"])
+    french = {json.loads(line)["id"]: json.loads(line)["prompt"]["fr"] for line in FRENCH.read_text().splitlines()}
+    moved = [r for r in rows if r["probe"] == "forget_fr"]
+    assert len(moved) == len(forget) and all(r["prompt"] == french[r["id"].split("/", 1)[1]] for r in moved)
     fold_texts = (audited / "1_world" / "forget_fold0.jsonl").read_text()
     held_out = json.loads((audited / "1_world" / "folds.json").read_text())[0]
     for item_id in held_out:  # the part probed after relearning on forget_fold0 is not in its text
@@ -195,7 +207,7 @@ def test_prompt_attacks_rewrite_the_forget_prompts_only(audited):
 def test_checkpoints_without_an_oracle_never_say_removed_or_hidden(files):
     out = files["dir"] / "run-ckpt"
     cfg = config(files, oracle={"audit": False}, methods=[], unlearned=[{"label": "elsewhere", "path": files["folder"]}],
-                 checkpoints_from=files["run"], transforms=["leetspeak"],
+                 checkpoints_from=files["run"], transforms=["leetspeak"], translation=None,
                  relearn={"attacks": ["text", "retain"], "data": files["text"], "train": TRAIN, "curve": [0.5]})
     proc = run_cli("run", write_yaml(files["dir"] / "ckpt.yaml", cfg), "--out", out, "-q")
     assert proc.returncode == 0, proc.stderr

@@ -56,6 +56,15 @@ class ProbeSets(StrictModel):
         return self
 
 
+class TranslationFile(StrictModel):
+    """The forget prompts in another language, read from a file by the `parallel` transform: one row per
+    forget item, {"id": <the probe file's item id>, "prompt": {"<language>": "..."}} (the choices stay)."""
+
+    path: str = Field(description="a JSONL file of {id, prompt: {<language>: text}} rows, one per forget item")
+    language: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$", description="the language's key in each row's prompt "
+                          "(fr, de, ...): the attack is conjugate_<language>")
+
+
 class UnlearnedFolder(StrictModel):
     """A model unlearned elsewhere (a full model folder or a LoRA adapter of the base), audited as it is."""
 
@@ -146,6 +155,8 @@ class UnlearningConfig(StrictModel):
     transforms: list[Literal[TRANSFORMS]] = Field(  # type: ignore[valid-type]
         [], description="prompt-side attacks on a pretrained base: the forget probe's prompts in leetspeak or pig latin "
         "(forgetscope.transforms; the choices stay as they are)")
+    translation: TranslationFile | None = Field(None, description="a prompt-side attack on a pretrained base: the "
+                                                "forget prompts in another language from a file (the parallel transform)")
     eval_batch_size: int = Field(64, ge=1, le=65_536, description="probe items scored per forward batch")
     analysis: UnlearningAnalysis = UnlearningAnalysis()
     runtime: SeedsRuntime = SeedsRuntime()
@@ -160,7 +171,7 @@ class UnlearningConfig(StrictModel):
         else:
             if self.conjugate and not self.world.second_language:
                 raise ValueError("conjugate probes the world's L2: keep world.second_language true, or set conjugate false")
-            for field in ("probes", "unlearned", "checkpoints_from", "transforms"):
+            for field in ("probes", "unlearned", "checkpoints_from", "transforms", "translation"):
                 if getattr(self, field):
                     raise ValueError(f"{field} is for a pretrained base (base.kind: pretrained); the fact world makes its own")
         if not (self.methods or self.unlearned or self.checkpoints_from or self.oracle.audit):
@@ -200,6 +211,15 @@ class UnlearningConfig(StrictModel):
         """The models the verdicts are about, in table order."""
         return ((["oracle"] if self.oracle.audit else []) + [m.condition for m in self.methods] + [u.label for u in self.unlearned]
                 + [f"checkpoint-{c.step}" for c in self.checkpoints()])
+
+    @property
+    def prompt_attacks(self) -> list[tuple[str, str]]:
+        """(attack, probe) of every prompt-side attack: the world's L2, each transform, the translation."""
+        out = [("conjugate_l2", "forget_l2")] if self.conjugate else []
+        out += [(f"conjugate_{t}", f"forget_{t}") for t in self.transforms]
+        if self.translation is not None:
+            out.append((f"conjugate_{self.translation.language}", f"forget_{self.translation.language}"))
+        return out
 
     def method_of(self, name: str) -> str:
         """What made an audited model: oracle, a built-in method's name, folder or checkpoint."""

@@ -26,11 +26,16 @@ def checks(cfg: UnlearningConfig) -> list[Check]:
 
 
 def pretrained_checks(cfg: UnlearningConfig) -> list[Check]:
+    from forgetscope.studies.unlearning import probe_sets as P
+
     forget = cache(lambda: _probe_sets(cfg))
     out = [Check("base", lambda: preflight.model(cfg.base)), Check("probes", forget)]
     if "text" in cfg.relearn.attacks:
         out.append(Check("relearn.data", lambda: _disjoint_items(cfg, forget)))
     out.append(Check("relearn.train.max_length", lambda: _fact_blocks(cfg, forget)))
+    if cfg.translation is not None:
+        tr = cfg.translation
+        out.append(Check("translation", lambda: P.translated(forget(), P.translation_rows(tr.path), tr.language, tr.path)))
     if cfg.oracle.path is not None:
         out.append(Check("oracle.path", lambda: _oracle_tokenizer(cfg)))
     if cfg.unlearned:

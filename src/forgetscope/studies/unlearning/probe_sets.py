@@ -27,7 +27,7 @@ def set_items(items: Sequence[ProbeItem], sets) -> list[ProbeItem]:
     out = []
     for name in SETS:
         chosen = set(getattr(sets, name))
-        out += [it.model_copy(update={"id": f"{name}/{it.id}", "probe": name, "meta": {**it.meta, "source_probe": it.probe}})
+        out += [it.model_copy(update={"id": f"{name}/{it.id}", "probe": name, "meta": {**it.meta, "source_probe": it.probe, "source_id": it.id}})
                 for it in items if it.probe in chosen]
     return out
 
@@ -56,6 +56,30 @@ def transformed(forget: Sequence[ProbeItem], name: str) -> list[ProbeItem]:
     t = get_transform(name)
     return [it.model_copy(update={"id": f"forget_{name}/{fact_key(it.id)}", "probe": f"forget_{name}", "prompt": t.apply(it.prompt)})
             for it in forget]
+
+
+def translated(forget: Sequence[ProbeItem], rows: dict[str, dict], language: str, where: str) -> list[ProbeItem]:
+    """The forget probe with its prompts read from a translation file's rows (by the probe file's item
+    id) by the parallel transform: probe forget_<language>. A forget item without a row is an error."""
+    from forgetscope.errors import UserError
+    from forgetscope.transforms import get_transform
+
+    t = get_transform("parallel", language=language)
+    out = []
+    for it in forget:
+        key = it.meta["source_id"]
+        if key not in rows:
+            raise UserError(f"{where}: no row with id {key!r}: the translation needs every forget item")
+        out.append(it.model_copy(update={"id": f"forget_{language}/{fact_key(it.id)}", "probe": f"forget_{language}",
+                                         "prompt": t.select(rows[key], "prompt", where=where)}))
+    return out
+
+
+def translation_rows(path: str) -> dict[str, dict]:
+    """A translation file's rows by their id."""
+    from forgetscope.data import load_rows
+
+    return {str(r.get("id")): r for r in load_rows(path)}
 
 
 def overlapping(texts: Sequence[str], forget: Sequence[ProbeItem]) -> tuple[int, ProbeItem] | None:

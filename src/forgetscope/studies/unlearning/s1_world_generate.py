@@ -57,6 +57,8 @@ def write_probe_sets(ctx: SeedContext, folder) -> dict:
     forget = by["forget"]
     for name in cfg.transforms:
         items += P.transformed(forget, name)
+    if cfg.translation is not None:
+        items += P.translated(forget, P.translation_rows(cfg.translation.path), cfg.translation.language, cfg.translation.path)
     folds = P.folds(forget, cfg.forget.folds)
     write_jsonl(folder / "unlearning_probes.jsonl", [it.model_dump(mode="json") for it in items])
     for s in ("forget", "retain"):

@@ -88,14 +88,13 @@ def analyze(cfg: UnlearningConfig, store: RunStore) -> UnlearningSummary:
     base = scores("base")
     audits = []
     control_ = cfg.has_control
-    prompt_attacks = ([("conjugate_l2", "forget_l2")] if cfg.conjugate else []) + [(f"conjugate_{t}", f"forget_{t}") for t in cfg.transforms]
     for name in cfg.audited:
         method = cfg.method_of(name)
         forgetting = iv.of(rows("base", "forget"), rows(name, "forget"))
         unlearned, b = float(rows(name, "forget").score.mean()), float(rows("base", "forget").score.mean())
         results_ = []
         pairs = [(a, attacked(name, a, full), attacked(CONTROL, a, full) if control_ else None) for a in cfg.relearn.attacks]
-        pairs += [(a, rows(name, probe), rows(CONTROL, probe) if control_ else None) for a, probe in prompt_attacks]
+        pairs += [(a, rows(name, probe), rows(CONTROL, probe) if control_ else None) for a, probe in cfg.prompt_attacks]
         for attack, mine, control in pairs:
             ex = iv.of(mine, control) if control is not None else MeanCI(mean=None, ci=(None, None))
             results_.append(AttackResult(
