@@ -131,37 +131,48 @@ def test_interpolation_curve_in_the_summary(sweep_run):
 
 # -- the forward-KL rank correlation's interval ------------------------------------------------------
 
-def _brute_force(x_by_seed, y_by_seed, n_boot, level, seed):
-    """Every replicate by hand: draw seeds with replacement, average each point over them (pandas),
-    rank the averages (scipy)."""
+def _brute_force(x_by_seed, y_by_seed, level):
+    """Leave each seed out by hand (pandas means of the others, scipy's Spearman), then the jackknife
+    standard error and scipy's t quantile."""
     n_seeds, n_points = np.shape(x_by_seed)
-    draws = np.random.default_rng(seed).integers(0, n_seeds, size=(n_boot, n_seeds))
     rhos = []
-    for draw in draws:
-        rows = [{"point": j, "x": x_by_seed[i][j], "y": y_by_seed[i][j]} for i in draw for j in range(n_points)]
+    for out in range(n_seeds):
+        rows = [{"point": j, "x": x_by_seed[i][j], "y": y_by_seed[i][j]} for i in range(n_seeds) if i != out for j in range(n_points)]
         means = pd.DataFrame(rows).groupby("point")[["x", "y"]].mean()
         rhos.append(stats.spearmanr(means["x"], means["y"]).statistic)
-    rhos = [r for r in rhos if np.isfinite(r)]
-    return np.quantile(rhos, [(1 - level) / 2, 1 - (1 - level) / 2])
+    rho = stats.spearmanr(np.mean(x_by_seed, axis=0), np.mean(y_by_seed, axis=0)).statistic
+    se = np.sqrt((n_seeds - 1) / n_seeds * np.sum((np.array(rhos) - np.mean(rhos)) ** 2))
+    half = stats.t.ppf(0.5 + level / 2, n_seeds - 1) * se
+    return rho, max(-1.0, rho - half), min(1.0, rho + half)
 
 
-def test_kl_interval_resamples_seeds_as_a_brute_force_recomputation_does():
+@pytest.mark.parametrize("n_seeds", [3, 5])
+def test_kl_interval_is_a_jackknife_over_seeds_as_a_brute_force_recomputation_is(n_seeds):
     rng = np.random.default_rng(7)
     truth = np.arange(8, dtype=float)
-    xs = truth + rng.normal(0, 1.5, size=(4, 8))  # four seeds, eight recipe x checkpoint points
-    ys = truth + rng.normal(0, 3.0, size=(4, 8))
-    x, y = xs.mean(axis=0), ys.mean(axis=0)
-    rho, lo, hi = spearman_interval(x, y, xs, ys, n_boot=120, level=0.9, seed=3)
-    assert rho == pytest.approx(stats.spearmanr(x, y).statistic, abs=1e-12)
-    assert [lo, hi] == pytest.approx(list(_brute_force(xs, ys, 120, 0.9, 3)), abs=1e-12)
-    assert lo < rho < hi and hi - lo > 0.05
+    xs = truth + rng.normal(0, 1.5, size=(n_seeds, 8))  # eight recipe x checkpoint points
+    ys = truth + rng.normal(0, 3.0, size=(n_seeds, 8))
+    got = spearman_interval(xs.mean(axis=0), ys.mean(axis=0), xs, ys, level=0.9)
+    assert got == pytest.approx(_brute_force(xs, ys, 0.9), abs=1e-12)
+    assert got[1] < got[0] < got[2]
 
 
 def test_kl_interval_is_about_seeds_not_points():
-    """Seeds that agree exactly leave nothing to resample: the interval is the point, however few the
-    points (a bootstrap over points would spread it); one seed gives no interval."""
+    """Seeds that agree exactly leave nothing to vary: the interval is the point, however few the
+    points (a bootstrap over points would spread it); one or two seeds give no interval."""
     x, y = np.array([1.0, 2, 3, 4, 5, 6]), np.array([2.0, 1, 4, 3, 6, 5])
-    rho, lo, hi = spearman_interval(x, y, np.tile(x, (3, 1)), np.tile(y, (3, 1)), n_boot=200, level=0.95, seed=0)
+    rho, lo, hi = spearman_interval(x, y, np.tile(x, (3, 1)), np.tile(y, (3, 1)), level=0.95)
     assert lo == pytest.approx(rho) and hi == pytest.approx(rho) and rho < 1
-    rho1, lo1, hi1 = spearman_interval(x, y, x[None, :], y[None, :], n_boot=200, level=0.95, seed=0)
-    assert rho1 == pytest.approx(rho) and np.isnan(lo1) and np.isnan(hi1)
+    for n in (1, 2):
+        rho_n, lo_n, hi_n = spearman_interval(x, y, np.tile(x, (n, 1)), np.tile(y, (n, 1)), level=0.95)
+        assert rho_n == pytest.approx(rho) and np.isnan(lo_n) and np.isnan(hi_n)
+
+
+def test_seeds_that_disagree_decide_nothing():
+    """Three seeds, one ranking the points in the opposite order: the interval spans 0 (a bootstrap
+    over the 6 points of the means would not)."""
+    up, down = [1.0, 2, 3, 4, 5, 6], [6.5, 5.2, 4.1, 3.0, 2.2, 1.1]
+    x = np.array([up, up, up])
+    y = np.array([up, up, down])
+    rho, lo, hi = spearman_interval(x.mean(axis=0), y.mean(axis=0), x, y, level=0.95)
+    assert rho == 1.0 and lo < 0 < hi

@@ -1,5 +1,5 @@
 """Pure functions of the recipes' analysis: Pareto frontiers, forgetting at a matched target gain, and
-a rank correlation with its bootstrap interval over seeds."""
+a rank correlation with its jackknife interval over seeds."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from collections.abc import Sequence
 
 import numpy as np
 from scipy import stats
+
+from forgetscope.analysis.stats import t_quantile
 
 
 def frontier(gain: Sequence[float], loss: Sequence[float]) -> list[bool]:
@@ -35,36 +37,38 @@ def at_gain(gains: Sequence[float], values: Sequence[float], target: float) -> f
     return float(np.interp(target, ug, uv))
 
 
-def spearman_interval(x: Sequence[float], y: Sequence[float], x_by_seed, y_by_seed, *, n_boot: int, level: float,
-                      seed: int) -> tuple[float, float, float]:
-    """Spearman's rho of the points (x, y) (each a mean over seeds) and a percentile bootstrap interval
-    that resamples seeds, not points: the recipes and checkpoints are the design, fixed; what another
-    run would change is the seeds. Each replicate draws as many seeds as there are, with replacement,
-    averages every point over them (`x_by_seed`, `y_by_seed`: [seeds, points], NaN where missing) and
-    ranks the averages. NaN where rho is undefined (fewer than 3 points, a constant side); NaN bounds
-    with fewer than 2 seeds (one seed has no spread to resample)."""
+# Two seeds' jackknife is two values of a discrete statistic (rho over a few points often ties): equal
+# values would give a zero-width interval from two seeds. Fewer than three seeds: no interval.
+MIN_SEEDS = 3
+
+
+def spearman_interval(x: Sequence[float], y: Sequence[float], x_by_seed, y_by_seed, *, level: float) -> tuple[float, float, float]:
+    """Spearman's rho of the points (x, y) (each a mean over seeds) and a t-interval over seeds from the
+    delete-one-seed jackknife: rho of the means without seed i, for each i; standard error
+    sqrt((n - 1) / n * sum (rho_-i - their mean)^2); t quantile with n - 1 degrees of freedom; bounds
+    clipped to [-1, 1]. The recipes and checkpoints are the design, fixed; what another run changes is
+    the seeds (`x_by_seed`, `y_by_seed`: [seeds, points], NaN where missing). NaN where rho is undefined
+    (fewer than 3 points, a constant side); NaN bounds with fewer than MIN_SEEDS seeds whose jackknife
+    rho is defined."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     keep = np.isfinite(x) & np.isfinite(y)
     if keep.sum() < 3:
         return float("nan"), float("nan"), float("nan")
     rho = _rho(x[keep], y[keep])
     xs, ys = np.asarray(x_by_seed, dtype=float), np.asarray(y_by_seed, dtype=float)
-    n_seeds = xs.shape[0]
-    if n_seeds < 2:
+    others = [np.arange(len(xs)) != i for i in range(len(xs))]
+    jack = np.asarray([_rho_of_means(xs[o], ys[o]) for o in others]) if len(xs) >= MIN_SEEDS else np.empty(0)
+    jack = jack[np.isfinite(jack)]
+    n = len(jack)
+    if n < MIN_SEEDS or not np.isfinite(rho):
         return rho, float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    boots = np.asarray([_rho_of_means(xs[i], ys[i]) for i in rng.integers(0, n_seeds, size=(n_boot, n_seeds))])
-    boots = boots[np.isfinite(boots)]
-    if not len(boots):
-        return rho, float("nan"), float("nan")
-    alpha = (1 - level) / 2
-    lo, hi = np.quantile(boots, [alpha, 1 - alpha])
-    return rho, float(lo), float(hi)
+    half = t_quantile(level, n - 1) * float(np.sqrt((n - 1) / n * np.sum((jack - jack.mean()) ** 2)))
+    return rho, max(-1.0, rho - half), min(1.0, rho + half)
 
 
 def _rho_of_means(xs: np.ndarray, ys: np.ndarray) -> float:
     with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a point no drawn seed has: NaN, dropped
+        warnings.simplefilter("ignore", RuntimeWarning)  # a point none of these seeds has: NaN, dropped
         x, y = np.nanmean(xs, axis=0), np.nanmean(ys, axis=0)
     keep = np.isfinite(x) & np.isfinite(y)
     return _rho(x[keep], y[keep]) if keep.sum() >= 3 else float("nan")

@@ -16,7 +16,7 @@ from forgetscope.errors import UserError
 from forgetscope.schema import TrajectorySummary
 from forgetscope.store import RunStore, atomic_write_bytes, atomic_write_json
 from forgetscope.studies.recipes.config import Recipe, RecipesConfig
-from forgetscope.studies.recipes.measures import at_gain, frontier, spearman_interval
+from forgetscope.studies.recipes.measures import MIN_SEEDS, at_gain, frontier, spearman_interval
 from forgetscope.studies.recipes.inputs import INTERP_FILE, INTERP_STAGE, KL_FILE, KL_STAGE, recipe_dir
 from forgetscope.studies.recipes.summary import RecipesSummary
 
@@ -154,13 +154,14 @@ def analyze_recipes(cfg: RecipesConfig, store: RunStore) -> RecipesSummary:
     x_seed = seed_matrix(cfg.seeds, points, lambda r: kl_all[kl_all["recipe"] == r].pivot_table(
         index="seed", columns="step", values="forward_kl", aggfunc="mean"))
     y_seed = seed_matrix(cfg.seeds, points, lambda r: _per_seed(tables[r], probe, "forgetting"))
-    rho, lo, hi = spearman_interval(x, y, x_seed, y_seed, n_boot=a.n_bootstrap, level=a.ci_level, seed=cfg.seeds[0])
+    rho, lo, hi = spearman_interval(x, y, x_seed, y_seed, level=a.ci_level)
     n = int(np.sum(np.isfinite(x) & np.isfinite(y)))
     findings = [finding("kl_predicts_forgetting", "forward KL to the base on the fine-tuning data predicts forgetting", SOURCE,
                         f"Spearman correlation of forward KL and {probe} forgetting over {n} recipe x checkpoint points",
                         rho, (lo, hi), interval_verdict(lo, hi, 0.0, "above"),
                         f"rho {rho:+.2f} over {n} points (seed means); "
-                        + (f"the interval resamples the {len(cfg.seeds)} seeds" if len(cfg.seeds) > 1 else "one seed: no interval")
+                        + (f"the interval: a jackknife over the {len(cfg.seeds)} seeds" if len(cfg.seeds) >= MIN_SEEDS
+                           else f"no interval from fewer than {MIN_SEEDS} seeds")
                         if np.isfinite(rho) else f"undefined over {n} points (fewer than 3, or one side constant)", unit="rho")]
     full = next((r for r in cfg.recipes if r.name == a.reference), None)
     if full is not None:

@@ -47,16 +47,16 @@ class InterpolationPoint(Record):
 class KLCorrelation(Record):
     against: str = Field(description="the measured quantity forward_kl is ranked against")
     spearman: Num = Field(description="Spearman rank correlation over every recipe and checkpoint (seed means)")
-    ci: Interval = Field(description="percentile bootstrap interval at ci_level [lo, hi], resampling seeds (each replicate "
-                         "re-averages every point over the drawn seeds); null with one seed")
+    ci: Interval = Field(description="t-interval over seeds at ci_level [lo, hi] from the delete-one-seed jackknife of "
+                         "spearman, clipped to [-1, 1]; null with fewer than 3 seeds")
     n_points: int = Field(description="recipe x checkpoint points")
-    n_seeds: int = Field(description="seeds the interval resamples")
+    n_seeds: int = Field(description="seeds the jackknife leaves out one at a time")
 
 
 class RecipesSummary(Record):
     study: Literal["recipes"] = Field("recipes", description="the study that wrote this summary")
     schema_version: Literal[2] = Field(2, description="the version of this layout (2: interpolation, kl_correlation.n_seeds, "
-                                       "its interval resamples seeds)")
+                                       "its interval a jackknife over seeds)")
     name: str = Field(description="the config's name")
     probe: str = Field(description="the primary probe whose forgetting is decomposed (analysis.primary_probe)")
     target_probe: str = Field(description="the fine-tuning task's probe (analysis.target_probe)")
