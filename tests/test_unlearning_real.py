@@ -170,6 +170,9 @@ def test_pretrained_audit_with_an_oracle_recomputed_from_its_tables(audited):
             else:
                 mine, control = (mean(full[full.attack == a["attack"]], who, "forget") for who in (m["name"], "oracle-control"))
             assert a["attacked"] == approx(mine) and a["control"] == approx(control)
+            assert (a["base"] is None) == (not a["attack"].startswith("conjugate_"))
+            if a["base"] is not None:
+                assert a["base"] == approx(mean(items, "base", probe))
             assert a["excess"] == approx(mine - control) and a["recovery"]["mean"] == approx(mine - unlearned)
             lo, hi = a["ci"]
             assert lo <= a["excess"] <= hi

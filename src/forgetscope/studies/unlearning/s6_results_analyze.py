@@ -93,15 +93,16 @@ def analyze(cfg: UnlearningConfig, store: RunStore) -> UnlearningSummary:
         forgetting = iv.of(rows("base", "forget"), rows(name, "forget"))
         unlearned, b = float(rows(name, "forget").score.mean()), float(rows("base", "forget").score.mean())
         results_ = []
-        pairs = [(a, attacked(name, a, full), attacked(CONTROL, a, full) if control_ else None) for a in cfg.relearn.attacks]
-        pairs += [(a, rows(name, probe), rows(CONTROL, probe) if control_ else None) for a, probe in cfg.prompt_attacks]
-        for attack, mine, control in pairs:
+        pairs = [(a, attacked(name, a, full), attacked(CONTROL, a, full) if control_ else None, None) for a in cfg.relearn.attacks]
+        pairs += [(a, rows(name, probe), rows(CONTROL, probe) if control_ else None, num(rows("base", probe).score.mean()))
+                  for a, probe in cfg.prompt_attacks]
+        for attack, mine, control, base_attacked in pairs:
             ex = iv.of(mine, control) if control is not None else MeanCI(mean=None, ci=(None, None))
             results_.append(AttackResult(
                 attack=attack, attacked=num(mine.score.mean()), control=None if control is None else num(control.score.mean()),
                 excess=ex.mean, ci=ex.ci, label=attack_label(ex.ci, delta) if control is not None else NO_CONTROL,
                 recovery=iv.of(by_fact(mine), by_fact(rows(name, "forget"))),
-                recovered_share=num(recovered_share(float(mine.score.mean()), unlearned, b))))
+                recovered_share=num(recovered_share(float(mine.score.mean()), unlearned, b)), base=base_attacked))
         verdict = model_verdict(forgetting.ci, [r.label for r in results_], delta)
         audits.append(ModelAudit(
             name=name, method=method, verdict=verdict, scores=scores(name), forgetting=forgetting,

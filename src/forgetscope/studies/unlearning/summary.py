@@ -38,6 +38,8 @@ class AttackResult(Record):
     recovery: MeanCI = Field(description="R − the unlearned model's forget score, paired by fact: what the attack brings "
                              "back (without a control it may include what the attack teaches from scratch)")
     recovered_share: Num = Field(description="(R − unlearned) / (base − unlearned); null when unlearning took nothing")
+    base: Num = Field(description="the base's forget score under the same prompt (prompt-side attacks: the level to read "
+                      "R against); null for relearning attacks (the base is not relearned)")
 
 
 class ModelAudit(Record):
@@ -64,7 +66,7 @@ class CurvePoint(Record):
 class UnlearningSummary(Record):
     study: Literal["unlearning"] = Field("unlearning", description="the study that wrote this summary")
     schema_version: Literal[2] = Field(2, description="the version of this layout (2: pretrained bases: no_control, "
-                                       "recovery, forget_items; control and forget_people nullable)")
+                                       "recovery, base under prompt attacks, forget_items; control and forget_people nullable)")
     name: str = Field(description="the config's name")
     delta: float = Field(description="tolerance of the verdict")
     ci_level: float = Field(description="level of every interval (analysis.ci_level)")
