@@ -7,7 +7,7 @@ recipe changes only what it names. `trajectory_config(recipe)` is the trajectory
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
@@ -82,14 +82,12 @@ class InterpolationSweep(StrictModel):
     theta(alpha) = theta_base + alpha (theta_checkpoint - theta_base) on a recipe's last checkpoint, probed
     as the checkpoints are (target gain and forgetting; not restored)."""
 
-    alphas: list[float] = Field([], max_length=64, description="the alphas (0 = the base, 1 = the last checkpoint); "
+    alphas: list[Annotated[float, Field(ge=0, le=1)]] = Field([], max_length=64, description="the alphas (0 = the base, 1 = the last checkpoint); "
                                 "empty: no sweep")
     recipes: list[str] | None = Field(None, description="the recipes whose last checkpoint is swept (null: every recipe)")
 
     @model_validator(mode="after")
     def _alphas(self) -> InterpolationSweep:
-        if any(not 0.0 <= a <= 1.0 for a in self.alphas):
-            raise ValueError("interpolation.alphas: each alpha lies in [0, 1] (0 = the base, 1 = the checkpoint)")
         if any(b <= a for a, b in zip(self.alphas, self.alphas[1:])):
             raise ValueError("interpolation.alphas: each alpha once, in increasing order")
         return self
