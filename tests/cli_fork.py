@@ -59,6 +59,18 @@ class Forked:
         self._p = _ctx.Process(target=_child, args=(list(args), dict(env), self._out, self._err, before), daemon=False)
         self._p.start()
 
+    @property
+    def pid(self) -> int:
+        return self._p.pid
+
+    @property
+    def stderr_path(self) -> str:
+        """The child's stderr, a plain file written while the command runs (removed by `.result`)."""
+        return self._err
+
+    def running(self) -> bool:
+        return self._p.is_alive()
+
     def result(self, timeout: float = 600) -> subprocess.CompletedProcess:
         self._p.join(timeout)
         if self._p.exitcode is None:

@@ -4,11 +4,10 @@ on, orphaned, for minutes after the main process had gone."""
 
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import psutil
+from cli_fork import start_cli
 
 from conftest import SMOKE, with_changes, write_yaml
 
@@ -21,25 +20,25 @@ def test_sigterm_ends_the_seed_workers(tmp_path):
     config = write_yaml(tmp_path / "long.yaml", cfg)
     out = tmp_path / "run"
     env = {**os.environ, "FORGETSCOPE_CACHE": str(tmp_path / "cache")}
-    main = subprocess.Popen([sys.executable, "-m", "forgetscope", "run", config, "--out", str(out), "-q"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    # a real process in its own session: a fork of tests/cli_fork.py's pre-imported server
+    main = start_cli("run", config, "--out", out, "-q", env=env)
     workers: list[psutil.Process] = []
     try:
         deadline = time.monotonic() + 300
         while not all((out / f"seed-{s}" / "3_finetune").exists() for s in (0, 1)):  # both workers are fine-tuning
-            assert main.poll() is None, main.communicate()
+            assert main.running(), main.result().stderr
             assert time.monotonic() < deadline, "the run never reached fine-tuning"
             time.sleep(0.5)
         workers = psutil.Process(main.pid).children(recursive=True)
         assert len(workers) >= 2
-        main.send_signal(signal.SIGTERM)
-        _, err = main.communicate(timeout=60)
-        assert main.returncode == 130, err
-        assert "re-run the same command to resume" in err
+        os.kill(main.pid, signal.SIGTERM)
+        proc = main.result(timeout=60)
+        assert proc.returncode == 130, proc.stderr
+        assert "re-run the same command to resume" in proc.stderr
         gone, alive = psutil.wait_procs(workers, timeout=30)
         assert not alive, f"{len(alive)} seed worker(s) still running after SIGTERM"
     finally:  # whatever happened, leave no process of this run behind (orphans are no longer our children)
-        if main.poll() is None:
+        if main.running():
             os.killpg(main.pid, signal.SIGKILL)
         for p in workers:
             try:
