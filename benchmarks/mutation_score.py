@@ -8,6 +8,10 @@ counts as surviving. --survivors writes the surviving mutants' names, one per li
 --stages reads the lines benchmarks/mutation_stages.py printed (a sample, usually) and gives each
 module's score before (killed without tests/oracle and tests/test_invariants.py) and after, with a
 95% Wilson interval: the interval is the sample's, for the module's whole population of mutants.
+A name printed twice counts once (its first verdict). --settled FILE adds what was decided by hand
+about the survivors, one `outside|new|equivalent NAME` a line (killed by a test the harness does not
+run, killed by a test written for it, argued equivalent): the last columns are then the score with
+those kills, over the sampled mutants that are not equivalent.
 """
 
 from __future__ import annotations
@@ -30,26 +34,40 @@ def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def stages_table(results: Path, root: Path) -> None:
+def stages_table(results: Path, root: Path, settled: Path | None = None) -> None:
     population = {str(m.relative_to(root / "src")).removesuffix(".py.meta").replace("/", "."):
                   len(json.loads(m.read_text())["exit_code_by_key"]) for m in root.glob("src/**/*.py.meta")}
-    counts: dict[str, Counter] = {}
+    verdicts: dict[str, str] = {}
     for line in results.read_text().splitlines():
         verdict, _, name = (line.split() + ["", ""])[:3]
         if verdict.startswith(("KILLED", "TIMEOUT", "SURVIVED")) and not name.startswith("control:"):
-            counts.setdefault(name.rpartition(".")[0], Counter())[verdict.replace("TIMEOUT", "KILLED")] += 1
-    print("| module | mutants | sampled | killed before | before (95% CI) | killed after | after (95% CI) |")
-    print("|---|---|---|---|---|---|---|")
-    pct = lambda k, n: f"{100 * k / n:.0f}% ({100 * wilson(k, n)[0]:.0f}–{100 * wilson(k, n)[1]:.0f})"  # noqa: E731
+            verdicts.setdefault(name, verdict.replace("TIMEOUT", "KILLED"))
+    hand = dict(reversed(ln.split(maxsplit=1)) for ln in settled.read_text().splitlines() if ln.strip()) if settled else {}
+    unknown = [n for n, how in hand.items() if verdicts.get(n) != "SURVIVED" or how not in ("outside", "new", "equivalent")]
+    if unknown:
+        raise SystemExit(f"--settled: not a survivor of RESULTS, or not outside/new/equivalent: {unknown[:3]}")
+    counts: dict[str, Counter] = {}
+    for name, verdict in verdicts.items():
+        counts.setdefault(name.rpartition(".")[0], Counter()).update([verdict, hand.get(name, "")])
+    def pct(k: int, n: int) -> str:
+        return f"{100 * k / n:.0f}% ({100 * wilson(k, n)[0]:.0f}–{100 * wilson(k, n)[1]:.0f})" if n else "–"
+
+    head = "| module | mutants | sampled | killed before | before (95% CI) | killed after | after (95% CI) |"
+    print(head + (" equivalent | killed, settled | settled, of the non-equivalent (95% CI) |" if settled else ""))
+    print("|---|---|---|---|---|---|---|" + ("---|---|---|" if settled else ""))
     total = Counter()
     for module, c in sorted(counts.items()):
-        n, before = sum(c.values()), c["KILLED-BEFORE"]
-        after = before + c["KILLED-AFTER"]
-        total.update({"n": n, "before": before, "after": after, "N": population.get(module, 0)})
-        print(f"| {module.removeprefix('forgetscope.')} | {population.get(module, '?')} | {n} | {before} | {pct(before, n)} | {after} | {pct(after, n)} |")
+        n, before = c["KILLED-BEFORE"] + c["KILLED-AFTER"] + c["SURVIVED"], c["KILLED-BEFORE"]
+        after, eq = before + c["KILLED-AFTER"], c["equivalent"]
+        done = after + c["outside"] + c["new"]
+        total.update({"n": n, "before": before, "after": after, "eq": eq, "done": done, "N": population.get(module, 0)})
+        more = f" {eq} | {done} | {pct(done, n - eq)} |" if settled else ""
+        print(f"| {module.removeprefix('forgetscope.')} | {population.get(module, '?')} | {n} | {before} | {pct(before, n)} | "
+              f"{after} | {pct(after, n)} |{more}")
     if total["n"]:
+        more = f" {total['eq']} | {total['done']} | {pct(total['done'], total['n'] - total['eq'])} |" if settled else ""
         print(f"| **the sampled mutants together** (equal draws per module, not weighted by its size) | {total['N']} | {total['n']} | {total['before']} | {pct(total['before'], total['n'])} | "
-              f"{total['after']} | {pct(total['after'], total['n'])} |")
+              f"{total['after']} | {pct(total['after'], total['n'])} |{more}")
 
 
 def main() -> None:
@@ -57,10 +75,11 @@ def main() -> None:
     ap.add_argument("--mutants", default="mutants")
     ap.add_argument("--survivors", help="write the surviving mutants' names here")
     ap.add_argument("--stages", help="tabulate benchmarks/mutation_stages.py's output (a sample) instead")
+    ap.add_argument("--settled", help="with --stages: survivors decided by hand, `outside|new|equivalent NAME` a line")
     args = ap.parse_args()
     root = Path(args.mutants)
     if args.stages:
-        return stages_table(Path(args.stages), root)
+        return stages_table(Path(args.stages), root, Path(args.settled) if args.settled else None)
     rows, lost = [], []
     for meta in sorted(root.glob("src/**/*.py.meta")):
         codes = json.loads(meta.read_text())["exit_code_by_key"]
