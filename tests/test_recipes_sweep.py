@@ -1,7 +1,7 @@
 """The recipes study's shared control, weight-interpolation sweep and KL interval: the restored base
 restored once for every recipe (counted at the restorer) and read alike by every recipe; the sweep's
 alpha = 0 and alpha = 1 against the base's and the last checkpoint's own item scores; the KL rank
-correlation's seed-resampling interval against a brute-force recomputation."""
+correlation's interval over points (Fisher's z, by hand and by its coverage) and over seeds (a jackknife, against a brute-force recomputation)."""
 
 import json
 from pathlib import Path
@@ -13,7 +13,7 @@ import torch
 from conftest import assert_matches_schema, run_cli, write_yaml
 from scipy import stats
 
-from forgetscope.studies.recipes.measures import spearman_interval
+from forgetscope.studies.recipes.measures import points_interval, seed_jackknife_interval, spearman_interval
 
 RECIPES = [{"name": "full"}, {"name": "lora-r2", "lora": {"r": 2, "alpha": 4}, "lr": 0.01}]
 ALPHAS = [0.0, 0.5, 1.0]
@@ -147,21 +147,22 @@ def _brute_force(x_by_seed, y_by_seed, level):
 
 
 @pytest.mark.parametrize("n_seeds", [3, 5])
-def test_kl_interval_is_a_jackknife_over_seeds_as_a_brute_force_recomputation_is(n_seeds):
+def test_seed_interval_is_a_jackknife_as_a_brute_force_recomputation_is(n_seeds):
     rng = np.random.default_rng(7)
     truth = np.arange(8, dtype=float)
     xs = truth + rng.normal(0, 1.5, size=(n_seeds, 8))  # eight recipe x checkpoint points
     ys = truth + rng.normal(0, 3.0, size=(n_seeds, 8))
-    got = spearman_interval(xs.mean(axis=0), ys.mean(axis=0), xs, ys, level=0.9)
-    assert got == pytest.approx(_brute_force(xs, ys, 0.9), abs=1e-12)
-    assert got[1] < got[0] < got[2]
+    rho, lo, hi = _brute_force(xs, ys, 0.9)
+    assert seed_jackknife_interval(rho, xs, ys, level=0.9) == pytest.approx((lo, hi), abs=1e-12)
+    assert lo < rho < hi
 
 
-def test_kl_interval_is_about_seeds_not_points():
-    """Seeds that agree exactly leave nothing to vary: the interval is the point, however few the
-    points (a bootstrap over points would spread it); one or two seeds give no interval."""
+def test_seed_interval_is_about_seeds():
+    """Seeds that agree exactly leave nothing to vary: the seed interval is the point, however few the
+    points; one or two seeds give none, and then the finding has no interval at all."""
     x, y = np.array([1.0, 2, 3, 4, 5, 6]), np.array([2.0, 1, 4, 3, 6, 5])
-    rho, lo, hi = spearman_interval(x, y, np.tile(x, (3, 1)), np.tile(y, (3, 1)), level=0.95)
+    rho = stats.spearmanr(x, y).statistic
+    lo, hi = seed_jackknife_interval(rho, np.tile(x, (3, 1)), np.tile(y, (3, 1)), level=0.95)
     assert lo == pytest.approx(rho) and hi == pytest.approx(rho) and rho < 1
     for n in (1, 2):
         rho_n, lo_n, hi_n = spearman_interval(x, y, np.tile(x, (n, 1)), np.tile(y, (n, 1)), level=0.95)
@@ -169,10 +170,36 @@ def test_kl_interval_is_about_seeds_not_points():
 
 
 def test_seeds_that_disagree_decide_nothing():
-    """Three seeds, one ranking the points in the opposite order: the interval spans 0 (a bootstrap
-    over the 6 points of the means would not)."""
+    """Three seeds, one ranking the points in the opposite order: the interval spans 0."""
     up, down = [1.0, 2, 3, 4, 5, 6], [6.5, 5.2, 4.1, 3.0, 2.2, 1.1]
     x = np.array([up, up, up])
     y = np.array([up, up, down])
     rho, lo, hi = spearman_interval(x.mean(axis=0), y.mean(axis=0), x, y, level=0.95)
     assert rho == 1.0 and lo < 0 < hi
+
+
+def test_points_interval_is_fisher_z_and_covers_at_its_level():
+    """Over the points: Fisher's z with Bonett and Wright's variance, by hand; and its coverage of the
+    population Spearman correlation of bivariate normal points (6/pi asin(r/2)) over 2,000 simulated
+    samples of 15 points lies within three binomial standard errors of 95%."""
+    rho, n = 0.5, 15
+    half = stats.norm.ppf(0.975) * np.sqrt((1 + rho**2 / 2) / (n - 3))
+    assert points_interval(rho, n, level=0.95) == pytest.approx((np.tanh(np.arctanh(rho) - half), np.tanh(np.arctanh(rho) + half)))
+    assert np.isnan(points_interval(rho, 3, level=0.95)).all()
+    r = 0.6
+    truth = 6 / np.pi * np.arcsin(r / 2)
+    rng = np.random.default_rng(11)
+    hits = 0
+    for _ in range(2000):
+        xy = rng.multivariate_normal([0, 0], [[1, r], [r, 1]], size=n)
+        lo, hi = points_interval(stats.spearmanr(xy[:, 0], xy[:, 1]).statistic, n, level=0.95)
+        hits += lo <= truth <= hi
+    assert abs(hits / 2000 - 0.95) < 3 * np.sqrt(0.95 * 0.05 / 2000)
+
+
+def test_the_finding_needs_both_intervals():
+    """Seeds that agree exactly (a zero-width seed interval) on six points: the interval is the points'
+    (the hull), so six points with rho 0.83 decide nothing; the seeds' interval alone would say holds."""
+    x, y = np.array([1.0, 2, 3, 4, 5, 6]), np.array([2.0, 1, 4, 3, 6, 5])
+    rho, lo, hi = spearman_interval(x, y, np.tile(x, (3, 1)), np.tile(y, (3, 1)), level=0.95)
+    assert (lo, hi) == pytest.approx(points_interval(rho, 6, level=0.95)) and lo < 0 < hi

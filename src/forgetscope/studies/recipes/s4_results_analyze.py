@@ -16,7 +16,7 @@ from forgetscope.errors import UserError
 from forgetscope.schema import TrajectorySummary
 from forgetscope.store import RunStore, atomic_write_bytes, atomic_write_json
 from forgetscope.studies.recipes.config import Recipe, RecipesConfig
-from forgetscope.studies.recipes.measures import MIN_SEEDS, at_gain, frontier, spearman_interval
+from forgetscope.studies.recipes.measures import MIN_POINTS, MIN_SEEDS, at_gain, frontier, spearman_interval
 from forgetscope.studies.recipes.inputs import INTERP_FILE, INTERP_STAGE, KL_FILE, KL_STAGE, recipe_dir
 from forgetscope.studies.recipes.summary import RecipesSummary
 
@@ -160,8 +160,9 @@ def analyze_recipes(cfg: RecipesConfig, store: RunStore) -> RecipesSummary:
                         f"Spearman correlation of forward KL and {probe} forgetting over {n} recipe x checkpoint points",
                         rho, (lo, hi), interval_verdict(lo, hi, 0.0, "above"),
                         f"rho {rho:+.2f} over {n} points (seed means); "
-                        + (f"the interval: a jackknife over the {len(cfg.seeds)} seeds" if len(cfg.seeds) >= MIN_SEEDS
-                           else f"no interval from fewer than {MIN_SEEDS} seeds")
+                        + (f"the interval: the hull of Fisher's z over the {n} points and a jackknife over the {len(cfg.seeds)} seeds"
+                           if len(cfg.seeds) >= MIN_SEEDS and n >= MIN_POINTS
+                           else f"no interval from fewer than {MIN_SEEDS} seeds or {MIN_POINTS} points")
                         if np.isfinite(rho) else f"undefined over {n} points (fewer than 3, or one side constant)", unit="rho")]
     full = next((r for r in cfg.recipes if r.name == a.reference), None)
     if full is not None:

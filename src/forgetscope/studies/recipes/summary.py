@@ -47,8 +47,9 @@ class InterpolationPoint(Record):
 class KLCorrelation(Record):
     against: str = Field(description="the measured quantity forward_kl is ranked against")
     spearman: Num = Field(description="Spearman rank correlation over every recipe and checkpoint (seed means)")
-    ci: Interval = Field(description="t-interval over seeds at ci_level [lo, hi] from the delete-one-seed jackknife of "
-                         "spearman, clipped to [-1, 1]; null with fewer than 3 seeds")
+    ci: Interval = Field(description="at ci_level [lo, hi]: the hull of the interval over the points (Fisher's z, Bonett-Wright "
+                         "variance) and the t-interval over seeds from the delete-one-seed jackknife, clipped to [-1, 1]; "
+                         "null with fewer than 3 seeds or 4 points")
     n_points: int = Field(description="recipe x checkpoint points")
     n_seeds: int = Field(description="seeds the jackknife leaves out one at a time")
 
@@ -56,7 +57,7 @@ class KLCorrelation(Record):
 class RecipesSummary(Record):
     study: Literal["recipes"] = Field("recipes", description="the study that wrote this summary")
     schema_version: Literal[2] = Field(2, description="the version of this layout (2: interpolation, kl_correlation.n_seeds, "
-                                       "its interval a jackknife over seeds)")
+                                       "its interval over points and seeds)")
     name: str = Field(description="the config's name")
     probe: str = Field(description="the primary probe whose forgetting is decomposed (analysis.primary_probe)")
     target_probe: str = Field(description="the fine-tuning task's probe (analysis.target_probe)")
