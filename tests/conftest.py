@@ -44,10 +44,12 @@ SMOKE = {
 # so a long file collected last (alphabetically, test_pipeline.py) left one process working alone at
 # the end. Longest first is the classic cure (LPT); the order inside a file is kept.
 # test_unlearning.py, test_recipes.py, test_cli_progress.py and test_terminate.py: one 17-29 s run each
-# (`--durations=30`, 2026-12-06), collected late before they were named here.
+# (`--durations=30`, 2026-12-06), collected late before they were named here; test_recipes_sweep.py and
+# test_unlearning_real.py (one 7-10 s run each) likewise.
 LONGEST_FIRST = ("test_pipeline.py", "test_own_checkpoints.py", "test_unlearning.py", "test_recipes.py",
                  "test_regression_study.py", "test_distributed.py", "test_cli_progress.py", "test_terminate.py",
-                 "test_conjugate.py", "test_lm_eval_agreement.py", "test_pretrained_path.py", "test_faults.py")
+                 "test_conjugate.py", "test_lm_eval_agreement.py", "test_pretrained_path.py", "test_faults.py",
+                 "test_recipes_sweep.py", "test_unlearning_real.py")
 
 
 def pytest_collection_modifyitems(config, items):
