@@ -222,13 +222,17 @@ def test_a_probe_summary_names_an_lm_eval_task_as_its_source():
 
 def test_a_restorers_options_error_names_where_it_is():
     """restoration.base.RestorerSpec.build: a validation error that belongs to no one field (a check of
-    the options together) is placed at `options`. Mutant `build__mutmut_17`: `OPTIONS`."""
+    the options together) is placed at `options`, one in a field at that field's dotted path. Mutant
+    `build__mutmut_17`: `OPTIONS`."""
     from forgetscope.restoration.base import RestorerSpec
 
     with pytest.raises(ValueError, match=r"restorer 'lm_training': options: Value error, continues: the budget must be larger"):
         RestorerSpec(name="lm_training", options={"budget": 1, "continues": True})  # checked as it is built
     with pytest.raises(ValueError, match=r"restorer 'lm_training': budget: Input should be greater than 0"):
         RestorerSpec(name="lm_training", options={"budget": 0})
+    # a nested field: its path joined with dots (mutant `build__mutmut_12`: `XX.XX`)
+    with pytest.raises(ValueError, match=r"restorer 'lm_training': curve\.1: Input should be less than 1"):
+        RestorerSpec(name="lm_training", options={"curve": [0.5, 2]})
 
 
 def test_fact_world_checkpoints_after_all_are_still_checked():
@@ -249,7 +253,8 @@ def test_merged_lora_checkpoints_are_the_base_plus_the_adapter_of_their_step(tmp
     that step's adapter merged in (checked against the adapter saved beside it), and training goes on
     after a checkpoint is written. Mutant `_finetune__mutmut_69` (`copy.copy` for `copy.deepcopy`): the
     merge ran on the model being trained, whose adapter was gone after the first checkpoint, so every
-    later checkpoint was the first one again; no test fine-tuned with merged LoRA checkpoints."""
+    later checkpoint was the first one again; no test fine-tuned with merged LoRA checkpoints. The
+    record's keys: `__mutmut_115`, `__116`, `__117` (`RESUMED_FROM`, `XXprocessesXX`, `PROCESSES`)."""
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
@@ -268,7 +273,8 @@ def test_merged_lora_checkpoints_are_the_base_plus_the_adapter_of_their_step(tmp
     ctx = SimpleNamespace(cfg=cfg, tokenizer=tok, base_path=str(base), seed=0, steps=[2, 4], reporter=Reporter(None, "test"),
                           load=lambda path: load_model(path), rows=lambda ref, default: tiny_world.ift,
                           label=lambda ref, default: default)
-    _finetune(ctx, tmp_path / "ft")
+    record = _finetune(ctx, tmp_path / "ft")  # the stage's completion record
+    assert (record["checkpoints"], record["resumed_from"], record["processes"]) == ([2, 4], 0, 1)
     weights = {}
     for step in (2, 4):
         ck = tmp_path / "ft" / "checkpoints" / step_name(step)
@@ -326,7 +332,8 @@ def test_regression_fine_tuning_rewrites_a_checkpoint_a_killed_run_left_without_
     before its optimizer state resumes from the start and writes that checkpoint again, the same as an
     uninterrupted run. Mutant `_finetune__mutmut_49` (`save_model` without `replace=True`): the rerun
     stops at FileExistsError, so the run cannot be resumed; the kill test of
-    tests/test_regression_study.py kills after the state is saved and does not see it."""
+    tests/test_regression_study.py kills after the state is saved and does not see it. The record's
+    keys: mutant `__mutmut_55` (`SECONDS`)."""
     from safetensors.torch import load_file
     from test_regression_study import tiny
 
@@ -345,7 +352,43 @@ def test_regression_fine_tuning_rewrites_a_checkpoint_a_killed_run_left_without_
     stale = killed.model_path(killed.steps[0])  # the weights of a killed run's first checkpoint, no state beside them
     save_model(build_model(cfg.base.model, cfg.task.d, cfg.n_points, seed=1), stale)
     for ctx in contexts:
-        _finetune(ctx, ctx.stage(FINETUNE_STAGE).path)
+        record = _finetune(ctx, ctx.stage(FINETUNE_STAGE).path)  # the stage's completion record
+        assert record["checkpoints"] == ctx.steps and record["resumed_from"] == 0 and record["seconds"] > 0
     for step in clean.steps:
         a, b = (load_file(str(ctx.model_path(step) / "model.safetensors")) for ctx in contexts)
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_fact_world_only_summary_names_the_trajectory_runs_seeds(tmp_path):
+    """conjugate s4_results_analyze.analyze without model suites: the summary's seeds are the seeds of
+    the fact world's rows (the trajectory run's), not the conjugate config's own seed. Mutant
+    `analyze__mutmut_148` (the condition negated): such a summary kept `[cfg.seed]`, 0, which the
+    smoke runs' world seed 0 could not tell apart."""
+    from test_stage_mutation import _analyze_world, _fact_world_items
+
+    summary = _analyze_world(tmp_path, _fact_world_items().assign(seed=3))
+    assert summary.seeds == [3] and summary.fact_world.seeds == [3]
+
+
+def test_the_regression_training_log_tells_pre_training_from_fine_tuning(tmp_path):
+    """regression s4_results_analyze._train_log: every loss row carries its seed and phase (`pretrain`,
+    `finetune`: the names the trajectory study's train_log uses too). Mutant `_train_log__mutmut_3`:
+    the pre-training rows tagged `PRETRAIN`."""
+    import pandas as pd
+    from test_regression_study import tiny
+
+    from forgetscope.store import RunStore
+    from forgetscope.studies.regression.config import RegressionConfig
+    from forgetscope.studies.regression.context import BASE_STAGE, FINETUNE_STAGE
+    from forgetscope.studies.regression.s4_results_analyze import _train_log
+
+    cfg = RegressionConfig.model_validate(tiny())
+    store = RunStore(tmp_path / "run")
+    for seed in cfg.seeds:
+        for stage, loss in ((BASE_STAGE, 5.0), (FINETUNE_STAGE, 2.0)):
+            folder = store.stage(stage, seed).path
+            folder.mkdir(parents=True)
+            pd.DataFrame({"step": [1], "loss": [loss + seed]}).to_parquet(folder / "train_log.parquet", index=False)
+    got = {(r.seed, r.phase): r.loss for r in _train_log(cfg, store).itertuples()}
+    assert got == {(s, phase): loss + s for s in cfg.seeds for phase, loss in (("pretrain", 5.0), ("finetune", 2.0))}
+    assert len(cfg.seeds) == 2
