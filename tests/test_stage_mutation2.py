@@ -392,3 +392,24 @@ def test_the_regression_training_log_tells_pre_training_from_fine_tuning(tmp_pat
     got = {(r.seed, r.phase): r.loss for r in _train_log(cfg, store).itertuples()}
     assert got == {(s, phase): loss + s for s in cfg.seeds for phase, loss in (("pretrain", 5.0), ("finetune", 2.0))}
     assert len(cfg.seeds) == 2
+    # no log at all: an empty table with the same columns (mutant `__mutmut_31`: `LOSS`)
+    empty = _train_log(cfg, RunStore(tmp_path / "empty"))
+    assert empty.empty and list(empty.columns) == ["step", "loss", "seed", "phase"]
+
+
+@pytest.mark.parametrize("change", [{"base__train__steps": 7}, {"base__train__lr": 0.002}, {"base__curriculum": None},
+                                    {"base__curriculum__every": 20}])
+def test_the_regression_base_cache_key_covers_the_pre_training(change):
+    """regression s1_base_pretrain.base_cache_key: a base pre-trained with other steps, learning rate or
+    curriculum is another base. Mutant `base_cache_key__mutmut_25`: the pre-training config
+    left out of the key (the first pass's test covers the task)."""
+    from test_regression_study import tiny
+
+    from forgetscope.studies.regression.config import RegressionConfig
+    from forgetscope.studies.regression.context import SeedContext
+    from forgetscope.studies.regression.s1_base_pretrain import base_cache_key
+
+    def key(**changes) -> str:
+        return base_cache_key(SeedContext(RegressionConfig.model_validate(tiny(**changes)), None, 0, None))
+
+    assert key() == key() and key(**change) != key()
