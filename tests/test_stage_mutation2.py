@@ -282,6 +282,7 @@ def test_merged_lora_checkpoints_are_the_base_plus_the_adapter_of_their_step(tmp
         set_peft_model_state_dict(want, load_file(str(ck.with_name(ck.name + ADAPTER_SIDECAR))))
         want = want.merge_and_unload().state_dict()
         weights[step] = load_model(ck).state_dict()
+        assert (ck / "tokenizer_config.json").exists()  # a model folder any tool can load (mutant `__mutmut_61`: none)
         assert weights[step].keys() == want.keys()
         for k, v in weights[step].items():
             torch.testing.assert_close(v, want[k])
@@ -291,12 +292,13 @@ def test_merged_lora_checkpoints_are_the_base_plus_the_adapter_of_their_step(tmp
 def test_the_gathered_training_log_tells_pre_training_from_fine_tuning(tmp_path):
     """trajectory s7_results_analyze.gather: results/train_log.parquet tags every loss with its seed and
     phase, read from the stage that wrote it (both phases count steps from 1, so without the tag the
-    two curves are one). Mutant `gather__mutmut_75`: the phase left out."""
+    two curves are one); lm-eval's aggregates are gathered too. Mutant `gather__mutmut_75`: the phase
+    left out."""
     import pandas as pd
 
     from forgetscope.store import RunStore
     from forgetscope.studies.trajectory.s7_results_analyze import gather
-    from forgetscope.views import BASE_STAGE, FINETUNE_STAGE
+    from forgetscope.views import BASE_STAGE, EVALUATE_STAGE, FINETUNE_STAGE
 
     store = RunStore(tmp_path / "run")
     for seed in (0, 1):
@@ -305,10 +307,16 @@ def test_the_gathered_training_log_tells_pre_training_from_fine_tuning(tmp_path)
             folder.mkdir(parents=True)
             log = pd.DataFrame({"step": [1, 2], "loss": [loss + seed, loss + seed - 0.5]})
             log.to_parquet(folder / "train_log.parquet", index=False)
-    log = gather(store, [0, 1])["train_log"]
-    got = {(r.seed, r.phase, r.step): r.loss for r in log.itertuples()}
+    evaluated = store.stage(EVALUATE_STAGE, 0).path
+    evaluated.mkdir(parents=True)
+    agg = pd.DataFrame([{"seed": 0, "probe": "arc", "metric": "acc", "value": 0.5}])
+    agg.to_parquet(evaluated / "step-000000.lm_eval_agg.parquet")
+    tables = gather(store, [0, 1])
+    got = {(r.seed, r.phase, r.step): r.loss for r in tables["train_log"].itertuples()}
     assert got == {(s, phase, step): loss + s - 0.5 * (step - 1) for s in (0, 1)
                    for phase, loss in (("pretrain", 5.0), ("finetune", 2.0)) for step in (1, 2)}
+    # lm-eval's aggregate table, where summary.json's `lm_eval` reads it (mutant `__mutmut_105`: another name)
+    assert tables["lm_eval_aggregates"].to_dict("records") == [{"seed": 0, "probe": "arc", "metric": "acc", "value": 0.5}]
 
 
 def test_a_run_without_pattern_prompts_writes_an_empty_pattern_table_with_its_columns(tmp_path):
@@ -413,3 +421,29 @@ def test_the_regression_base_cache_key_covers_the_pre_training(change):
         return base_cache_key(SeedContext(RegressionConfig.model_validate(tiny(**changes)), None, 0, None))
 
     assert key() == key() and key(**change) != key()
+
+
+def test_the_regression_base_is_pretrained_on_the_curriculum(tmp_path, monkeypatch):
+    """regression s1_base_pretrain._pretrain: with `base.curriculum`, the pre-training batches activate
+    `start_dims` dimensions at first and one more every `every` steps, up to d. Mutant
+    `_pretrain__mutmut_17` (the curriculum dropped): the base trained on every dimension from step 0,
+    another base than the configured one, and no number a test reads showed it."""
+    from test_regression_study import tiny
+
+    from forgetscope.execution import Reporter
+    from forgetscope.store import RunStore
+    from forgetscope.studies.regression import s1_base_pretrain
+    from forgetscope.studies.regression.config import RegressionConfig
+    from forgetscope.studies.regression.context import SeedContext
+
+    seen = []
+
+    class Recording(s1_base_pretrain.RegressionBatches):
+        def __init__(self, *args, active_dims=None, **kwargs):
+            seen.append(active_dims)
+            super().__init__(*args, active_dims=active_dims, **kwargs)
+
+    monkeypatch.setattr(s1_base_pretrain, "RegressionBatches", Recording)
+    cfg = RegressionConfig.model_validate(tiny(base__train__steps=2))  # curriculum: 1 dimension, one more every 10 steps
+    s1_base_pretrain._pretrain(SeedContext(cfg, RunStore(tmp_path / "run"), 0, Reporter(None, "test")), tmp_path / "base")
+    assert len(seen) == 1 and [seen[0](step) for step in (0, 9, 10, 20, 500)] == [1, 1, 2, 3, 3]  # d = 3
