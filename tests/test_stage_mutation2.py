@@ -447,3 +447,37 @@ def test_the_regression_base_is_pretrained_on_the_curriculum(tmp_path, monkeypat
     cfg = RegressionConfig.model_validate(tiny(base__train__steps=2))  # curriculum: 1 dimension, one more every 10 steps
     s1_base_pretrain._pretrain(SeedContext(cfg, RunStore(tmp_path / "run"), 0, Reporter(None, "test")), tmp_path / "base")
     assert len(seen) == 1 and [seen[0](step) for step in (0, 9, 10, 20, 500)] == [1, 1, 2, 3, 3]  # d = 3
+
+
+def test_model_suites_generate_as_many_tokens_as_their_group_allows(tmp_path, tiny_lm, monkeypatch):
+    """conjugate s2_models_evaluate.evaluate_models: every group's probes run with the generation
+    settings stage 1 wrote for it (`max_new_tokens`, stop strings, refusal markers). Mutant
+    `evaluate_models__mutmut_37`: `max_new_tokens` not passed, so every reply ran to the default 10
+    tokens whatever the suite's config said (the smoke runs' random models could not show it)."""
+    import json
+
+    from forgetscope.execution import Reporter
+    from forgetscope.models import save_model
+    from forgetscope.store import RunStore
+    from forgetscope.studies.conjugate import s2_models_evaluate
+    from forgetscope.studies.conjugate.config import ConjugateConfig
+    from forgetscope.studies.conjugate.s1_items_build import build_items
+
+    model, tok = tiny_lm
+    path = str(save_model(model, tok, tmp_path / "m"))
+    refusal = {"max_new_tokens": 4, "transforms": ["identity"]}
+    cfg = ConjugateConfig.model_validate({"study": "conjugate", "tuned": {"kind": "pretrained", "path": path},
+                                          "transforms": ["identity"], "refusal": refusal})
+    store, reporter, seen = RunStore(tmp_path / "run"), Reporter(None, "test"), []
+    build_items(cfg, store, reporter)
+    real = s2_models_evaluate.run_probes
+    def recording(scorer, items, settings):
+        seen.append(settings)
+        return real(scorer, items, settings)
+
+    monkeypatch.setattr(s2_models_evaluate, "run_probes", recording)
+    s2_models_evaluate.evaluate_models(cfg, store, reporter, "cpu")
+    groups = json.loads((store.stage("1_items").path / "groups.json").read_text())
+    assert [g["max_new_tokens"] for g in groups] == [4]
+    assert [(s.max_new_tokens, list(s.stop), list(s.refusal_markers)) for s in seen] == [
+        (g["max_new_tokens"], g["stop"], g["refusal_markers"]) for g in groups]
