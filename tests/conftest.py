@@ -8,6 +8,9 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# datasets' arrow caches (lm-eval's json tasks) in a folder of this test process, never the user's: set
+# before anything imports datasets, which reads it once, at import (subprocesses inherit it)
+os.environ["HF_DATASETS_CACHE"] = __import__("tempfile").mkdtemp(prefix="forgetscope-tests-datasets-")
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
@@ -64,6 +67,9 @@ def pytest_unconfigure(config):
 
     if "cli_fork" in sys.modules:
         sys.modules["cli_fork"].stop()
+    import shutil
+
+    shutil.rmtree(os.environ["HF_DATASETS_CACHE"], ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

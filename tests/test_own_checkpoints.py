@@ -285,12 +285,13 @@ def test_an_adapter_that_does_not_fit_the_base_is_refused(files, tmp_path):
     assert_refused(tmp_path, config(files, str(tmp_path / "ckpts")), "does not fit the base's")
 
 
-def test_an_unknown_revision_offline_is_refused(files, tmp_path):
-    import os
-
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+def test_an_unknown_revision_offline_is_refused(files, tmp_path, monkeypatch):
+    # an empty hub cache, offline, in this process (as test_hub_revisions_offline_from_the_cache sets it):
+    # huggingface_hub reads its folders once, at import, so the variables alone would need a fresh interpreter
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
     cfg = config(files, {"hub": "nobody/no-such-model", "revisions": ["step100"]})
-    assert_refused(tmp_path, cfg, "finetune.checkpoints_from", "nobody/no-such-model@step100", env=env)
+    assert_refused(tmp_path, cfg, "finetune.checkpoints_from", "nobody/no-such-model@step100")
 
 
 def test_a_misspelled_lm_eval_task_is_refused(files, trl_full, tmp_path):
@@ -318,10 +319,8 @@ def test_a_local_lm_eval_task_is_labelled_like_any_probe(files, trl_full, tmp_pa
     cfg = config(files, str(out), lm_eval_tasks=[{"name": "my_facts", "metric": "acc", "num_fewshot": 0}],
                  lm_eval_include_path=[str(tasks)])
     run = tmp_path / "run"
-    import os
-
-    env = {**os.environ, "HF_DATASETS_CACHE": str(tmp_path / "ds-cache")}
-    proc = run_cli("run", write_yaml(tmp_path / "c.yaml", cfg), "--out", str(run), "-q", env=env)
+    # in this process: the json task's arrow cache goes where conftest.py points HF_DATASETS_CACHE
+    proc = run_cli("run", write_yaml(tmp_path / "c.yaml", cfg), "--out", str(run), "-q")
     assert proc.returncode == 0, proc.stderr
     summary = json.loads((run / "summary.json").read_text())
     task = summary["probes"]["my_facts"]
