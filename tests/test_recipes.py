@@ -11,6 +11,7 @@ from conftest import assert_matches_schema, assert_one_line_error, run_cli, writ
 from scipy import stats
 
 # Three recipes keep the test short: the third trains through the recipes' own stage with all three of its options.
+STEPS = [5, 9]
 RECIPES = [{"name": "full"}, {"name": "lora-r2", "lora": {"r": 2, "alpha": 4}, "lr": 0.01},
            {"name": "replay-50", "replay": 0.5, "freeze_layers": 1, "kl_penalty": 0.5}]
 
@@ -21,6 +22,7 @@ def _config(d) -> dict:
     cfg = json.loads(json.dumps(SMOKE))
     cfg.update(study="recipes", name="recipes-test", seeds=[0, 1], base_seed=0, recipes=RECIPES)
     cfg["finetune"]["train"]["lr"] = 0.01
+    cfg["finetune"]["checkpoints"] = {"steps": STEPS}  # two a recipe: a curve, at two thirds of three's cost
     cfg["analysis"] = {"n_bootstrap": 200, "kl_examples": 100000}  # every fine-tuning example: the oracle needs no draw
     cfg["runtime"] = {"workers": 1, "cache_dir": str(d / "cache")}
     return cfg
@@ -56,7 +58,7 @@ def test_points_equal_the_oracle_from_the_item_tables(recipes_run):
     s = json.loads((recipes_run / "summary.json").read_text())
     assert_matches_schema(recipes_run / "summary.json", "recipes")
     assert [r["name"] for r in s["recipes"]] == [r["name"] for r in RECIPES]
-    assert len(s["points"]) == len(RECIPES) * 3
+    assert len(s["points"]) == len(RECIPES) * len(STEPS)
     for p in s["points"]:
         o = _per_seed(recipes_run, p["recipe"])
         main = o[(o["probe"] == s["probe"]) & (o["step"] == p["step"])]
