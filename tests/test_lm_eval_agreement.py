@@ -5,6 +5,7 @@ lm-eval tasks; the lm-eval backend through the trajectory pipeline. Nothing is d
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 
@@ -211,3 +212,6 @@ def test_trajectory_smoke_with_lm_eval_backend(tmp_path, smoke_config):
     assert (both["score"] == both["score_lm"]).all()
     choice = both[both["kind"] == "choice"]
     assert (choice["answer_logprob"] - choice["answer_logprob_lm"]).abs().max() < 1e-4
+    # scored through lm-eval, the probe files' probes are still the probes' own, not lm-eval tasks
+    summary = json.loads((tmp_path / "run/summary.json").read_text())
+    assert {p["source"] for p in summary["probes"].values()} == {"probes"}, {k: p["source"] for k, p in summary["probes"].items()}

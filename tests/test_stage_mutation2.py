@@ -194,8 +194,10 @@ def test_lm_eval_task_documents_become_probe_items_scored_by_the_tasks_metric():
                 "kind": "multiple_choice", "metric": metric, "score": score, "output": "a"}
 
     lm_eval = pd.DataFrame([doc("arc", 0, "acc", 1.0), doc("arc", 0, "acc_norm", 0.0), doc("arc", 1, "acc", 0.0),
-                            doc("arc", 1, "acc_norm", 1.0), doc("boolq", 0, "acc", 1.0), doc("wiki", 0, "word_perplexity", 31.5)])
-    rows, metrics = task_items(lm_eval, [SimpleNamespace(name="arc", metric="acc_norm")])
+                            doc("arc", 1, "acc_norm", 1.0), doc("boolq", 0, "acc", 1.0), doc("wiki", 0, "word_perplexity", 31.5),
+                            # a probe item scored through lm-eval (`eval.backend: lm_eval`): items.parquet has it already
+                            doc("cloze_l1", "p0016/birth_city", "acc", 1.0)])
+    rows, metrics = task_items(lm_eval, [SimpleNamespace(name="arc", metric="acc_norm")], {"cloze_l1"})
     assert metrics == {"arc": "acc_norm", "boolq": "acc"}
     got = {(r.probe, r.item_id): r.score for r in rows.itertuples()}
     assert got == {("arc", "arc/0"): 0.0, ("arc", "arc/1"): 1.0, ("boolq", "boolq/0"): 1.0}

@@ -63,15 +63,17 @@ def gather(store: RunStore, seeds: list[int]) -> dict[str, pd.DataFrame]:
     return tables
 
 
-def task_items(lm_eval: pd.DataFrame, tasks: list) -> tuple[pd.DataFrame, dict[str, str]]:
+def task_items(lm_eval: pd.DataFrame, tasks: list, probes: set[str]) -> tuple[pd.DataFrame, dict[str, str]]:
     """lm-eval tasks as probes: one items.parquet-shaped row per document, scored by the task's
     metric (`eval.lm_eval_tasks[].metric`, else the first one lm-eval reports for it). Only metrics
     whose per-document values lie in [0, 1] enter the decomposition (its rule is in score points).
-    Returns (rows, {task: metric})."""
+    `probes`: the probe files' own probes, whose rows in lm_eval.parquet (`eval.backend: lm_eval`)
+    are the items already in items.parquet, not task documents (both ids read "<name>/..."; a task
+    group's subtasks are named by lm-eval, so the tasks are what is not a probe). Returns (rows,
+    {task: metric})."""
     if lm_eval.empty:
         return pd.DataFrame(), {}
-    is_doc = [str(i).startswith(f"{p}/") for i, p in zip(lm_eval["item_id"], lm_eval["probe"], strict=True)]
-    docs = lm_eval[is_doc]  # documents of lm-eval's own tasks (item_id "<task>/<doc_id>"), not probe items
+    docs = lm_eval[~lm_eval["probe"].isin(probes)]
     chosen = {t.name: t.metric for t in tasks if t.metric}
     frames, metrics = [], {}
     for task, g in docs.groupby("probe", sort=True):
@@ -89,7 +91,7 @@ def analyze(cfg: TrajectoryConfig, store: RunStore) -> TrajectorySummary:
     tables = gather(store, cfg.seeds)
     items = tables["items"]
     require_finite(items, ["score"], f"{store.root}: the probe scores (seed-*/4_evaluate, 6_restore)")
-    docs, task_metrics = task_items(tables.get("lm_eval", pd.DataFrame()), cfg.eval.lm_eval_tasks)
+    docs, task_metrics = task_items(tables.get("lm_eval", pd.DataFrame()), cfg.eval.lm_eval_tasks, set(items["probe"]))
     items = pd.concat([tables["items"], docs], ignore_index=True) if not docs.empty else tables["items"]
     restorers = [r.condition for r in build_restorers(cfg.restore.restorers)]
     by_seed, agg, per_item = [], [], []
