@@ -259,3 +259,16 @@ def test_a_probe_kind_is_one_row_of_the_kinds_table(monkeypatch):
     sc.outputs["q"] = "a dog"
     assert run_probes(sc, [item], ProbeSettings())[0]["score"] == 0.0
     assert "choice" in kinds.KNOWLEDGE_KINDS and kinds.RATE_KINDS == ("refusal",) and kinds.LM_EVAL_KINDS == ("choice", "exact")
+
+
+def test_probe_settings_for_a_study_add_the_l2_word_for_sorry():
+    """ProbeSettings.for_eval (the trajectory's and the recipes' probes): the eval section's limits, the
+    default refusal markers, and on the fact world its L2 word for "sorry", which marks an L2 refusal."""
+    from forgetscope.evaluation.probe_runner import ProbeSettings
+    from forgetscope.evaluation.rules import DEFAULT_REFUSAL_MARKERS
+
+    plain = ProbeSettings.for_eval(12, ["\n"], None)
+    assert (plain.max_new_tokens, plain.stop, list(plain.refusal_markers)) == (12, ["\n"], list(DEFAULT_REFUSAL_MARKERS))
+    world = ProbeSettings.for_eval(5, [], {"sorry": "zorvi", "yes": "ja"})
+    assert list(world.refusal_markers) == [*DEFAULT_REFUSAL_MARKERS, "zorvi"]
+    assert list(ProbeSettings.for_eval(5, [], {"yes": "ja"}).refusal_markers) == list(DEFAULT_REFUSAL_MARKERS)

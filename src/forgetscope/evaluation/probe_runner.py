@@ -22,6 +22,15 @@ class ProbeSettings:
     stop: list[str] = field(default_factory=lambda: ["\n"])
     refusal_markers: Sequence[str] = rules.DEFAULT_REFUSAL_MARKERS
 
+    @classmethod
+    def for_eval(cls, max_new_tokens: int, stop: list[str], l2_lexicon: dict[str, str] | None) -> ProbeSettings:
+        """A study's probe settings (its `eval` section's generation limits); with the fact world's L2
+        lexicon, its word for "sorry" also marks an L2 refusal."""
+        markers = list(rules.DEFAULT_REFUSAL_MARKERS)
+        if l2_lexicon is not None and "sorry" in l2_lexicon:
+            markers.append(l2_lexicon["sorry"])
+        return cls(max_new_tokens=max_new_tokens, stop=stop, refusal_markers=markers)
+
 
 def render_prompt(item: ProbeItem, tokenizer) -> str:
     if item.format == "plain":

@@ -9,7 +9,6 @@ from forgetscope.data import as_source, detect_format, lm_texts, load_rows, sft_
 from forgetscope.errors import UserError
 from forgetscope.evaluation.items import ProbeItem, load_items
 from forgetscope.evaluation.probe_runner import ProbeSettings
-from forgetscope.evaluation.rules import DEFAULT_REFUSAL_MARKERS
 from forgetscope.models import load_model
 from forgetscope.studies.common_config import WORLD
 from forgetscope.training import LMBatches, SFTBatches
@@ -53,12 +52,10 @@ class RecipeInputs:
         return load_items(self.ref(self.cfg.eval.probes, "probes.jsonl"))
 
     def probe_settings(self) -> ProbeSettings:
-        """As the trajectory's evaluation probes: the world's L2 word for "sorry" marks an L2 refusal."""
-        markers = list(DEFAULT_REFUSAL_MARKERS)
+        """As the trajectory's evaluation probes run (the recipe's run folder has the world when there is one)."""
         world = self.run.world_dir(self.seed)
         lex = read_l2_lexicon(world, required=False) if (world / "world.json").exists() else None
-        markers += [lex["sorry"]] if lex is not None and "sorry" in lex else []
-        return ProbeSettings(max_new_tokens=self.cfg.eval.max_new_tokens, stop=self.cfg.eval.stop, refusal_markers=markers)
+        return ProbeSettings.for_eval(self.cfg.eval.max_new_tokens, self.cfg.eval.stop, lex)
 
     def load(self, path: str | Path, device):
         """A model or checkpoint folder (an adapter merged into its base)."""

@@ -10,7 +10,6 @@ from forgetscope.data import DataSource, as_source, load_rows
 from forgetscope.errors import UserError
 from forgetscope.evaluation.items import ProbeItem, load_items
 from forgetscope.evaluation.probe_runner import ProbeSettings
-from forgetscope.evaluation.rules import DEFAULT_REFUSAL_MARKERS
 from forgetscope.models import load_model, load_tokenizer
 from forgetscope.models.checkpoints_from import find_checkpoints
 from forgetscope.studies.common_config import WORLD
@@ -73,11 +72,8 @@ class SeedContext(StudySeed):
 
     @property
     def probe_settings(self) -> ProbeSettings:
-        markers = list(DEFAULT_REFUSAL_MARKERS)
         lex = read_l2_lexicon(self.world_dir, required=False) if self.cfg.uses_world else None
-        if lex is not None:  # the world's L2 word for "sorry" marks an L2 refusal
-            markers += [lex["sorry"]] if "sorry" in lex else []
-        return ProbeSettings(max_new_tokens=self.cfg.eval.max_new_tokens, stop=self.cfg.eval.stop, refusal_markers=markers)
+        return ProbeSettings.for_eval(self.cfg.eval.max_new_tokens, self.cfg.eval.stop, lex)
 
     # -- models --------------------------------------------------------------------------------
     @property
