@@ -59,10 +59,15 @@ def _read_template(value: str) -> str:
     return path.read_text()
 
 
+def same_tokenizer(a: PreTrainedTokenizerBase, b: PreTrainedTokenizerBase) -> bool:
+    """Whether `a` and `b` map text to the same ids: the same vocabulary and special tokens."""
+    return a.get_vocab() == b.get_vocab() and a.all_special_ids == b.all_special_ids
+
+
 def check_same_tokenizer(a: PreTrainedTokenizerBase, b: PreTrainedTokenizerBase, what: str) -> None:
     """Raise a one-line UserError unless `a` and `b` map text to the same ids (a metric comparing two
     models token by token, such as the pattern shift's KL, needs that)."""
-    if a.get_vocab() != b.get_vocab() or a.all_special_ids != b.all_special_ids:
+    if not same_tokenizer(a, b):
         raise UserError(f"{what}: the two models' tokenizers differ; this metric compares them token by token and needs one tokenizer")
 
 

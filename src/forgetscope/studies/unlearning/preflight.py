@@ -83,9 +83,10 @@ def _disjoint(cfg: UnlearningConfig, world) -> None:
 
 def _same_tokenizer(cfg: UnlearningConfig, world) -> None:
     from forgetscope.models import load_tokenizer
+    from forgetscope.models.loading import same_tokenizer
 
-    theirs = load_tokenizer(cfg.oracle.path).get_vocab()
-    if theirs != world().tokenizer().get_vocab():
+    theirs = load_tokenizer(cfg.oracle.path)
+    if not same_tokenizer(theirs, world().tokenizer()):
         raise UserError(f"{cfg.oracle.path}: the oracle's tokenizer is not the world's ({len(theirs)} tokens): an oracle "
                         "must share the base's tokenizer, else its scores are not comparable")
 
@@ -154,10 +155,11 @@ def _fact_blocks(cfg: UnlearningConfig, forget) -> None:
 
 def _oracle_tokenizer(cfg: UnlearningConfig) -> None:
     from forgetscope.models import ModelSpec
+    from forgetscope.models.loading import same_tokenizer
 
     oracle = ModelSpec(path=cfg.oracle.path, revision=None, trust_remote_code=cfg.base.trust_remote_code)
     preflight.model(oracle)
     mine, base = oracle.load_tokenizer(), cfg.base.load_tokenizer()
-    if mine.get_vocab() != base.get_vocab() or mine.all_special_ids != base.all_special_ids:
+    if not same_tokenizer(mine, base):
         raise UserError(f"{cfg.oracle.path}: the oracle's tokenizer is not the base's ({len(mine)} tokens, the base's {len(base)}): "
                         "an oracle must share the base's tokenizer, else its scores are not comparable")
