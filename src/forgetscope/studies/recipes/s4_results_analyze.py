@@ -181,7 +181,7 @@ def analyze_recipes(cfg: RecipesConfig, store: RunStore) -> RecipesSummary:
     })
     store.results_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(store.results_dir / "points.parquet", pd.DataFrame(summary.model_dump(mode="json")["points"]).to_parquet(index=False))
-    atomic_write_bytes(store.results_dir / "forward_kl.parquet", pd.concat(kls, ignore_index=True).to_parquet(index=False))
+    atomic_write_bytes(store.results_dir / "forward_kl.parquet", kl_all.to_parquet(index=False))
     if len(sweep):
         atomic_write_bytes(store.results_dir / "interpolation_items.parquet", sweep.to_parquet(index=False))
     atomic_write_json(store.summary_path, summary.model_dump(mode="json"))
