@@ -13,11 +13,14 @@ from pathlib import Path
 from cli_fork import start_cli
 from conftest import with_changes, write_yaml
 
+STEPS = 800
 LINE = re.compile(r"^(\d\d):(\d\d):(\d\d)  (seed \d+)  (.+?)  (\d+)/(\d+)  elapsed (\d+:\d\d)  (ETA \d+:\d\d|ETA \?|done)$")
 
 
 def test_run_logged_to_a_file_shows_progress_while_it_goes(smoke_config, tmp_path):
-    cfg = with_changes(smoke_config, seeds=[0, 1], runtime__workers=2, base__train__steps=200)
+    # 800 steps: about 4 s on the 2-core VM when quiet, so a line with an estimate comes between the first
+    # and the last on a CPU twice as fast too (200 steps took 1.05 s there: the estimate came or not)
+    cfg = with_changes(smoke_config, seeds=[0, 1], runtime__workers=2, base__train__steps=STEPS)
     config = write_yaml(tmp_path / "c.yaml", cfg)
     seen_at: dict[str, float] = {}
     # a real process with stderr to a file: a fork of tests/cli_fork.py's pre-imported server (the entry
@@ -51,7 +54,7 @@ def test_run_logged_to_a_file_shows_progress_while_it_goes(smoke_config, tmp_pat
         assert all(b - a >= 1 for a, b in zip(middle, middle[1:])), (label, stage, lines)  # at most one line a second
     pretrain = stages[("seed 0", "base pretrain")]
     minutes, seconds = pretrain[-1][7].split(":")
-    assert int(pretrain[0][6]) == 200 and len(pretrain) <= 60 * int(minutes) + int(seconds) + 3  # 200 steps: a line a second
+    assert int(pretrain[0][6]) == STEPS and len(pretrain) <= 60 * int(minutes) + int(seconds) + 3  # a line a second
     estimates = [g for g in parsed if g[8].startswith("ETA ") and g[8] != "ETA ?"]
     assert estimates and all(0 < int(g[5]) < int(g[6]) for g in estimates)
     # the end: the findings and the primary probe's table, as compare prints them
