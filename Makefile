@@ -47,10 +47,12 @@ demo: $(BIN)/.installed
 	$(BIN)/forgetscope demo
 
 # Test files are shared out over TEST_WORKERS processes (pytest-xdist; a file stays in one process,
-# so its module fixtures run once); auto: one per CPU.
+# so its module fixtures run once); auto: one per CPU. In collection order (tests/conftest.py puts the
+# longest files first): xdist's default reorders files by their number of tests, which sent the many
+# quick files first and left one process running the long ones alone at the end.
 TEST_WORKERS ?= auto
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest -q -m "not slow" -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -q -m "not slow" -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 test-slow: $(BIN)/.installed
 	$(BIN)/python -m pytest -q -m slow
