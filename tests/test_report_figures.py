@@ -76,3 +76,33 @@ def test_the_caption_names_each_restorer_line_by_the_colour_it_is_drawn_in():
     assert [other_restorer_color(i)[1] for i in range(5)] == ["purple", "brown", "pink", "cyan", "purple"]
     template = Path(__file__).resolve().parents[1] / "src/forgetscope/report/templates/trajectory.html.j2"
     assert "(purple)" not in template.read_text() and "other_restorer_colors[loop.index0]" in template.read_text()
+
+
+def test_a_figure_is_embedded_as_matplotlib_lays_it_out_and_draws_it():
+    """to_data_uri drops tight_layout's placeholder engine before saving (one draw less): the PNG is
+    byte for byte the one matplotlib writes with the engine kept, long labels and a legend included."""
+    import base64
+    import io
+
+    import matplotlib.pyplot as plt
+
+    from forgetscope.report.figures import to_data_uri
+
+    def drawn():
+        fig, (a, b) = new_figure(ncols=2)
+        a.plot([1, 2, 3], [3, 1, 2], label="a rather long legend entry")
+        a.set_ylabel("score on the probe of the held-out people (%)")
+        a.legend()
+        b.bar(["pseudo", "actual"], [4.0, 9.5])
+        b.set_title("a title long enough to need the layout")
+        return fig
+
+    fig = drawn()
+    plain_log_ticks(fig)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    uri = to_data_uri(drawn())
+    assert uri.startswith("data:image/png;base64,")
+    assert base64.b64decode(uri.split(",", 1)[1]) == buf.getvalue()

