@@ -29,10 +29,10 @@ def _in_a_launched_group(monkeypatch, rank: int) -> None:
 
 
 def test_regression_seeds_train_in_their_own_process_under_a_launcher(tmp_path, monkeypatch):
-    """regression s1_base_pretrain._pretrain and s2_model_finetune._finetune under a launcher: the main
-    process runs the study (main.run_regression: the others wait at a barrier), so each seed's base and
-    fine-tuning train in that process alone, not as a DDP job of the group, which the waiting processes
-    never join. Mutants `_pretrain__mutmut_35` and the like, `_finetune__mutmut_35`, `__mutmut_51`
+    """regression s1_base_pretrain._pretrain and s2_model_finetune._finetune where a launcher's variables
+    are set: each seed's base and fine-tuning train in this process alone, never as a DDP job of a group
+    (the study itself refuses a launcher before any compute, tests/test_launch_refusal.py; this guards
+    the stages). Mutants `_pretrain__mutmut_35` and the like, `_finetune__mutmut_35`, `__mutmut_51`
     (`local=None`, `local` dropped, `local=False`): the training builds an Accelerator, which joins
     the group (here it fails at once; under a real launcher the group would not agree)."""
     from test_regression_study import tiny

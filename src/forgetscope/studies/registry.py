@@ -31,8 +31,14 @@ class Study:
     demo: str | None = None  # "package:path" of its `forgetscope demo` config (run in registration order); None: not in it
     preflight: Callable | None = None  # preflight(cfg): reads and checks every input before compute (forgetscope.preflight)
     may_change: tuple[str, ...] = ()  # config sections a run folder accepts as changed (forgetscope.runs.prepare_run)
+    launchable: bool = False  # runs under a launcher (torchrun, accelerate launch), the group sharing its work (docs/scale.md)
 
     def run(self, cfg: BaseModel, run_dir: Path, view):
+        from forgetscope.distributed import launched
+
+        if launched() and not self.launchable:
+            raise UserError(f"the {self.name} study runs in one process (its seeds in parallel worker processes): "
+                            "start it without a launcher (torchrun, accelerate launch); docs/scale.md")
         return resolve(self.runner)(cfg, run_dir, view)
 
     def section(self):

@@ -10,4 +10,4 @@ from forgetscope.studies.registry import Study
 STUDY = Study("conjugate", ConjugateConfig, "forgetscope.studies.conjugate.main:run_conjugate", ConjugateSummary,
               report="forgetscope.report.conjugate:SECTION",
               demo="forgetscope:configs/demo-conjugate.yaml",  # reads the trajectory demo's models: registered after it
-              preflight=check)
+              preflight=check, launchable=True)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from forgetscope.distributed import launched
-from forgetscope.errors import UserError
 from forgetscope.execution import ProgressView, map_seeds
 from forgetscope.report import render_report
 from forgetscope.runs import prepare_run
@@ -28,8 +26,6 @@ from forgetscope.studies.recipes.summary import RecipesSummary
 
 
 def run_recipes(cfg: RecipesConfig, run_dir: Path, view: ProgressView) -> RecipesSummary:
-    if launched():
-        raise UserError("the recipes study runs in one process (its seeds in parallel workers): run it without a launcher")
     check(cfg)
     store = prepare_run(run_dir, cfg, MAY_CHANGE)
     workers = cfg.runtime.resolved_workers(len(cfg.seeds))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from forgetscope.distributed import barrier, is_main
 from forgetscope.execution import ProgressView, Reporter, map_seeds
 from forgetscope.report import render_report
 from forgetscope.runs import prepare_run
@@ -28,12 +27,8 @@ def run_seed(cfg: RegressionConfig, run_dir: str, seed: int, reporter: Reporter)
     return run_seed_stages(SeedContext(cfg, RunStore(run_dir), seed, reporter), SEED_STAGES)
 
 
-def run_regression(cfg: RegressionConfig, run_dir: Path, view: ProgressView) -> RegressionSummary | None:
-    """Seeds run in parallel processes. The models are small: under a launcher (torchrun, accelerate
-    launch) the main process runs the whole study and the others wait."""
-    if not is_main():
-        barrier()
-        return None
+def run_regression(cfg: RegressionConfig, run_dir: Path, view: ProgressView) -> RegressionSummary:
+    """Seeds run in parallel processes; the models are small, so a launcher is refused (Study.launchable)."""
     store = prepare_run(run_dir, cfg)
     # a finished seed costs no process (a damaged stage is set aside here and done again in a worker)
     pending = [s for s in cfg.seeds if not all([stage_done(store.stage(name, s)) for name in STAGES])]
@@ -42,6 +37,5 @@ def run_regression(cfg: RegressionConfig, run_dir: Path, view: ProgressView) -> 
                   threads=cfg.runtime.threads, view=view)
     summary = analyze(cfg, store)
     render_report(store, STUDY)
-    barrier()
     return summary
 

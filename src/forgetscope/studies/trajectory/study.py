@@ -11,4 +11,4 @@ MAY_CHANGE = ("name", "analysis", "eval", "restore")  # what a run folder accept
 
 STUDY = Study("trajectory", TrajectoryConfig, "forgetscope.studies.trajectory.main:run_trajectory", TrajectorySummary,
               report="forgetscope.report.trajectory:SECTION", demo="forgetscope:configs/demo-trajectory.yaml",
-              preflight=check, may_change=MAY_CHANGE)
+              preflight=check, may_change=MAY_CHANGE, launchable=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from forgetscope.distributed import barrier, is_main
 from forgetscope.execution import ProgressView, Reporter, map_seeds
 from forgetscope.report import render_report
 from forgetscope.runs import prepare_run
@@ -32,17 +31,12 @@ def run_seed(cfg: UnlearningConfig, run_dir: str, seed: int, reporter: Reporter)
     return run_seed_stages(SeedContext(cfg, RunStore(run_dir), seed, reporter), SEED_STAGES)
 
 
-def run_unlearning(cfg: UnlearningConfig, run_dir: Path, view: ProgressView) -> UnlearningSummary | None:
-    """Seeds run in parallel processes; the models are small, so under a launcher the main process
-    runs the whole study and the others wait."""
-    if not is_main():
-        barrier()
-        return None
+def run_unlearning(cfg: UnlearningConfig, run_dir: Path, view: ProgressView) -> UnlearningSummary:
+    """Seeds run in parallel processes; a launcher is refused (Study.launchable)."""
     check(cfg)
     store = prepare_run(run_dir, cfg, MAY_CHANGE)
     workers = cfg.runtime.resolved_workers(len(cfg.seeds))
     map_seeds(run_seed, (cfg, str(run_dir)), cfg.seeds, workers=workers, threads=cfg.runtime.threads, view=view)
     summary = analyze(cfg, store)
     render_report(store, STUDY)
-    barrier()
     return summary
