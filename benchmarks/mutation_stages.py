@@ -16,9 +16,10 @@ runner mutant reruns the trajectory run from evaluation (s4) and the conjugate r
 suites, a restoration mutant the trajectory run from restoration (s6). A forked child then sets
 MUTANT_UNDER_TEST and runs pytest with those fixtures replaced by the resumed runs, in two phases:
 
-  before: the module's unit-test files, and the study tests that read the run fixture (not the ones
+  before: the module's unit-test files, the study tests that read the run fixture (not the ones
           that run the study again, in a subprocess or from scratch: they cannot see the mutant or
-          compare it with itself);
+          compare it with itself), then the tests written for earlier passes' survivors that call
+          the module (KILLERS: tests/test_stage_mutation*.py, not the one that runs a whole study);
   after:  only for a mutant the first phase leaves alive: the study's oracle test
           (`test_summary_agrees_with_the_independent_oracle`) and the tests of tests/test_invariants.py
           that execute the module (`plan`).
@@ -58,6 +59,38 @@ BASE_STAGE = {"trajectory": 2, "regression": 1}  # the stage that pre-trains (or
 ORACLE = "test_summary_agrees_with_the_independent_oracle"
 INVARIANTS = "tests/test_invariants.py"
 SCORING_UNITS = ["tests/test_rules_and_probes.py", "tests/test_suites.py", "tests/test_lm_eval_agreement.py"]
+M1, M2, M3 = "tests/test_stage_mutation.py", "tests/test_stage_mutation2.py", "tests/test_stage_mutation3.py"
+KILLERS = {  # the tests written for earlier passes' survivors, by the module they call (not those that run a whole study)
+    "restoration.base": [f"{M2}::test_a_restorers_options_error_names_where_it_is"],
+    "restoration.interpolation": [f"{M2}::test_interpolation_of_a_model_whose_config_does_not_name_tied_embeddings"],
+    "restoration.lm_training": [f"{M2}::test_a_restorers_budget_scales_its_steps_and_warm_up",
+                                f"{M2}::test_the_restoration_curve_scores_the_primary_probe_part_of_the_way_through"],
+    "studies.conjugate.s1_items_build": [f"{M3}::test_each_translation_model_is_unloaded_once_its_items_are_built",
+                                         f"{M2}::test_model_suites_generate_as_many_tokens_as_their_group_allows"],
+    "studies.conjugate.s2_models_evaluate": [f"{M2}::test_model_suites_generate_as_many_tokens_as_their_group_allows"],
+    "studies.conjugate.s3_world_evaluate": [f"{M2}::test_fact_world_rows_name_the_base_and_the_tuned_model_as_the_model_suites_do",
+                                            f"{M2}::test_fact_world_checkpoints_after_all_are_still_checked"],
+    "studies.conjugate.s4_results_analyze": [f"{M1}::test_conjugate_analysis_refuses_a_non_finite_fact_world_score",
+                                             f"{M2}::test_a_fact_world_only_summary_names_the_trajectory_runs_seeds"],
+    "studies.regression.s1_base_pretrain": [f"{M1}::test_the_regression_base_cache_key_covers_the_task",
+                                            f"{M2}::test_the_regression_base_cache_key_covers_the_pre_training",
+                                            f"{M2}::test_the_regression_base_is_pretrained_on_the_curriculum",
+                                            f"{M3}::test_regression_seeds_train_in_their_own_process_under_a_launcher"],
+    "studies.regression.s2_model_finetune": [f"{M2}::test_regression_fine_tuning_rewrites_a_checkpoint_a_killed_run_left_without_its_state",
+                                             f"{M3}::test_regression_seeds_train_in_their_own_process_under_a_launcher"],
+    "studies.regression.s4_results_analyze": [f"{M2}::test_the_regression_training_log_tells_pre_training_from_fine_tuning"],
+    "studies.trajectory.s1_world_generate": [f"{M2}::test_the_world_stage_record_counts_the_files_it_wrote"],
+    "studies.trajectory.s2_base_pretrain": [f"{M2}::test_the_trajectory_base_cache_key_changes_with_the_base_format",
+                                           f"{M3}::test_a_launched_group_pretrains_the_trajectory_base_as_one_job"],
+    "studies.trajectory.s3_model_finetune": [f"{M1}::test_fine_tuning_data_in_the_text_format_is_packed_into_lm_blocks",
+                                            f"{M2}::test_merged_lora_checkpoints_are_the_base_plus_the_adapter_of_their_step"],
+    "studies.trajectory.s4_checkpoints_evaluate": [f"{M3}::test_the_evaluation_stage_record_lists_the_steps_it_evaluated"],
+    "studies.trajectory.s5_pattern_measure": [f"{M2}::test_a_run_without_pattern_prompts_writes_an_empty_pattern_table_with_its_columns"],
+    "studies.trajectory.s6_checkpoints_restore": [f"{M2}::test_the_restoration_curve_scores_the_primary_probe_part_of_the_way_through"],
+    "studies.trajectory.s7_results_analyze": [f"{M2}::test_lm_eval_task_documents_become_probe_items_scored_by_the_tasks_metric",
+                                             f"{M2}::test_a_probe_summary_names_an_lm_eval_task_as_its_source",
+                                             f"{M2}::test_the_gathered_training_log_tells_pre_training_from_fine_tuning"],
+}
 
 
 def plan(module: str) -> tuple[list[str], dict[str, int], list[str]]:
@@ -239,7 +272,7 @@ def main() -> None:
     assert os.path.abspath("src") in forgetscope.__file__, f"not the mutated copy: {forgetscope.__file__}"
     importlib.import_module("conftest")
     for f in sorted({f for _, (f, _, _) in STUDY_TESTS.items()} | {INVARIANTS, "tests/test_report_trajectory.py", "tests/test_scorer.py",
-                                                                   "tests/test_pattern_shift.py", "tests/test_restoration.py", "tests/test_cli_errors.py", *SCORING_UNITS}
+                                                                   "tests/test_pattern_shift.py", "tests/test_restoration.py", "tests/test_cli_errors.py", *SCORING_UNITS, M1, M2, M3}
                     | {t.split("::")[0] for t in args.also}):
         importlib.import_module(Path(f).stem)  # once, here, not in every child
     if not (pristine / "done").exists():
@@ -266,9 +299,10 @@ def main() -> None:
             print(f"UNKNOWN - {name}", flush=True)  # mutmut's switch would run the original code: it would "survive"
             continue
         units, forks, invariants = plan(module)
+        killers = KILLERS.get(module.removeprefix("forgetscope."), [])  # after the study tests: a killed mutant stops sooner
         start = time.time()
         verdict = None
-        for phase, tests in (("BEFORE", [*units, *args.also, *(f"{STUDY_TESTS[s][0]}::{t}" for s in forks for t in STUDY_TESTS[s][2])]),
+        for phase, tests in (("BEFORE", [*units, *args.also, *(f"{STUDY_TESTS[s][0]}::{t}" for s in forks for t in STUDY_TESTS[s][2]), *killers]),
                              ("AFTER", [*(f"{STUDY_TESTS[s][0]}::{ORACLE}" for s in forks), *invariants])):
             if phase == "BEFORE":  # the second phase reads the runs the first one resumed (its tests passed on them)
                 shutil.rmtree(work, ignore_errors=True)
