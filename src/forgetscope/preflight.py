@@ -137,10 +137,10 @@ def checkpoints(spec, base) -> list:
     return found
 
 
-def lm_eval_tasks(tasks, include_path=()) -> None:
+def lm_eval_tasks(tasks, include_path=(), include_field: str = "eval.lm_eval_include_path") -> None:
     from forgetscope.evaluation.lm_eval_tasks import check_lm_eval_tasks
 
-    check_lm_eval_tasks(tasks, include_path)
+    check_lm_eval_tasks(tasks, include_path, include_field)
 
 
 def local_inputs(models: dict[str, str | None], files: dict[str, str | None]) -> None:

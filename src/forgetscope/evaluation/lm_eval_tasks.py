@@ -126,14 +126,29 @@ def _known_task_names(include: tuple[str, ...]) -> frozenset[str]:
     return frozenset(names)
 
 
-def check_lm_eval_tasks(names: Sequence[str | LmEvalTask], include_path: Sequence[str] = ()) -> None:
+@functools.cache
+def _include_names(include: tuple[str, ...]) -> frozenset[str]:
+    """The names the include folders alone define: lm-eval's index of just them (a walk of those
+    folders), looked up once per process as `task_manager`'s are."""
+    from lm_eval.tasks import TaskManager
+
+    return frozenset(TaskManager(include_defaults=False, include_path=list(include)).all_tasks)
+
+
+def check_lm_eval_tasks(names: Sequence[str | LmEvalTask], include_path: Sequence[str] = (),
+                        include_field: str = "eval.lm_eval_include_path") -> None:
     """One-line UserError if lm-eval is missing or does not know one of `names` (lm-eval's task
-    folder and `include_path`, folders of your own task YAMLs)."""
+    folder and `include_path`, folders of your own task YAMLs, the config field `include_field`).
+    Names the include path alone knows are checked on its own index (what `manager_for` runs them
+    with), without lm-eval's (seconds to build)."""
     require_lm_eval()
     for p in include_path:
         if not Path(p).expanduser().is_dir():
-            raise UserError(f"eval.lm_eval_include_path: {p}: no such folder")
+            raise UserError(f"{include_field}: {p}: no such folder")
     names = [n if isinstance(n, str) else n.name for n in names]
+    include = tuple(str(Path(p).expanduser().resolve()) for p in include_path)
+    if include and all(n in _include_names(include) for n in names):
+        return
     known = known_task_names(include_path)
     unknown = [n for n in names if n not in known]
     if unknown:

@@ -21,6 +21,7 @@ from forgetscope.analysis import stage_rule
 from forgetscope.analysis.decomposition import aggregate_seeds, decompose_seed
 from forgetscope.analysis.findings import trajectory_findings
 from forgetscope.analysis.stats import num, require_finite, seed_interval
+from forgetscope.analysis.task_documents import task_documents
 from forgetscope.evaluation.kinds import KNOWLEDGE_KINDS, RATE_KINDS
 from forgetscope.restoration import build_restorers
 from forgetscope.schema import TrajectorySummary
@@ -71,19 +72,10 @@ def task_items(lm_eval: pd.DataFrame, tasks: list, probes: set[str]) -> tuple[pd
     are the items already in items.parquet, not task documents (both ids read "<name>/..."; a task
     group's subtasks are named by lm-eval, so the tasks are what is not a probe). Returns (rows,
     {task: metric})."""
-    if lm_eval.empty:
-        return pd.DataFrame(), {}
-    docs = lm_eval[~lm_eval["probe"].isin(probes)]
-    chosen = {t.name: t.metric for t in tasks if t.metric}
-    frames, metrics = [], {}
-    for task, g in docs.groupby("probe", sort=True):
-        metric = chosen.get(task) or str(g["metric"].iloc[0])
-        rows = g[g["metric"] == metric]
-        if rows.empty or not rows["score"].between(0, 1).all():
-            continue
-        metrics[str(task)] = metric
-        frames.append(rows[["seed", "condition", "step", "item_id", "probe", "kind", "score", "output"]])
-    return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), metrics
+    rows, metrics = task_documents(lm_eval, tasks, probes)
+    if rows.empty:
+        return rows, metrics
+    return rows[["seed", "condition", "step", "item_id", "probe", "kind", "score", "output"]], metrics
 
 
 def analyze(cfg: TrajectoryConfig, store: RunStore) -> TrajectorySummary:

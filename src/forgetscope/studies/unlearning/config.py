@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from forgetscope.config import StrictModel
+from forgetscope.evaluation.lm_eval_tasks import LmEvalTask
 from forgetscope.models.checkpoints_from import CheckpointsFrom
 from forgetscope.studies.common_config import (
     MAX_BOOTSTRAP,
@@ -157,6 +158,12 @@ class UnlearningConfig(StrictModel):
         "(forgetscope.transforms; the choices stay as they are)")
     translation: TranslationFile | None = Field(None, description="a prompt-side attack on a pretrained base: the "
                                                 "forget prompts in another language from a file (the parallel transform)")
+    general_tasks: list[LmEvalTask] = Field(
+        [], description="lm-eval tasks (names, or {name, num_fewshot, limit, apply_chat_template, fewshot_as_multiturn, "
+        "gen_kwargs, metric}) scored on every model before relearning (base, oracles, unlearned models): general "
+        "capability beside the general probe, as each task's per-document metric (docs/unlearning.md)")
+    general_tasks_include_path: list[str] = Field([], description="folders of your own lm-eval task YAMLs for "
+                                                  "general_tasks (lm-eval's --include_path)")
     eval_batch_size: int = Field(64, ge=1, le=65_536, description="probe items scored per forward batch")
     analysis: UnlearningAnalysis = UnlearningAnalysis()
     runtime: SeedsRuntime = SeedsRuntime()
@@ -176,6 +183,11 @@ class UnlearningConfig(StrictModel):
                     raise ValueError(f"{field} is for a pretrained base (base.kind: pretrained); the fact world makes its own")
         if not (self.methods or self.unlearned or self.checkpoints_from or self.oracle.audit):
             raise ValueError("nothing to audit: give methods, unlearned folders or checkpoints_from")
+        if self.general_tasks:
+            import importlib.util
+
+            if importlib.util.find_spec("lm_eval") is None:
+                raise ValueError("general_tasks need lm-eval: pip install 'forgetscope[lmeval]'")
         return self
 
     def _check_pretrained(self) -> None:

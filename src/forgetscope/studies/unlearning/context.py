@@ -16,6 +16,7 @@ STAGES = ("1_world", "2_bases", "3_unlearn", "4_evaluate", "5_relearn")
 WORLD_STAGE, BASES_STAGE, UNLEARN_STAGE, EVALUATE_STAGE, RELEARN_STAGE = STAGES
 CONTROL = "oracle-control"  # the oracle relearned as the control; "oracle" is the second oracle, audited
 PROBES = ("forget", "retain", "general", "forget_l2")  # and forget_<transform> on a pretrained base
+TASKS_SUFFIX = ".general_tasks.parquet"  # 4_evaluate/<model>.general_tasks.parquet: general_tasks' documents
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """What the unlearning study checks before any compute (forgetscope.preflight): a forget set to probe,
 relearning text that states no forget fact, and an oracle folder with the world's tokenizer; on a
 pretrained base also the base, the probe file's sets, and every unlearned folder and checkpoint
-against the base (architecture and tokenizer)."""
+against the base (architecture and tokenizer); on either, the general_tasks' names."""
 
 from __future__ import annotations
 
@@ -14,8 +14,18 @@ from forgetscope.studies.unlearning.config import UnlearningConfig
 
 
 def checks(cfg: UnlearningConfig) -> list[Check]:
-    if cfg.pretrained:
-        return pretrained_checks(cfg)
+    return (pretrained_checks(cfg) if cfg.pretrained else world_checks(cfg)) + task_checks(cfg)
+
+
+def task_checks(cfg: UnlearningConfig) -> list[Check]:
+    """general_tasks: every name known to lm-eval or the include path (lm-eval's index: seconds)."""
+    if not cfg.general_tasks:
+        return []
+    return [Check("general_tasks", lambda: preflight.lm_eval_tasks(cfg.general_tasks, cfg.general_tasks_include_path,
+                                                                    "general_tasks_include_path"))]
+
+
+def world_checks(cfg: UnlearningConfig) -> list[Check]:
     world = cache(lambda: _world(cfg))
     out = [Check("forget.people", lambda: _forget_probes(cfg, world))]
     if cfg.relearn.data != "world" and "text" in cfg.relearn.attacks:

@@ -1,5 +1,6 @@
 """Stage 6 (over all seeds): the item tables of every seed, the verdict per audited model and attack
-(verdict.py), utility, relearning curves and findings -> results/*.parquet and summary.json."""
+(verdict.py), utility (the general probe and general_tasks), relearning curves and findings ->
+results/*.parquet and summary.json."""
 
 from __future__ import annotations
 
@@ -9,15 +10,17 @@ import pandas as pd
 from forgetscope import __version__
 from forgetscope.analysis.findings import finding
 from forgetscope.analysis.stats import num, require_finite
+from forgetscope.analysis.task_documents import task_documents
 from forgetscope.store import RunStore, atomic_write_bytes, atomic_write_text
 from forgetscope.studies.unlearning.config import UnlearningConfig
-from forgetscope.studies.unlearning.context import CONTROL, EVALUATE_STAGE, RELEARN_STAGE
+from forgetscope.studies.unlearning.context import CONTROL, EVALUATE_STAGE, RELEARN_STAGE, TASKS_SUFFIX
 from forgetscope.studies.unlearning.summary import (
     AttackResult,
     CurvePoint,
     MeanCI,
     ModelAudit,
     ProbeScores,
+    TaskScore,
     UnlearningSummary,
 )
 from forgetscope.studies.unlearning.probe_sets import fact_key
@@ -26,18 +29,22 @@ from forgetscope.studies.unlearning.verdict import NO_CONTROL, attack_label, dif
 SOURCES = "Deeb & Roger 2024; Łucki et al. 2024; Hu et al. 2024"
 
 
-def read_tables(cfg: UnlearningConfig, store: RunStore) -> tuple[pd.DataFrame, pd.DataFrame]:
-    ev, rl = [], []
+def read_tables(cfg: UnlearningConfig, store: RunStore) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(probe items before relearning, after relearning, general_tasks' documents: empty without them)."""
+    ev, rl, tk = [], [], []
     for seed in cfg.seeds:
         for stage, out in ((EVALUATE_STAGE, ev), (RELEARN_STAGE, rl)):
             for f in sorted(store.stage(stage, seed).path.glob("*.parquet")):
                 t = pd.read_parquet(f)
                 t.insert(0, "seed", seed)
-                out.append(t)
+                (tk if stage == EVALUATE_STAGE and f.name.endswith(TASKS_SUFFIX) else out).append(t)
     items, relearn = pd.concat(ev, ignore_index=True), pd.concat(rl, ignore_index=True)
     for t, what in ((items, "evaluate"), (relearn, "relearn")):
         require_finite(t, ["score", "answer_logprob"], f"unlearning {what} tables")
-    return items, relearn
+    tasks = pd.concat(tk, ignore_index=True) if tk else pd.DataFrame()
+    if not tasks.empty:
+        require_finite(tasks, ["score"], "unlearning general_tasks tables")
+    return items, relearn, tasks
 
 
 class Interval:
@@ -61,11 +68,14 @@ class Interval:
 
 
 def analyze(cfg: UnlearningConfig, store: RunStore) -> UnlearningSummary:
-    items, relearn = read_tables(cfg, store)
+    items, relearn, tasks = read_tables(cfg, store)
     results = store.results_dir
     results.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(results / "items.parquet", items.to_parquet(index=False))
     atomic_write_bytes(results / "relearn.parquet", relearn.to_parquet(index=False))
+    if not tasks.empty:
+        atomic_write_bytes(results / "general_tasks.parquet", tasks.to_parquet(index=False))
+    docs, task_metrics = task_documents(tasks, cfg.general_tasks, fractions_only=False)
     iv, delta = Interval(cfg), cfg.analysis.delta
     full = cfg.relearn.train.steps
 
@@ -75,11 +85,24 @@ def analyze(cfg: UnlearningConfig, store: RunStore) -> UnlearningSummary:
     def by_fact(t: pd.DataFrame) -> pd.DataFrame:  # ids of any probe of the forget set, keyed by the fact
         return t.assign(item_id=t.item_id.map(fact_key))
 
+    def documents(model: str, task: str) -> pd.DataFrame:
+        return docs[(docs.model == model) & (docs.probe == task)]
+
+    def per_task(model: str, drop: bool = False) -> list[TaskScore]:
+        """Each general task's metric on `model` (drop: base − model, paired by document)."""
+        out = []
+        for task, metric in task_metrics.items():
+            m = iv.of(documents("base", task), documents(model, task)) if drop else iv.of(documents(model, task))
+            mine = documents(model, task)
+            out.append(TaskScore(task=task, metric=metric, documents=int((mine.seed == cfg.seeds[0]).sum()),
+                                 fraction=bool(docs[docs.probe == task].score.between(0, 1).all()), mean=m.mean, ci=m.ci))
+        return out
+
     def scores(model: str) -> ProbeScores:
         return ProbeScores(forget=iv.of(rows(model, "forget")), retain=iv.of(rows(model, "retain")),
                            general=iv.of(rows(model, "general")),
                            forget_l2=iv.of(rows(model, "forget_l2")) if cfg.conjugate else None,
-                           forget_logprob=iv.of(rows(model, "forget"), column="answer_logprob"))
+                           forget_logprob=iv.of(rows(model, "forget"), column="answer_logprob"), general_tasks=per_task(model))
 
     def attacked(model: str, attack: str, step: int, probe: str = "forget") -> pd.DataFrame:
         r = relearn[(relearn.model == model) & (relearn.attack == attack) & (relearn.step == step) & (relearn.probe == probe)]
@@ -107,7 +130,8 @@ def analyze(cfg: UnlearningConfig, store: RunStore) -> UnlearningSummary:
         audits.append(ModelAudit(
             name=name, method=method, verdict=verdict, scores=scores(name), forgetting=forgetting,
             retain_drop=iv.of(rows("base", "retain"), rows(name, "retain")),
-            general_drop=iv.of(rows("base", "general"), rows(name, "general")), attacks=results_))
+            general_drop=iv.of(rows("base", "general"), rows(name, "general")),
+            general_task_drops=per_task(name, drop=True), attacks=results_))
     summary = UnlearningSummary(
         name=cfg.name, delta=delta, ci_level=cfg.analysis.ci_level, seeds=cfg.seeds,
         forget_people=None if cfg.pretrained else cfg.forget.people, forget_items=int(rows("base", "forget").item_id.nunique()),

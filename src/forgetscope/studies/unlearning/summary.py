@@ -16,6 +16,15 @@ class MeanCI(Record):
     ci: Interval = Field(description="its interval at ci_level [lo, hi]")
 
 
+class TaskScore(MeanCI):
+    task: str = Field(description="an lm-eval task of general_tasks (a group's subtasks each, as lm-eval names them)")
+    metric: str = Field(description="the per-document metric averaged: general_tasks[].metric, else the first lm-eval "
+                        "reports for the task")
+    documents: int = Field(description="documents scored (each seed)")
+    fraction: bool = Field(description="whether every document's value lies in [0, 1] (a fraction, as acc; else the "
+                           "metric's own unit)")
+
+
 class ProbeScores(Record):
     forget: MeanCI = Field(description="forget probe accuracy (fact world: the true value ranked first among the values and "
                            "'sorry'; a probe file: the true choice ranked first)")
@@ -23,6 +32,8 @@ class ProbeScores(Record):
     general: MeanCI = Field(description="general probe accuracy (fact world: people outside forget and retain)")
     forget_l2: MeanCI | None = Field(description="the forget probe in the world's L2 (null: conjugate off)")
     forget_logprob: MeanCI = Field(description="the true answer's mean log-likelihood on the forget probe (nats)")
+    general_tasks: list[TaskScore] = Field(description="general_tasks (lm-eval): each task's per-document metric, mean "
+                                           "and interval as the probes' (empty: none configured)")
 
 
 class AttackResult(Record):
@@ -52,6 +63,8 @@ class ModelAudit(Record):
     forgetting: MeanCI = Field(description="base − this model on the forget probe")
     retain_drop: MeanCI = Field(description="base − this model on the retain probe (utility lost)")
     general_drop: MeanCI = Field(description="base − this model on the general probe (utility lost)")
+    general_task_drops: list[TaskScore] = Field(description="base − this model on each general task, paired by "
+                                                "document (utility lost; empty: no general_tasks)")
     attacks: list[AttackResult] = Field(description="one per attack, in config order, then the conjugate prompt")
 
 
@@ -65,8 +78,9 @@ class CurvePoint(Record):
 
 class UnlearningSummary(Record):
     study: Literal["unlearning"] = Field("unlearning", description="the study that wrote this summary")
-    schema_version: Literal[2] = Field(2, description="the version of this layout (2: pretrained bases: no_control, "
-                                       "recovery, base under prompt attacks, forget_items; control and forget_people nullable)")
+    schema_version: Literal[3] = Field(3, description="the version of this layout (2: pretrained bases: no_control, "
+                                       "recovery, base under prompt attacks, forget_items; control and forget_people nullable; "
+                                       "3: general_tasks and general_task_drops, lm-eval tasks as general probes)")
     name: str = Field(description="the config's name")
     delta: float = Field(description="tolerance of the verdict")
     ci_level: float = Field(description="level of every interval (analysis.ci_level)")
