@@ -43,14 +43,14 @@ SMOKE = {
 
 
 # The test files that take longest, longest first (seconds of test time per file, `--junitxml` of a
-# whole `make test`, 2026-12-06: test_pipeline 52 s ... test_shared_base 5 s); the rest follow in name
-# order. `make test` hands whole files to its two processes in this order (--dist loadfile
-# --no-loadscope-reorder), so the long ones start early and the short ones fill the gaps at the end
-# (longest processing time first). Without --no-loadscope-reorder xdist sorts files by their number of
-# tests instead, and one process ran the launched group, the progress log and SIGTERM alone for its
-# last 29 s.
-LONGEST_FIRST = ("test_pipeline.py", "test_own_checkpoints.py", "test_lm_eval_agreement.py", "test_recipes.py",
-                 "test_distributed.py", "test_conjugate.py", "test_cli_progress.py", "test_pretrained_path.py",
+# whole `make test`, 2026-12-06: test_pipeline 52 s ... test_shared_base 5 s; test_unlearning_lm_eval,
+# added later: 14-24 s under load); the rest follow in name order. `make test` hands whole files to its
+# two processes in this order (--dist loadfile --no-loadscope-reorder), so the long ones start early and
+# the short ones fill the gaps at the end (longest processing time first). Without
+# --no-loadscope-reorder xdist sorts files by their number of tests instead, and one process ran the
+# launched group, the progress log and SIGTERM alone for its last 29 s.
+LONGEST_FIRST = ("test_pipeline.py", "test_own_checkpoints.py", "test_lm_eval_agreement.py", "test_unlearning_lm_eval.py",
+                 "test_recipes.py", "test_distributed.py", "test_conjugate.py", "test_cli_progress.py", "test_pretrained_path.py",
                  "test_unlearning.py", "test_compare.py", "test_execution.py", "test_terminate.py",
                  "test_faults.py", "test_regression_study.py", "test_recipes_sweep.py", "test_compare_runs.py",
                  "test_shared_base.py", "test_invariants.py")
