@@ -193,7 +193,11 @@ class UnlearningConfig(StrictModel):
     def _check_pretrained(self) -> None:
         if self.probes is None:
             raise ValueError("a pretrained base needs probes: {path, forget, retain, general} (a probe file's forget, retain and general sets)")
-        given = [f for f in ("world", "base_seed") if f in self.model_fields_set] + (["forget.people"] if "people" in self.forget.model_fields_set else [])
+        # by value, not by the fields a file names: a run's own config.yaml (every field written out,
+        # defaults included) loads again, for `reanalyze` and a resumed run
+        fields = type(self).model_fields
+        given = [f for f in ("world", "base_seed") if getattr(self, f) != fields[f].default]
+        given += ["forget.people"] if self.forget.people != ForgetConfig.model_fields["people"].default else []
         if given:
             raise ValueError(f"{given[0]} is for the fact world; a pretrained base takes its sets from probes")
         if self.conjugate:
