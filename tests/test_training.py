@@ -215,3 +215,18 @@ def test_a_late_read_still_stops_at_the_first_non_finite_step(tiny_world):
             train(_model(tok), batches, TrainConfig(steps=8, batch_size=2), seed=0, loss_fn=loss_fn, local=True, device="cpu",
                   sync_every=4, save_steps=save_steps, save=lambda m, step, state: saved.append(step))
         assert saved == saved_before and len(calls) == (6 if nan_at == 5 else 4)
+
+
+def test_a_written_out_checkpoint_schedule_resolves_as_the_one_it_came_from():
+    """A run writes its config with every field (the default count included); read back, the schedule
+    resolves as before: a default count over a short run gives the log-spaced steps there are, an
+    asked-for count more than the steps is still refused."""
+    import pytest
+
+    from forgetscope.training.config import CheckpointSchedule
+
+    default = CheckpointSchedule()
+    again = CheckpointSchedule.model_validate(default.model_dump(mode="json"))
+    assert again.resolve(5) == default.resolve(5) and len(default.resolve(5)) < default.count
+    with pytest.raises(ValueError, match=r"checkpoints.count \(20\) is more than the training steps \(9\)"):
+        CheckpointSchedule.model_validate(CheckpointSchedule(count=20).model_dump(mode="json")).resolve(9)

@@ -64,7 +64,10 @@ class CheckpointSchedule(StrictModel):
     steps: list[Annotated[int, Field(le=MAX_STEPS)]] | None = Field(None, max_length=MAX_CHECKPOINTS, description="explicit steps; overrides count/first")
 
     def resolve(self, total_steps: int) -> list[int]:
-        if self.steps is None and "count" in self.model_fields_set and 1 <= total_steps < self.count:
+        # a count other than the default asks for that many (by value, not by the fields a file names:
+        # a run's config.yaml writes the default out, and must resolve as the config it came from did)
+        asked = self.count != type(self).model_fields["count"].default
+        if self.steps is None and asked and 1 <= total_steps < self.count:
             raise ValueError(f"checkpoints.count ({self.count}) is more than the training steps ({total_steps})")
         if self.steps is not None:
             bad = [s for s in self.steps if s < 1 or s > total_steps]
