@@ -7,6 +7,7 @@ line before compute."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,8 +24,7 @@ N_DOCS, N_CHOICES = 12, 5
 
 def config(tmp_path, tasks) -> dict:
     """The smoke config at its smallest: one seed, ga alone, no audited oracle, one short relearning."""
-    with open("configs/unlearning-smoke.yaml") as f:
-        cfg = yaml.safe_load(f)
+    cfg = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs" / "unlearning-smoke.yaml").read_text())
     cfg["seeds"] = [0]
     cfg["base"]["train"]["steps"] = 40
     cfg["world"]["pretrain"] = {"bios_per_person": 2, "icl_episodes": 30}
