@@ -143,6 +143,15 @@ class ReplayBatches:
         n = len(self.main)
         return [i for i in indices if i < n], [i - n for i in indices if i >= n]
 
+    def micro_batches(self, indices: Sequence[int], parts: int) -> list[list[int]]:
+        """A step's examples as `parts` micro-batches of each source apart (the loop divides by the whole
+        step's label tokens, so the update is the same sum). Replayed blocks are full `max_length`
+        blocks and fine-tuning examples mostly shorter: together, every example would be padded to a
+        block's length (about twice the tokens at a 25% share; benchmarks/README.md, "Replay")."""
+        n = len(self.main)
+        groups = ([i for i in indices if i < n], [i for i in indices if i >= n])
+        return [part for g in groups for part in (g[k::parts] for k in range(parts)) if part]
+
     def collate(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
         parts = [b.collate(idx) for b, idx in zip((self.main, self.replay), self._split(indices), strict=True) if idx]
         width = max(p["input_ids"].shape[1] for p in parts)

@@ -105,8 +105,9 @@ def train(
     """Train `model` in place for `cfg.steps` optimizer steps on `batches`.
 
     `batches` gives `global_indices(step, batch_size)`, `collate(indices) -> dict of tensors` and
-    `label_tokens(indices)` (how many terms the loss sums over): SFTBatches, LMBatches, or a study's
-    own sampler. `loss_fn(model, batch) -> (summed loss, terms)` defaults to next-token NLL.
+    `label_tokens(indices)` (how many terms the loss sums over), and may split a step itself
+    (`micro_batches(indices, parts)`, as ReplayBatches does): SFTBatches, LMBatches, or a study's own sampler.
+    `loss_fn(model, batch) -> (summed loss, terms)` defaults to next-token NLL.
     `save(model, step, optimizer_state)` is called on the main process after each step in
     `save_steps`; `resume=(step, state_file)` continues a run from a step saved that way.
     The summed loss is divided by the global batch's term count, so the update is the same for any
@@ -161,7 +162,7 @@ def train(
         global_idx = batches.global_indices(step, cfg.batch_size)
         n_tokens = max(1, batches.label_tokens(global_idx))
         mine = global_idx[rank::world]
-        micro = [mine[i :: cfg.grad_accum] for i in range(cfg.grad_accum)]
+        micro = micro_batches(batches, mine, cfg.grad_accum)
         total = None
         for k, idx in enumerate(micro):
             if not idx:
@@ -285,6 +286,13 @@ class _SingleProcess:
 
     def reduce(self, t: torch.Tensor, reduction: str = "sum") -> torch.Tensor:
         return t
+
+
+def micro_batches(batches, indices: list[int], parts: int) -> list[list[int]]:
+    """This process's share of a step in `parts` interleaved micro-batches, or as many as the sampler's
+    own `micro_batches(indices, parts)` makes (ReplayBatches: each source apart)."""
+    split = getattr(batches, "micro_batches", None)
+    return split(indices, parts) if split is not None else [indices[i::parts] for i in range(parts)]
 
 
 def _to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
