@@ -170,6 +170,17 @@ def _init_worker(threads: int, environ: dict[str, str] | None = None, cwd: str |
     torch.set_num_threads(threads)
 
 
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """torch's CPU threads set to `n` for a block of work, then back to what they were."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _freeze_heap() -> None:
     """Move every object that exists now (the imported libraries: ~450k objects) out of the garbage
     collector's view. Each full collection (the stages' explicit ones after each model, and the

@@ -12,8 +12,10 @@ from pathlib import Path
 from forgetscope import cache
 from forgetscope.config import config_hash
 from forgetscope.data import lm_texts
-from forgetscope.distributed import is_main
+from forgetscope.distributed import is_main, launched
+from forgetscope.execution import torch_threads
 from forgetscope.models import build_tiny_model, save_model
+from forgetscope.studies.common_config import CORES
 from forgetscope.studies.stages import run_stage
 from forgetscope.studies.trajectory.context import SeedContext
 from forgetscope.training import LMBatches
@@ -25,12 +27,25 @@ BASE_FORMAT = 1  # bump when the pre-training code changes what a base is
 
 def base_cache_key(ctx: SeedContext) -> str:
     """Hash of what the base is made from: the corpus and vocabulary as generated (so any change to
-    the world generator invalidates the cache), the model and training configs, seed and threads."""
+    the world generator invalidates the cache), the model and training configs, seed and threads
+    (base_threads: they can change float sums)."""
     digest = hashlib.sha256()
     for f in (ctx.world_dir / "pretrain.jsonl", ctx.world_dir / "tokenizer" / "tokenizer.json"):
         digest.update(f.read_bytes())
     b = ctx.cfg.base
-    return config_hash(digest.hexdigest(), b.model, b.train, ctx.world_seed, BASE_FORMAT, ctx.cfg.runtime.threads)
+    return config_hash(digest.hexdigest(), b.model, b.train, ctx.world_seed, BASE_FORMAT, base_threads(ctx))
+
+
+def base_threads(ctx: SeedContext) -> int:
+    """The torch threads a base pre-trains on. A base every seed shares (`base_seed`) trains alone,
+    before the seed workers start (main.run_shared) or in the only process: on every core, where one
+    worker's `runtime.threads` would leave the others idle through the demos' longest single stage
+    (benchmarks/README.md, "The shared base on every core, replay apart"). A seed's own base, and
+    every base under a launcher, trains beside other processes: on `runtime.threads`. A function of
+    the config and this machine only, so every seed of a run keys the same base."""
+    if ctx.cfg.base_seed is None or launched():
+        return ctx.cfg.runtime.threads
+    return max(ctx.cfg.runtime.threads, CORES)
 
 
 def pretrain_base(ctx: SeedContext) -> None:
@@ -55,12 +70,14 @@ def _pretrain(ctx: SeedContext, folder: Path) -> dict:
     tok = ctx.tokenizer
     texts = lm_texts(ctx.rows("world", "pretrain.jsonl"), "pretrain.jsonl")
     batches = LMBatches(texts, tok, b.train.max_length, seed=ctx.world_seed)
-    result, _ = train_with_checkpoints(
-        folder, lambda _: build_tiny_model(b.model, tok, seed=ctx.world_seed).to(ctx.device), batches, b.train,
-        [b.train.steps], seed=ctx.world_seed, reporter=ctx.reporter, title="base pretrain",
-        save_checkpoint=lambda m, target, full_state: save_model(m, tok, target, replace=True, state_dict=full_state))
+    threads = base_threads(ctx)
+    with torch_threads(threads):
+        result, _ = train_with_checkpoints(
+            folder, lambda _: build_tiny_model(b.model, tok, seed=ctx.world_seed).to(ctx.device), batches, b.train,
+            [b.train.steps], seed=ctx.world_seed, reporter=ctx.reporter, title="base pretrain",
+            save_checkpoint=lambda m, target, full_state: save_model(m, tok, target, replace=True, state_dict=full_state))
     if not is_main():  # the group trained together; the main process saves
         return {}
     keep_last_checkpoint_as(folder, "model")
     return {"seconds": result.seconds, "tokens_per_second": result.tokens_per_second, "processes": result.processes,
-            "final_loss": result.losses[-1] if result.losses else None}
+            "threads": threads, "final_loss": result.losses[-1] if result.losses else None}
