@@ -149,9 +149,10 @@ def test_auto_workers_finish_the_seeds_soonest():
 
 
 def test_auto_workers_follow_the_cores_and_threads(monkeypatch):
+    from forgetscope.studies import common_config
     from forgetscope.studies.common_config import SeedsRuntime
 
-    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    monkeypatch.setattr(common_config, "CORES", 2)  # the cores this process may use (hardware.usable_cores)
     assert SeedsRuntime().resolved_workers(5) == 3
     assert SeedsRuntime(threads=2).resolved_workers(5) == 2  # one slot: two processes, each with two threads
     assert SeedsRuntime(workers=4).resolved_workers(5) == 4  # given: as given

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, Field, field_validator
 
 from forgetscope.config import StrictModel
+from forgetscope.hardware import usable_cores
 from forgetscope.models import ModelSpec
 from forgetscope.models.tiny import TinyModelConfig
 from forgetscope.training import TrainConfig
@@ -19,7 +19,7 @@ MAX_SEED = 2**32 - 1  # numpy's and torch's generators take seeds in [0, 2**32)
 MAX_SEEDS = 1000
 MAX_NEW_TOKENS = 4096  # tokens generated per prompt
 MAX_BOOTSTRAP = 100_000  # bootstrap resamples
-CORES = os.cpu_count() or 1
+CORES = usable_cores()  # this machine's, as far as this process may use them
 PER_CORE = 4  # threads or worker processes per CPU core, at most: more only thrashes (or exhausts memory)
 
 
@@ -87,7 +87,7 @@ class SeedsRuntime(RuntimeConfig):
 
     def resolved_workers(self, n_seeds: int) -> int:
         if self.workers == "auto":
-            return seed_workers(n_seeds, os.cpu_count() or 1, self.threads)
+            return seed_workers(n_seeds, CORES, self.threads)
         return max(1, self.workers)
 
 

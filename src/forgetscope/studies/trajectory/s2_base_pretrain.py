@@ -38,11 +38,12 @@ def base_cache_key(ctx: SeedContext) -> str:
 
 def base_threads(ctx: SeedContext) -> int:
     """The torch threads a base pre-trains on. A base every seed shares (`base_seed`) trains alone,
-    before the seed workers start (main.run_shared) or in the only process: on every core, where one
-    worker's `runtime.threads` would leave the others idle through the demos' longest single stage
-    (benchmarks/README.md, "The shared base on every core, replay apart"). A seed's own base, and
-    every base under a launcher, trains beside other processes: on `runtime.threads`. A function of
-    the config and this machine only, so every seed of a run keys the same base."""
+    before the seed workers start (main.run_shared) or in the only process: on every core this process
+    may use (CORES: pinned, within a container's quota), where one worker's `runtime.threads` would
+    leave the others idle through the demos' longest single stage (benchmarks/README.md, "The shared
+    base on every core, replay apart"). A seed's own base, and every base under a launcher, trains
+    beside other processes: on `runtime.threads`. A function of the config and this machine only, so
+    every seed of a run keys the same base."""
     if ctx.cfg.base_seed is None or launched():
         return ctx.cfg.runtime.threads
     return max(ctx.cfg.runtime.threads, CORES)
