@@ -24,7 +24,7 @@ class _Together:
         self.inner = inner
 
     def __getattr__(self, name):
-        if name == "micro_batches":
+        if name == "apart":
             raise AttributeError(name)
         return getattr(self.inner, name)
 

@@ -139,18 +139,22 @@ class ReplayBatches:
         offset = len(self.main)
         return main + [offset + j for j in self.replay.global_indices(step, k)] if k else main
 
-    def _split(self, indices: Sequence[int]) -> tuple[list[int], list[int]]:
+    def _by_source(self, indices: Sequence[int]) -> tuple[list[int], list[int]]:
+        """A step's fine-tuning examples and replayed blocks, as indices of this sampler."""
         n = len(self.main)
-        return [i for i in indices if i < n], [i - n for i in indices if i >= n]
+        return [i for i in indices if i < n], [i for i in indices if i >= n]
 
-    def micro_batches(self, indices: Sequence[int], parts: int) -> list[list[int]]:
-        """A step's examples as `parts` micro-batches of each source apart (the loop divides by the whole
-        step's label tokens, so the update is the same sum). Replayed blocks are full `max_length`
-        blocks and fine-tuning examples mostly shorter: together, every example would be padded to a
-        block's length (about twice the tokens at a 25% share; benchmarks/README.md, "Replay")."""
-        n = len(self.main)
-        groups = ([i for i in indices if i < n], [i for i in indices if i >= n])
-        return [part for g in groups for part in (g[k::parts] for k in range(parts)) if part]
+    def _split(self, indices: Sequence[int]) -> tuple[list[int], list[int]]:
+        main, replay = self._by_source(indices)
+        return main, [i - len(self.main) for i in replay]
+
+    def apart(self, indices: Sequence[int]) -> list[list[int]]:
+        """The groups of a step's examples that the training loop micro-batches apart: each source.
+        Replayed blocks are full `max_length` blocks and fine-tuning examples mostly shorter; together,
+        every example would be padded to a block's length (about twice the tokens at a 25% share;
+        benchmarks/README.md, "The shared base on every core, replay apart"). The loop divides by the
+        whole step's label tokens, so the update is the same sum."""
+        return [g for g in self._by_source(indices) if g]
 
     def collate(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
         parts = [b.collate(idx) for b, idx in zip((self.main, self.replay), self._split(indices), strict=True) if idx]

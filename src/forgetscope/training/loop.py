@@ -106,7 +106,7 @@ def train(
 
     `batches` gives `global_indices(step, batch_size)`, `collate(indices) -> dict of tensors` and
     `label_tokens(indices)` (how many terms the loss sums over), and may split a step itself
-    (`micro_batches(indices, parts)`, as ReplayBatches does): SFTBatches, LMBatches, or a study's own sampler.
+    (`apart(indices)`: groups never in one micro-batch, as ReplayBatches's sources): SFTBatches, LMBatches, or a study's own sampler.
     `loss_fn(model, batch) -> (summed loss, terms)` defaults to next-token NLL.
     `save(model, step, optimizer_state)` is called on the main process after each step in
     `save_steps`; `resume=(step, state_file)` continues a run from a step saved that way.
@@ -165,8 +165,6 @@ def train(
         micro = micro_batches(batches, mine, cfg.grad_accum)
         total = None
         for k, idx in enumerate(micro):
-            if not idx:
-                continue
             batch = _to_device(batches.collate(idx), acc.device)
             sync = acc.no_sync(model) if (k < len(micro) - 1 and world > 1) else contextlib.nullcontext()
             with sync, acc.autocast():
@@ -289,10 +287,11 @@ class _SingleProcess:
 
 
 def micro_batches(batches, indices: list[int], parts: int) -> list[list[int]]:
-    """This process's share of a step in `parts` interleaved micro-batches, or as many as the sampler's
-    own `micro_batches(indices, parts)` makes (ReplayBatches: each source apart)."""
-    split = getattr(batches, "micro_batches", None)
-    return split(indices, parts) if split is not None else [indices[i::parts] for i in range(parts)]
+    """This process's share of a step in `parts` interleaved micro-batches, none empty (the last one
+    syncs the gradients under a launcher); for a sampler with `apart(indices)`, `parts` of each group
+    it keeps apart (ReplayBatches: each source)."""
+    groups = batches.apart(indices) if hasattr(batches, "apart") else [indices]
+    return [part for g in groups for part in (g[i::parts] for i in range(parts)) if part]
 
 
 def _to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
