@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from forgetscope.execution import torch_threads
 from forgetscope.hardware import cpu_summary, cpuinfo
 
 AUTO_MIN_PARAMETERS = 20_000_000
@@ -77,13 +78,8 @@ def measure_bf16_speedup(shape: tuple[int, int, int] = MEASURE_SHAPE) -> dict:
         with torch.autocast("cpu", dtype=torch.bfloat16):
             torch.mm(a, b)
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.inference_mode():
-            best = best_seconds({"fp32": lambda: torch.mm(a, b), "bf16": bf16})
-    finally:
-        torch.set_num_threads(threads)
+    with torch_threads(1), torch.inference_mode():
+        best = best_seconds({"fp32": lambda: torch.mm(a, b), "bf16": bf16})
     return {"shape": list(shape), "threads": 1, "fp32_s": best["fp32"], "bf16_s": best["bf16"], "speedup": best["fp32"] / best["bf16"]}
 
 
