@@ -88,14 +88,16 @@ def analyze(cfg: UnlearningConfig, store: RunStore) -> UnlearningSummary:
     def documents(model: str, task: str) -> pd.DataFrame:
         return docs[(docs.model == model) & (docs.probe == task)]
 
+    fraction = {task: bool(docs[docs.probe == task].score.between(0, 1).all()) for task in task_metrics}
+
     def per_task(model: str, drop: bool = False) -> list[TaskScore]:
         """Each general task's metric on `model` (drop: base − model, paired by document)."""
         out = []
         for task, metric in task_metrics.items():
-            m = iv.of(documents("base", task), documents(model, task)) if drop else iv.of(documents(model, task))
             mine = documents(model, task)
+            m = iv.of(documents("base", task), mine) if drop else iv.of(mine)
             out.append(TaskScore(task=task, metric=metric, documents=int((mine.seed == cfg.seeds[0]).sum()),
-                                 fraction=bool(docs[docs.probe == task].score.between(0, 1).all()), mean=m.mean, ci=m.ci))
+                                 fraction=fraction[task], mean=m.mean, ci=m.ci))
         return out
 
     def scores(model: str) -> ProbeScores:
