@@ -126,15 +126,6 @@ def _known_task_names(include: tuple[str, ...]) -> frozenset[str]:
     return frozenset(names)
 
 
-@functools.cache
-def _include_names(include: tuple[str, ...]) -> frozenset[str]:
-    """The names the include folders alone define: lm-eval's index of just them (a walk of those
-    folders), looked up once per process as `task_manager`'s are."""
-    from lm_eval.tasks import TaskManager
-
-    return frozenset(TaskManager(include_defaults=False, include_path=list(include)).all_tasks)
-
-
 def check_lm_eval_tasks(names: Sequence[str | LmEvalTask], include_path: Sequence[str] = (),
                         include_field: str = "eval.lm_eval_include_path") -> None:
     """One-line UserError if lm-eval is missing or does not know one of `names` (lm-eval's task
@@ -147,8 +138,8 @@ def check_lm_eval_tasks(names: Sequence[str | LmEvalTask], include_path: Sequenc
             raise UserError(f"{include_field}: {p}: no such folder")
     names = [n if isinstance(n, str) else n.name for n in names]
     include = tuple(str(Path(p).expanduser().resolve()) for p in include_path)
-    if include and all(n in _include_names(include) for n in names):
-        return
+    if include and all(n in task_manager(False, include).all_tasks for n in names):
+        return  # the index `manager_for` runs them with: built once per process, by whichever comes first
     known = known_task_names(include_path)
     unknown = [n for n in names if n not in known]
     if unknown:
